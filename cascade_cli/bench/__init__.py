@@ -1,0 +1,1 @@
+"""Benchmarks: a pure statistics core (`stats`) and, in later releases, the load generators."""

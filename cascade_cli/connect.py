@@ -1,0 +1,188 @@
+"""The one connection module: every Redis client, HTTP client and WebSocket URL is made here.
+
+- `http_client()` returns a pooled `httpx.Client` with timeouts, cascade's user agent, an
+  optional Bearer token and retries (`RetryPolicy`): connect errors are retried for every
+  method; 429, 502, 503 and 504 only for idempotent methods, honouring `Retry-After`.
+  Close it (or use it as a context manager) when done.
+- `redis_client()` returns a `redis.asyncio.Redis` on a blocking, bounded pool (hiredis parses
+  replies when installed). Await `aclose()` when done.
+- `websocket_url()` turns an HTTP base URL into the hub's ws:// or wss:// URL.
+
+Heavy libraries are imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cascade_cli import __version__
+from cascade_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    import httpx
+    import redis.asyncio
+
+    from cascade_cli.config import RedisSettings
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+USER_AGENT = f"cascade/{__version__} (+https://github.com/cascade-ops/cascade)"
+
+RetryHook = Callable[[int, str, float], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before retrying. `delay()` is pure; the transport applies it."""
+
+    retries: int = 2
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 10.0
+
+    def delay(self, attempt: int, retry_after: float | None = None,
+              rand: Callable[[], float] = random.random) -> float | None:
+        """Seconds to sleep before retry `attempt` (1-based), or None to give up.
+
+        A server's Retry-After is obeyed when it is at most `max_retry_after`, else we give up;
+        otherwise the delay is exponential backoff with "equal jitter" (between half and all of
+        `backoff * 2**(attempt-1)`, capped at `max_backoff`).
+        """
+        if attempt > self.retries:
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_retry_after else None
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return ceiling * (0.5 + rand() / 2)
+
+
+NO_RETRIES = RetryPolicy(retries=0)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class _RetryingTransport:
+    """Wraps an httpx transport; retries per `RetryPolicy` and reports each retry to `on_retry`."""
+
+    def __init__(self, inner: httpx.BaseTransport, policy: RetryPolicy, on_retry: RetryHook | None) -> None:
+        self._inner = inner
+        self._policy = policy
+        self._on_retry = on_retry
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        import httpx
+
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._inner.handle_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                delay = self._policy.delay(attempt)
+                if delay is None:
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code not in RETRY_STATUSES or request.method not in IDEMPOTENT_METHODS:
+                    return response
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                delay = self._policy.delay(attempt, retry_after)
+                if delay is None:
+                    return response
+                response.close()
+                reason = f"HTTP {response.status_code}"
+            if self._on_retry:
+                self._on_retry(attempt, reason, delay)
+            time.sleep(delay)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> _RetryingTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def http_client(
+    base_url: str,
+    *,
+    timeout: float,
+    connect_timeout: float,
+    retry: RetryPolicy = NO_RETRIES,
+    bearer_token: str | None = None,
+    on_retry: RetryHook | None = None,
+) -> httpx.Client:
+    """A pooled HTTP client for `base_url`; relative request paths are joined to it."""
+    import httpx
+
+    headers = {"User-Agent": f"{USER_AGENT} python-httpx/{httpx.__version__}",
+               "Accept": "application/json"}
+    if bearer_token:
+        headers["Authorization"] = f"Bearer {bearer_token}"
+    transport = _RetryingTransport(httpx.HTTPTransport(), retry, on_retry)
+    return httpx.Client(
+        base_url=base_url.rstrip("/") + "/",
+        headers=headers,
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        transport=transport,  # type: ignore[arg-type]  # duck-typed BaseTransport
+        follow_redirects=True,
+    )
+
+
+def redis_client(settings: RedisSettings, url: str | None = None, **options: Any) -> redis.asyncio.Redis:
+    """An asyncio Redis client on a bounded, blocking pool built from `settings`.
+
+    `url` overrides `settings.url`; `options` go to the connection (e.g. `protocol=2`).
+    Raises ConfigError for a URL redis-py cannot parse.
+    """
+    import redis.asyncio as aioredis
+
+    kwargs: dict[str, Any] = {
+        "max_connections": settings.max_connections,
+        "timeout": settings.timeout,
+        "socket_timeout": settings.timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        **options,
+    }
+    if settings.password:
+        kwargs["password"] = settings.password
+    try:
+        pool = aioredis.BlockingConnectionPool.from_url(url or settings.url, **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"invalid Redis URL: {exc}",
+                          "use redis://HOST:PORT/DB, rediss://... or unix:///path/to.sock") from exc
+    return aioredis.Redis.from_pool(pool)
+
+
+def websocket_url(base_url: str, path: str = "/ws") -> str:
+    """The WebSocket URL for `path` on the server at `base_url` (http -> ws, https -> wss)."""
+    parts = urlsplit(base_url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ConfigError(f"cannot make a WebSocket URL from {base_url!r}",
+                          "give an http://, https://, ws:// or wss:// URL with a host")
+    joined = parts.path.rstrip("/") + "/" + path.lstrip("/")
+    return urlunsplit((scheme, parts.netloc, joined, "", ""))
