@@ -73,8 +73,7 @@ def _path_with_query(value: str) -> str | None:
 class RedisSettings:
     url: str = _key(
         "redis://127.0.0.1:6379/0",
-        "Redis URL (redis://, rediss:// or unix://); cascade starts its in-memory server here "
-        "when nothing answers and the URL is local",
+        "Redis URL: redis://[:password@]host:port/db, rediss://... or unix:///path",
         check=_url("redis", "rediss", "unix"),
     )
     password: str = _key("", "Redis password; prefer CASCADE_REDIS_PASSWORD", secret=True)

@@ -1,0 +1,1 @@
+complete --command cascade --no-files --arguments "(env _CASCADE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) cascade)" --condition "env _CASCADE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) cascade"

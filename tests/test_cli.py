@@ -1,0 +1,153 @@
+"""The root command: help, version, global options, exit codes, start-up weight, colour rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cascade_cli import __version__
+from cascade_cli.cli.planned import PLANNED
+from conftest import Sandbox, cascade_command
+
+GROUPS = ["redis", "serve", "bench", "venice", "monitor", "config"]
+
+
+def test_help_lists_every_group_and_the_exit_codes(sandbox: Sandbox) -> None:
+    for flag in ("--help", "-h"):
+        result = sandbox.run(flag)
+        assert result.returncode == 0 and result.stderr == ""
+        commands = result.stdout.split("Commands:")[1].split()
+        assert all(group in commands for group in GROUPS)
+        assert "2 usage or configuration error" in result.stdout
+    for option in ("--version", "--quiet", "--verbose", "--no-color", "--config FILE"):
+        assert option in sandbox.run("--help").stdout
+
+
+def test_no_arguments_shows_help(sandbox: Sandbox) -> None:
+    result = sandbox.run()
+    assert "Usage: cascade" in result.stdout + result.stderr
+
+
+def test_version(sandbox: Sandbox) -> None:
+    result = sandbox.run("--version")
+    assert (result.returncode, result.stdout) == (0, f"cascade {__version__}\n")
+
+
+@pytest.mark.parametrize("group", list(PLANNED))
+def test_groups_not_built_yet_say_so_and_exit_2(sandbox: Sandbox, group: str) -> None:
+    helped = sandbox.run(group, "--help")
+    assert helped.returncode == 0 and "not built yet" in helped.stdout
+    for args in ([group], [group, "start", "--port", "1"]):
+        result = sandbox.run(*args)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.splitlines()[0] == f"error: 'cascade {group}' is not built yet in this release"
+        assert result.stderr.splitlines()[1].startswith("hint: planned: ")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--bogus"], "No such option: --bogus"),
+    (["venice", "frobnicate"], "No such command 'frobnicate'"),
+    (["venice", "ping", "--count", "many"], "Invalid value for '--count'"),
+    (["config", "show", "--format", "yaml"], "'yaml' is not one of"),
+])
+def test_parser_errors_are_one_line_with_a_hint(sandbox: Sandbox, args: list[str], needle: str) -> None:
+    result = sandbox.run(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("error: ") and needle in lines[0]
+    assert lines[1].startswith("hint: see 'cascade") and lines[1].endswith(" --help'")
+
+
+def test_help_and_completion_do_not_import_heavy_libraries(sandbox: Sandbox) -> None:
+    probe = (
+        "import sys, os\n"
+        "from cascade_cli.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('redis', 'httpx', 'httpcore', 'websockets', 'uvicorn', 'hiredis',"
+        " 'rich.live', 'tabulate') if m in sys.modules)\n"
+        "os.write(int(os.environ['PROBE_FD']), ' '.join(heavy).encode())\n"
+    )
+    cases = [(["--help"], {}), (["--version"], {}), (["venice", "get", "--help"], {}),
+             ([], {"_CASCADE_COMPLETE": "complete_bash", "COMP_WORDS": "cascade venice get ci",
+                   "COMP_CWORD": "3"})]
+    for args, extra in cases:
+        read, write = os.pipe()
+        proc = subprocess.run([sys.executable, "-c", probe, *args], env={**sandbox.env, **extra, "PROBE_FD": str(write)},
+                              pass_fds=(write,), capture_output=True, text=True, timeout=30)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            heavy = pipe.read()
+        assert proc.returncode == 0, proc.stderr
+        assert heavy == "", f"{args or extra}: imported {heavy}"
+        if extra:
+            assert "citizens" in proc.stdout  # resource names complete without a network library
+
+
+def test_quiet_silences_messages_but_not_errors(sandbox: Sandbox) -> None:
+    shown = sandbox.run("-q", "config", "show", "--json")
+    assert shown.returncode == 0 and shown.stderr == "" and json.loads(shown.stdout)
+    failed = sandbox.run("-q", "redis")
+    assert failed.returncode == 2 and failed.stderr.startswith("error: ")
+
+
+def run_in_pty(args: list[str], env: dict[str, str]) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns what the terminal got."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*cascade_command(), *args], stdin=subprocess.DEVNULL, stdout=follower,
+                            stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    proc.wait(10)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_colour_only_on_a_terminal_and_never_when_disabled(sandbox: Sandbox) -> None:
+    env = {**sandbox.env, "TERM": "xterm-256color", "COLUMNS": "160"}
+    coloured = run_in_pty(["config", "show"], env)
+    assert "\x1b[" in coloured and "redis.url" in coloured
+    error = run_in_pty(["redis"], env)
+    assert "\x1b[1;31merror:" in error
+    for extra_args, extra_env in ((["--no-color"], {}), ([], {"NO_COLOR": "1"}), ([], {"TERM": "dumb"})):
+        plain = run_in_pty([*extra_args, "config", "show"], {**env, **extra_env})
+        assert "redis.url" in plain and "\x1b[" not in plain, (extra_args, extra_env)
+        plain_error = run_in_pty([*extra_args, "redis"], {**env, **extra_env})
+        assert "error: 'cascade redis'" in plain_error and "\x1b[" not in plain_error
+    piped = sandbox.run("config", "show", env={"TERM": "xterm-256color"})
+    assert "\x1b[" not in piped.stdout + piped.stderr
+
+
+def test_terminal_table_uses_rich_and_pipe_uses_plain_text(sandbox: Sandbox) -> None:
+    env = {**sandbox.env, "TERM": "xterm-256color", "COLUMNS": "160", "NO_COLOR": "1"}
+    assert "┃" in run_in_pty(["config", "show"], env) or "│" in run_in_pty(["config", "show"], env)
+    assert "│" not in sandbox.run("config", "show").stdout
+
+
+def test_python_dash_m_entry_point(sandbox: Sandbox) -> None:
+    result = subprocess.run([sys.executable, "-m", "cascade_cli", "--version"], capture_output=True,
+                            text=True, env=sandbox.env, timeout=30)
+    assert result.stdout == f"cascade {__version__}\n"
