@@ -189,6 +189,7 @@ class PingReport:
 
     base_url: str
     probes: list[Probe]
+    interrupted: bool = False
 
     @property
     def outcome(self) -> str:
@@ -381,12 +382,19 @@ def _status_hint(status: int, retry_after: float | None) -> str:
 def ping(bridge: VeniceBridge, path: str | None, count: int, interval: float,
          on_probe: Callable[[int, Probe], None] | None = None,
          sleep: Callable[[float], None] = time.sleep) -> PingReport:
-    """Probe `count` times, `interval` seconds apart; `on_probe(i, probe)` after each."""
+    """Probe `count` times, `interval` seconds apart; `on_probe(i, probe)` after each.
+
+    Ctrl-C after the first probe ends the run early with what was measured (`interrupted`)."""
     probes: list[Probe] = []
-    for index in range(1, count + 1):
-        if index > 1:
-            sleep(interval)
-        probes.append(bridge.probe(path))
-        if on_probe:
-            on_probe(index, probes[-1])
+    try:
+        for index in range(1, count + 1):
+            if index > 1:
+                sleep(interval)
+            probes.append(bridge.probe(path))
+            if on_probe:
+                on_probe(index, probes[-1])
+    except KeyboardInterrupt:
+        if not probes:
+            raise
+        return PingReport(bridge.base_url, probes, interrupted=True)
     return PingReport(bridge.base_url, probes)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
+import subprocess
 
 import pytest
 
-from conftest import Sandbox, free_port
+from conftest import Sandbox, cascade_command, free_port
 from venice_standin import CITIZENS, TOKEN, StandIn
 
 
@@ -302,3 +305,41 @@ def test_usage_errors_exit_2_without_a_request(sandbox: Sandbox, standin: StandI
     assert result.returncode == 2, result.stderr
     assert needle in one_line_error(result.stderr)
     assert len(standin.requests) == before
+
+
+def test_ctrl_c_ends_a_long_ping_with_what_was_measured(sandbox: Sandbox, standin: StandIn) -> None:
+    proc = subprocess.Popen([*cascade_command(), "venice", "ping", "--base-url", standin.url("ok"),
+                             "--count", "50", "--interval", "0.2", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=sandbox.env, cwd=sandbox.cwd)
+    assert proc.stderr is not None
+    progress = [proc.stderr.readline() for _ in range(2)]
+    assert progress[1].startswith("probe 2/50: HTTP 200")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    report = json.loads(stdout)
+    assert 2 <= report["count"] < 50 and report["answered"] == report["count"] == report["ok"]
+    assert f"warning: interrupted after {report['count']} of 50 probes" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_get_timeout_flag(sandbox: Sandbox, standin: StandIn) -> None:
+    result = sandbox.run("venice", "get", "lands", "--base-url", standin.url("slow"), "--timeout", "0.3",
+                         env={"CASCADE_VENICE_RETRIES": "0"})
+    assert result.returncode == 1
+    assert "no answer from 127.0.0.1" in one_line_error(result.stderr)
+    assert "within 0.3 s" in result.stderr
+
+
+def test_closed_stdout_stops_quietly(sandbox: Sandbox, standin: StandIn) -> None:
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([*cascade_command(), "venice", "get", "buildings", "--json",
+                                 "--base-url", standin.url("ok")], stdout=write, stderr=subprocess.PIPE,
+                                text=True, env=sandbox.env, timeout=30)
+    finally:
+        os.close(write)
+    assert result.returncode == 1
+    assert result.stderr == ""

@@ -6,6 +6,7 @@ bodies so that `cascade --help` and tab completion stay fast.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -91,8 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         state().messages.error("interrupted")
         code = 130
     except BrokenPipeError:
-        # stdout was closed early (e.g. `| head`); stop quietly.
-        sys.stdout = None  # type: ignore[assignment]
+        # The reader went away (e.g. `| head`): stop quietly, and keep Python's final flush of
+        # stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):

@@ -22,6 +22,8 @@ app = typer.Typer(
 
 BaseUrlOption = Annotated[Optional[str], typer.Option("--base-url", metavar="URL",
                                                       help="API base URL (default: venice.base_url).")]
+TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=0.001, metavar="SECONDS",
+                                                        help="Seconds to wait for an answer (default: venice.timeout).")]
 
 
 def _complete_resource(incomplete: str) -> list[str]:
@@ -65,8 +67,7 @@ def ping_cmd(
                                             help="Seconds between probes.")] = 1.0,
     path: Annotated[Optional[str], typer.Option("--path", help="Path to probe (default: venice.ping_path, "
                                                 "/activities?limit=1).")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.001,
-                                                     help="Seconds to wait for each answer.")] = None,
+    timeout: TimeoutOption = None,
     fmt: FormatOption = Format.table,
     json_flag: JsonOption = False,
 ) -> None:
@@ -89,6 +90,8 @@ def ping_cmd(
 
     with VeniceBridge(settings.venice, retry=False) as bridge:
         report = ping(bridge, None, count, interval, on_probe=progress)
+    if report.interrupted:
+        messages.warn(f"interrupted after {len(report.probes)} of {count} probes")
     record = report.to_record()
     output = pick_format(fmt, json_flag)
     if output in (Format.table, Format.markdown):
@@ -112,7 +115,7 @@ def get_cmd(
         metavar="RESOURCE", autocompletion=_complete_resource,
         help="citizens, activities, buildings, contracts, problems, resources, lands, "
              "relevancies, messages, economy or get-ledger.")],
-    item_id: Annotated[Optional[str], typer.Argument(metavar="[ID]", help="One record: a username, "
+    item_id: Annotated[Optional[str], typer.Argument(metavar="ID", help="One record: a username, "
                                                      "building id, problem id or citizen (relevancies).")] = None,
     filters: Annotated[Optional[list[str]], typer.Option("--filter", "-F", metavar="Field=value",
                                                          help="Query filter, repeatable (e.g. Owner=NLR).")] = None,
@@ -121,6 +124,7 @@ def get_cmd(
     fields: Annotated[Optional[str], typer.Option("--fields", metavar="a,b,c",
                                                   help="Columns to show (json: keys to keep).")] = None,
     base_url: BaseUrlOption = None,
+    timeout: TimeoutOption = None,
     fmt: FormatOption = Format.table,
     json_flag: JsonOption = False,
 ) -> None:
@@ -133,7 +137,8 @@ def get_cmd(
     from cascade_cli.venice import FLAG_MEANING, RESOURCES, VeniceBridge, default_columns, parse_filters
 
     run = state()
-    settings = run.settings({"venice.base_url": (base_url, "--base-url")})
+    settings = run.settings({"venice.base_url": (base_url, "--base-url"),
+                             "venice.timeout": (timeout, "--timeout")})
     query = parse_filters(filters or [])
     with VeniceBridge(settings.venice, on_retry=_retry_notice) as bridge:
         fetched = bridge.get(resource, item_id, query, limit, offset)
