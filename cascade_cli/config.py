@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -47,16 +48,25 @@ def _not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
 
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda value: None if low <= value <= high else f"must be between {low:g} and {high:g}"
+
+
 def _port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else "must be a TCP port between 0 and 65535"
 
 
 def _url(*schemes: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
-        parts = urlsplit(value)
-        if parts.scheme in schemes and (parts.netloc or parts.scheme == "unix"):
+        problem = f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number or too big
+        except ValueError as exc:
+            return f"{problem} ({exc})"
+        if parts.scheme in schemes and (parts.hostname or parts.scheme == "unix"):
             return None
-        return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        return problem
 
     return check
 
@@ -108,11 +118,11 @@ class VeniceSettings:
     timeout: float = _key(10.0, "seconds to wait for an answer", check=_positive)
     connect_timeout: float = _key(5.0, "seconds to wait for a connection", check=_positive)
     retries: int = _key(2, "retries of a GET after a connect error, 429, 502, 503 or 504",
-                        check=_not_negative)
+                        check=_between(0, 10))
     backoff: float = _key(0.5, "first retry delay in seconds; doubles each retry, with jitter",
-                          check=_not_negative)
+                          check=_between(0, 60))
     max_retry_wait: float = _key(10.0, "longest Retry-After cascade waits for before giving up",
-                                 check=_not_negative)
+                                 check=_between(0, 600))
 
 
 @dataclass(frozen=True)
@@ -203,19 +213,23 @@ def display_value(spec: KeySpec, value: Any) -> Any:
     """The value as it may be shown to a user: secrets masked, passwords cut out of URLs."""
     if spec.secret:
         return MASK if value else ""
-    if spec.name == "url" and isinstance(value, str):
+    if spec.name.endswith("url") and isinstance(value, str):
         return mask_url(value)
     return value
 
 
 def mask_url(url: str) -> str:
-    """Replace the password in a URL's userinfo with asterisks; other URLs come back unchanged."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with the password in its userinfo and any `password=` query value masked."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    if password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}")
+    query = re.sub(r"(^|&)(password|pass|auth)=[^&]*", rf"\1\2={MASK}", parts.query, flags=re.I)
+    return urlunsplit(parts._replace(query=query))
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -269,8 +283,9 @@ def load_settings(
     for dotted, (value, flag) in (overrides or {}).items():
         if value is not None:
             spec = SPECS[dotted]
-            values[dotted] = (_coerce_text(spec, value, flag) if isinstance(value, str)
-                              else _check(spec, value, flag))
+            where = f"flag {flag}"
+            values[dotted] = (_coerce_text(spec, value, where) if isinstance(value, str)
+                              else _check(spec, value, where))
             sources[dotted] = f"flag {flag}"
 
     sections = {
@@ -302,15 +317,14 @@ def _read_file(path: Path) -> dict[str, Any]:
         if section not in SECTIONS:
             raise _unknown(path, text, section, None, list(SECTIONS))
         if not isinstance(table, dict):
-            raise ConfigError(f"{_where(path, text, None, section)}: '{section}' must be a "
+            raise ConfigError(f"{_where(path, text, section)}: '{section}' must be a "
                               f"table such as [{section}]", "see `cascade config init --stdout`")
         for name, value in table.items():
             spec = SPECS.get(f"{section}.{name}")
             if spec is None:
                 keys = [s.name for s in SCHEMA if s.section == section]
                 raise _unknown(path, text, section, name, keys)
-            where = f"{_where(path, text, section, name)}: key '{spec.dotted}'"
-            result[spec.dotted] = _check(spec, _coerce_toml(spec, value, where), where)
+            result[spec.dotted] = _coerce_toml(spec, value, _where(path, text, spec.dotted))
     return result
 
 
@@ -320,38 +334,62 @@ def _unknown(path: Path, text: str, section: str, name: str | None, valid: list[
     close = difflib.get_close_matches(wrong, valid, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     scope = f"[{section}]" if name else "sections"
-    return ConfigError(f"{_where(path, text, section if name else None, wrong)}: unknown {what}",
+    dotted = f"{section}.{name}" if name is not None else section
+    return ConfigError(f"{_where(path, text, dotted)}: unknown {what}",
                        f"{hint}valid {scope}: {', '.join(valid)}")
 
 
-def _where(path: Path, text: str, section: str | None, name: str) -> str:
-    """`file:line` of a key (or of a section header when `section` is None), best effort."""
-    current = None
+_HEADER = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r"^([A-Za-z0-9_.\"' -]+?)\s*=")
+
+
+def _dotted(raw: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in raw.split("."))
+
+
+def _within(inner: str, outer: str) -> bool:
+    return inner == outer or inner.startswith(outer + ".")
+
+
+def _where(path: Path, text: str, dotted: str) -> str:
+    """`file:line` of the first line that defines `dotted` (a section or `section.key`).
+
+    Understands `[a.b]` and `[[a]]` headers, dotted keys (`a.b = 1`) and inline tables
+    (`a = { b = 1 }`); falls back to the bare file name.
+    """
+    current = ""
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        header = re.match(r"^\[\s*([^\]\s]+)\s*\]", line)
+        header = _HEADER.match(line)
         if header:
-            current = header.group(1).strip('"')
-            if section is None and current == name:
+            current = _dotted(header.group(1))
+            if _within(current, dotted):
                 return f"{path}:{number}"
             continue
-        key = re.match(r'^"?([A-Za-z0-9_.-]+)"?\s*=', line)
+        key = _KEY.match(line)
         if key:
-            dotted = key.group(1)
-            full = f"{current}.{dotted}" if current else dotted
-            if section is None and full.split(".")[0] == name:
-                return f"{path}:{number}"
-            if section is not None and full == f"{section}.{name}":
+            full = _dotted(f"{current}.{key.group(1)}" if current else key.group(1))
+            if _within(full, dotted) or _within(dotted, full):
                 return f"{path}:{number}"
     return str(path)
 
 
 def _type_name(spec: KeySpec) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+    return {str: "a string", int: "an integer", float: "a finite number", bool: "true or false",
             list: "a list of strings"}[spec.type]
 
 
+def _invalid(spec: KeySpec, where: str, problem: str, shown: Any) -> ConfigError:
+    """The error for a bad value; a secret's value is never shown, only its type."""
+    got = f"a {type(shown).__name__} value" if spec.secret else json.dumps(display_value(spec, shown),
+                                                                          default=str)
+    return ConfigError(f"{where}: '{spec.dotted}' {problem}, got {got}",
+                       "fix the value, or remove it to use the default "
+                       "(`cascade config init --stdout` shows every key)")
+
+
 def _coerce_toml(spec: KeySpec, value: Any, where: str) -> Any:
+    """Check a value parsed from TOML against the key's type and rule."""
     ok = {
         str: isinstance(value, str),
         int: isinstance(value, int) and not isinstance(value, bool),
@@ -359,10 +397,9 @@ def _coerce_toml(spec: KeySpec, value: Any, where: str) -> Any:
         bool: isinstance(value, bool),
         list: isinstance(value, list) and all(isinstance(item, str) for item in value),
     }[spec.type]
-    if not ok:
-        raise ConfigError(f"{where} must be {_type_name(spec)}, got {json.dumps(value, default=str)}",
-                          f"see `cascade config init --stdout` for the expected form")
-    return float(value) if spec.type is float else value
+    if not ok or (spec.type is float and not math.isfinite(value)):
+        raise _invalid(spec, where, f"must be {_type_name(spec)}", value)
+    return _check(spec, float(value) if spec.type is float else value, where)
 
 
 def _coerce_text(spec: KeySpec, text: str, where: str) -> Any:
@@ -376,19 +413,18 @@ def _coerce_text(spec: KeySpec, text: str, where: str) -> Any:
         elif spec.type is list:
             value = [item.strip() for item in text.split(",") if item.strip()]
         else:
-            value = spec.type(text)
+            value = spec.type(text.strip()) if spec.type is not str else text
+            if spec.type is float and not math.isfinite(value):
+                raise ValueError(text)
     except ValueError:
-        raise ConfigError(f"{where}: '{spec.dotted}' must be {_type_name(spec)}, got {text!r}",
-                          "fix the value, or unset it to use the default") from None
+        raise _invalid(spec, where, f"must be {_type_name(spec)}", text) from None
     return _check(spec, value, where)
 
 
 def _check(spec: KeySpec, value: Any, where: str) -> Any:
     problem = spec.check(value) if spec.check else None
     if problem:
-        shown = display_value(spec, value)
-        raise ConfigError(f"{where}: '{spec.dotted}' {problem}, got {shown!r}",
-                          "fix the value, or remove it to use the default")
+        raise _invalid(spec, where, problem, value)
     return value
 
 

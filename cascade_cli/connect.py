@@ -1,9 +1,9 @@
 """The one connection module: every Redis client, HTTP client and WebSocket URL is made here.
 
 - `http_client()` returns a pooled `httpx.Client` with timeouts, cascade's user agent, an
-  optional Bearer token and retries (`RetryPolicy`): connect errors are retried for every
-  method; 429, 502, 503 and 504 only for idempotent methods, honouring `Retry-After`.
-  Close it (or use it as a context manager) when done.
+  optional Bearer token, proxies from the environment and retries (`RetryPolicy`): connect
+  errors are retried for every method; 429, 502, 503 and 504 only for idempotent methods,
+  honouring `Retry-After`. Close it (or use it as a context manager) when done.
 - `redis_client()` returns a `redis.asyncio.Redis` on a blocking, bounded pool (hiredis parses
   replies when installed). Await `aclose()` when done.
 - `websocket_url()` turns an HTTP base URL into the hub's ws:// or wss:// URL.
@@ -14,7 +14,9 @@ Heavy libraries are imported inside the functions, so importing this module stay
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cascade_cli import __version__
+from cascade_cli.config import mask_url
 from cascade_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -70,7 +73,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -81,48 +84,46 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-class _RetryingTransport:
-    """Wraps an httpx transport; retries per `RetryPolicy` and reports each retry to `on_retry`."""
+@functools.cache
+def _retrying_client_class() -> type[httpx.Client]:
+    """httpx.Client whose `send()` retries per a RetryPolicy (built lazily: httpx is heavy)."""
+    import httpx
 
-    def __init__(self, inner: httpx.BaseTransport, policy: RetryPolicy, on_retry: RetryHook | None) -> None:
-        self._inner = inner
-        self._policy = policy
-        self._on_retry = on_retry
+    class RetryingClient(httpx.Client):
+        def __init__(self, *, retry: RetryPolicy, on_retry: RetryHook | None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._retry = retry
+            self._on_retry = on_retry
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        import httpx
+        def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    response = super().send(request, **kwargs)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    # Nothing reached the server, so every method may be sent again.
+                    delay = self._retry.delay(attempt)
+                    if delay is None:
+                        raise
+                    reason = f"{type(exc).__name__}: {exc}"
+                else:
+                    if (response.status_code not in RETRY_STATUSES
+                            or request.method not in IDEMPOTENT_METHODS):
+                        return response
+                    delay = self._retry.delay(attempt, parse_retry_after(response.headers.get("retry-after")))
+                    if delay is None:
+                        return response
+                    response.close()
+                    reason = f"HTTP {response.status_code}"
+                if self._on_retry:
+                    self._on_retry(attempt, reason, delay)
+                time.sleep(delay)
 
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self._inner.handle_request(request)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                delay = self._policy.delay(attempt)
-                if delay is None:
-                    raise
-                reason = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code not in RETRY_STATUSES or request.method not in IDEMPOTENT_METHODS:
-                    return response
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                delay = self._policy.delay(attempt, retry_after)
-                if delay is None:
-                    return response
-                response.close()
-                reason = f"HTTP {response.status_code}"
-            if self._on_retry:
-                self._on_retry(attempt, reason, delay)
-            time.sleep(delay)
+    return RetryingClient
 
-    def close(self) -> None:
-        self._inner.close()
 
-    def __enter__(self) -> _RetryingTransport:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
 
 
 def http_client(
@@ -134,22 +135,35 @@ def http_client(
     bearer_token: str | None = None,
     on_retry: RetryHook | None = None,
 ) -> httpx.Client:
-    """A pooled HTTP client for `base_url`; relative request paths are joined to it."""
+    """A pooled HTTP client for `base_url`; relative request paths are joined to it.
+
+    Proxies come from the usual environment variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
+    Raises ConfigError for an unusable URL or a token that cannot go in a header (the token
+    itself is never put in a message).
+    """
     import httpx
 
     headers = {"User-Agent": f"{USER_AGENT} python-httpx/{httpx.__version__}",
                "Accept": "application/json"}
     if bearer_token:
+        if not _TOKEN_CHARS.match(bearer_token):
+            raise ConfigError("the API token contains spaces, control or non-ASCII characters, "
+                              "which cannot be sent in an HTTP header",
+                              "check the token's value (it is not shown here)")
         headers["Authorization"] = f"Bearer {bearer_token}"
-    transport = _RetryingTransport(httpx.HTTPTransport(), retry, on_retry)
-    return httpx.Client(
-        base_url=base_url.rstrip("/") + "/",
-        headers=headers,
-        timeout=httpx.Timeout(timeout, connect=connect_timeout),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        transport=transport,  # type: ignore[arg-type]  # duck-typed BaseTransport
-        follow_redirects=True,
-    )
+    try:
+        return _retrying_client_class()(
+            retry=retry,
+            on_retry=on_retry,
+            base_url=base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            follow_redirects=True,
+        )
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        raise ConfigError(f"unusable URL {mask_url(base_url)}: {exc}",
+                          "give an http:// or https:// URL with a valid host and port") from exc
 
 
 def redis_client(settings: RedisSettings, url: str | None = None, **options: Any) -> redis.asyncio.Redis:

@@ -19,6 +19,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CHECK_FAILED = 3
+EXIT_INTERRUPTED = 130
 
 
 class CascadeError(Exception):

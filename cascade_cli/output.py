@@ -33,15 +33,29 @@ def use_color(stream: TextIO, no_color_flag: bool = False, env: Mapping[str, str
 
 
 def _text(value: Any, for_table: bool) -> str:
+    """A cell: floats rounded for people (not in csv), nested values as compact JSON."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and for_table and 0.01 <= abs(value) < 1e15:
+        return f"{value:.3f}".rstrip("0").rstrip(".")
     if isinstance(value, float) and for_table:
-        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else f"{value:g}"
+        return f"{value:.3g}"
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)
+
+
+def _cell(value: Any, fmt: Format) -> str:
+    """A table cell on one line; markdown also escapes the pipe that would end the cell."""
+    text = " ".join(_text(value, True).splitlines())
+    return text.replace("|", "\\|") if fmt is Format.markdown else text
+
+
+def render_json(data: Any, *, stream: TextIO | None = None) -> None:
+    """Print any JSON-able value, indented."""
+    (stream or sys.stdout).write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: Format,
@@ -49,14 +63,15 @@ def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: 
     """Print `rows` restricted to `columns` (json keeps the same keys, in the same order)."""
     out = stream or sys.stdout
     if fmt is Format.json:
-        data = [{c: row.get(c) for c in columns} for row in rows]
-        out.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        render_json([{c: row.get(c) for c in columns} for row in rows], stream=out)
+    elif not columns:
+        return
     elif fmt is Format.csv:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows([_text(row.get(c), False) for c in columns] for row in rows)
     else:
-        cells = [[_text(row.get(c), True) for c in columns] for row in rows]
+        cells = [[_cell(row.get(c), fmt) for c in columns] for row in rows]
         _table(list(columns), cells, fmt, out, no_color)
 
 
@@ -65,11 +80,11 @@ def render_record(record: Mapping[str, Any], fmt: Format, *, stream: TextIO | No
     """Print one record: an object in json, one row in csv, a field/value table otherwise."""
     out = stream or sys.stdout
     if fmt is Format.json:
-        out.write(json.dumps(dict(record), indent=2, ensure_ascii=False, default=str) + "\n")
+        render_json(dict(record), stream=out)
     elif fmt is Format.csv:
         render_rows([record], list(record), fmt, stream=out)
     else:
-        cells = [[key, _text(value, True)] for key, value in record.items()]
+        cells = [[_cell(key, fmt), _cell(value, fmt)] for key, value in record.items()]
         _table(["field", "value"], cells, fmt, out, no_color)
 
 

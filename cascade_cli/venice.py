@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from cascade_cli.bench.stats import latency_summary
-from cascade_cli.config import read_secret_file
+from cascade_cli.config import mask_url, read_secret_file
 from cascade_cli.connect import NO_RETRIES, RetryHook, RetryPolicy, http_client, parse_retry_after
 from cascade_cli.errors import ConfigError, RemoteError, UnreachableError, UsageError
 
@@ -202,10 +202,15 @@ class PingReport:
     def worst(self) -> Probe:
         return next((p for p in reversed(self.probes) if p.outcome == self.outcome), self.probes[-1])
 
+    @property
+    def headline(self) -> Probe:
+        """The probe the report's status fields describe: the worst one, else the last."""
+        return self.worst if self.outcome != "ok" else self.probes[-1]
+
     def to_record(self) -> dict[str, Any]:
         """The report as stable snake_case keys; latencies in milliseconds."""
         answered = [p for p in self.probes if p.status is not None]
-        last = answered[-1] if answered else self.probes[-1]
+        last = self.headline
         latencies = [p.latency_ms for p in answered if p.latency_ms is not None]
         flags = sorted({f for p in answered for f in p.flags}, key=FLAGS.index)
         return {
@@ -222,7 +227,7 @@ class PingReport:
             **latency_summary(latencies),
             "flags": flags,
             "retry_after_s": last.retry_after_s,
-            "error": self.worst.message if self.outcome != "ok" else None,
+            "error": last.message,
         }
 
 
@@ -242,7 +247,7 @@ def _unreachable(exc: Exception, url: str, settings: VeniceSettings) -> Unreacha
     """Map an httpx transport error to one clear line and a hint."""
     import httpx
 
-    host = urlsplit(url).netloc
+    host = _host(url)
     text = str(exc) or type(exc).__name__
     hint = "check the URL and the network; the base URL comes from venice.base_url or CASCADE_VENICE_BASE_URL"
     if isinstance(exc, httpx.ConnectTimeout):
@@ -253,6 +258,10 @@ def _unreachable(exc: Exception, url: str, settings: VeniceSettings) -> Unreacha
         hint = "try again later, or raise venice.timeout (CASCADE_VENICE_TIMEOUT)"
     elif isinstance(exc, httpx.RemoteProtocolError):
         message = f"{host} closed the connection without a valid answer ({text})"
+    elif isinstance(exc, httpx.LocalProtocolError):
+        # Its text may quote a header, and headers carry the token: never show it.
+        message = f"cascade could not send a valid request to {host}"
+        hint = "check the base URL and the API token"
     elif "SSL" in text or "TLS" in text or "CERTIFICATE" in text.upper():
         message = f"TLS handshake with {host} failed: {text}"
         hint = "check the scheme (http vs https) and the server's certificate"
@@ -266,18 +275,29 @@ def _unreachable(exc: Exception, url: str, settings: VeniceSettings) -> Unreacha
     return UnreachableError(message, hint)
 
 
+def _host(url: str) -> str:
+    """`host:port` of a URL, without any userinfo."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname}:{port}" if port else str(parts.hostname)
+
+
 class VeniceBridge:
     """A client for one Venice base URL. Use as a context manager; close() releases the pool."""
 
     def __init__(self, settings: VeniceSettings, *, retry: bool = True,
                  on_retry: RetryHook | None = None) -> None:
-        token = settings.api_key
+        token = settings.api_key.strip()
         if not token and settings.api_key_file:
             token = read_secret_file(settings.api_key_file, "venice.api_key_file")
         policy = RetryPolicy(retries=settings.retries, backoff=settings.backoff,
                              max_retry_after=settings.max_retry_wait) if retry else NO_RETRIES
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
+        self.shown_url = mask_url(self.base_url)
         self._client = http_client(self.base_url, timeout=settings.timeout,
                                    connect_timeout=settings.connect_timeout, retry=policy,
                                    bearer_token=token or None, on_retry=on_retry)
@@ -300,7 +320,7 @@ class VeniceBridge:
         try:
             response = self._client.get(path.lstrip("/"), params=params)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise ConfigError(f"invalid Venice URL {url}: {exc}",
+            raise ConfigError(f"invalid Venice URL {mask_url(url)}: {exc}",
                               "set venice.base_url to an http:// or https:// URL") from exc
         except httpx.TransportError as exc:
             raise _unreachable(exc, url, self.settings) from exc
@@ -310,13 +330,13 @@ class VeniceBridge:
         """One request to `path` (default: venice.ping_path), judged; never raises for the API's
         answers, only ConfigError for an unusable URL."""
         path = path or self.settings.ping_path
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        url = mask_url(f"{self.base_url}/{path.lstrip('/')}")
         try:
             response, latency = self._request(path)
         except UnreachableError as exc:
             return Probe(url, "unreachable", message=exc.message, hint=exc.hint)
         body = _decode_json(response)
-        probe = Probe(str(response.url), "ok", status=response.status_code,
+        probe = Probe(mask_url(str(response.url)), "ok", status=response.status_code,
                       latency_ms=round(latency, 3), flags=flags_of(body),
                       retry_after_s=parse_retry_after(response.headers.get("retry-after")))
         if isinstance(body, dict) and isinstance(body.get("success"), bool):
@@ -340,6 +360,8 @@ class VeniceBridge:
         if spec is None:
             raise UsageError(f"unknown resource {resource!r}",
                              f"choose one of: {', '.join(RESOURCES)}")
+        if item_id is not None and item_id.strip() in ("", ".", ".."):
+            raise UsageError(f"invalid id {item_id!r}", "give the record's id, e.g. a username")
         if item_id is not None and not spec.has_item_route:
             raise UsageError(f"{resource} cannot be fetched by id",
                              "fetch the collection and narrow it with --filter Field=value")
@@ -356,14 +378,14 @@ class VeniceBridge:
                               _status_hint(response.status_code,
                                            parse_retry_after(response.headers.get("retry-after"))))
         if body is _NOT_JSON:
-            raise RemoteError(f"HTTP {response.status_code} from {response.url} but the body is not JSON",
+            raise RemoteError(f"HTTP {response.status_code} from {mask_url(str(response.url))} but the body is not JSON",
                               "check that venice.base_url points at the API (.../api), not a web page")
         if isinstance(body, dict) and body.get("success") is False:
             raise RemoteError(error_text(response.status_code, body), _status_hint(response.status_code, None))
         records, single = normalise(spec, body, by_id=item_id is not None)
         if limit is not None and not single:
             records = records[:limit]  # some routes ignore `limit`
-        return Fetched(str(response.url), records, single, flags_of(body))
+        return Fetched(mask_url(str(response.url)), records, single, flags_of(body))
 
 
 def _status_hint(status: int, retry_after: float | None) -> str:
@@ -396,5 +418,5 @@ def ping(bridge: VeniceBridge, path: str | None, count: int, interval: float,
     except KeyboardInterrupt:
         if not probes:
             raise
-        return PingReport(bridge.base_url, probes, interrupted=True)
-    return PingReport(bridge.base_url, probes)
+        return PingReport(bridge.shown_url, probes, interrupted=True)
+    return PingReport(bridge.shown_url, probes)

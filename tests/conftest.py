@@ -52,8 +52,10 @@ class Sandbox:
 def sandbox(tmp_path: Path) -> Sandbox:
     for name in ("home", "xdg", "work"):
         (tmp_path / name).mkdir()
+    # Tests only talk to 127.0.0.1: no proxy from the machine may get in the way.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CASCADE_", "VENICE_")) and k not in ("NO_COLOR", "TERM")}
+           if not k.startswith(("CASCADE_", "VENICE_")) and k not in ("NO_COLOR", "TERM")
+           and not k.lower().endswith("_proxy")}
     env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "xdg"),
                PYTHONDONTWRITEBYTECODE="1")
     # Retries in tests wait milliseconds, not seconds, unless a test asks otherwise.

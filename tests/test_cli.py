@@ -30,9 +30,12 @@ def test_help_lists_every_group_and_the_exit_codes(sandbox: Sandbox) -> None:
         assert option in sandbox.run("--help").stdout
 
 
-def test_no_arguments_shows_help(sandbox: Sandbox) -> None:
-    result = sandbox.run()
-    assert "Usage: cascade" in result.stdout + result.stderr
+def test_no_arguments_shows_help_on_stderr_and_exits_2(sandbox: Sandbox) -> None:
+    for args in ([], ["venice"]):
+        result = sandbox.run(*args)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.startswith(f"Usage: {' '.join(['cascade', *args])} ")
+        assert "error:" not in result.stderr
 
 
 def test_version(sandbox: Sandbox) -> None:

@@ -77,6 +77,15 @@ def test_env_values_are_typed(tmp_path: Path) -> None:
     ('[serve]\nslow_client_policy = "ignore"\n', 2, "must be one of: drop-oldest, disconnect"),
     ('[redis]\nurl = "http://localhost"\n', 2, "must be a URL starting with redis://"),
     ('venice = 3\n', 1, "must be a table"),
+    ('[venice]\nretries = 2\n\n[venice.extra]\nx = 1\n', 4, "unknown key 'venice.extra'"),
+    ('venice = { timeout = "x" }\n', 1, "'venice.timeout' must be a finite number"),
+    ('[bench]\nclients = 2\nvenice.timeout = 3\n', 3, "unknown key 'bench.venice'"),
+    ('[[venice]]\ntimeout = 1\n', 1, "must be a table"),
+    ('[bench]\nclients = 2\n[benchmark.x]\ny = 1\n', 3, "unknown section [benchmark]"),
+    ('[venice]\ntimeout = inf\n', 2, "must be a finite number"),
+    ('[venice]\nretries = 1000000\n', 2, "must be between 0 and 10"),
+    ('[venice]\nbase_url = "http://127.0.0.1:99999/api"\n', 2, "Port out of range"),
+    ('[redis]\nurl = "redis://[bad"\n', 2, "must be a URL starting with redis://"),
 ])
 def test_bad_files_name_file_line_and_key(tmp_path: Path, text: str, line: int, needle: str) -> None:
     path = write(tmp_path / "cascade.toml", text)
@@ -186,3 +195,36 @@ def test_config_path_and_init(sandbox: Sandbox) -> None:
     other = sandbox.run("config", "init", "project.toml")
     assert other.returncode == 0 and (sandbox.cwd / "project.toml").read_text() == starter_file()
     assert sandbox.run("config", "init", "--stdout").stdout == starter_file()
+
+
+@pytest.mark.parametrize("text", ['[venice]\napi_key = 123456789\n', '[redis]\npassword = ["hunter2"]\n',
+                                  '[redis]\nurl = "http://:hunter2@h/0"\n'])
+def test_errors_never_show_a_secret(tmp_path: Path, text: str) -> None:
+    write(tmp_path / "cascade.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"XDG_CONFIG_HOME": str(tmp_path / "x")}, cwd=tmp_path)
+    assert "123456789" not in caught.value.message and "hunter2" not in caught.value.message
+    assert f"{tmp_path / 'cascade.toml'}:2: " in caught.value.message
+
+
+@pytest.mark.parametrize("var,value,needle", [
+    ("CASCADE_VENICE_TIMEOUT", "inf", "must be a finite number"),
+    ("CASCADE_VENICE_TIMEOUT", "nan", "must be a finite number"),
+    ("CASCADE_REDIS_URL", "redis://[bad", "must be a URL"),
+    ("CASCADE_VENICE_BASE_URL", "http://127.0.0.1:abc/api", "must be a URL"),
+])
+def test_bad_env_values_are_usage_errors(sandbox: Sandbox, var: str, value: str, needle: str) -> None:
+    result = sandbox.run("config", "show", env={var: value})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: environment variable {var}: ") and needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_show_masks_passwords_in_every_url(sandbox: Sandbox) -> None:
+    env = {"CASCADE_VENICE_BASE_URL": "http://bob:hunter2@127.0.0.1:1/api",
+           "CASCADE_REDIS_URL": "redis://127.0.0.1:6379/0?password=hunter2"}
+    result = sandbox.run("config", "show", "--json", env=env)
+    assert result.returncode == 0 and "hunter2" not in result.stdout
+    rows = {row["key"]: row["value"] for row in json.loads(result.stdout)}
+    assert rows["venice.base_url"] == "http://bob:********@127.0.0.1:1/api"
+    assert rows["redis.url"] == "redis://127.0.0.1:6379/0?password=********"

@@ -119,3 +119,35 @@ def test_redis_password_from_settings(redis_server_with_password: RedisServer) -
 def test_redis_client_rejects_a_bad_url() -> None:
     with pytest.raises(ConfigError, match="invalid Redis URL"):
         redis_client(RedisSettings(), url="redis://localhost:notaport/0")
+
+
+def test_connect_errors_are_retried_until_the_server_is_up(tmp_path: object) -> None:
+    from conftest import free_port
+
+    port = free_port()
+    started: list[StandIn] = []
+
+    def start_server_on_first_retry(attempt: int, reason: str, delay: float) -> None:
+        assert reason.startswith("ConnectError")
+        if not started:
+            started.append(StandIn(port).start())
+
+    try:
+        with http_client(f"http://127.0.0.1:{port}/ok/api", timeout=5, connect_timeout=5,
+                         retry=RetryPolicy(retries=3, backoff=0.001),
+                         on_retry=start_server_on_first_retry) as client:
+            response = client.get("economy")
+        assert response.status_code == 200 and response.json()["success"] is True
+        assert len(started) == 1 and len(started[0].seen("ok")) == 1
+    finally:
+        for server in started:
+            server.stop()
+
+
+def test_post_is_not_retried_on_503(standin: StandIn) -> None:
+    retries: list[int] = []
+    with http_client(standin.url("flaky.post"), timeout=5, connect_timeout=5,
+                     retry=RetryPolicy(retries=3, backoff=0.001),
+                     on_retry=lambda n, why, delay: retries.append(n)) as client:
+        response = client.post("messages/send", json={"sender": "a"})
+    assert response.status_code == 503 and retries == []

@@ -66,3 +66,22 @@ def test_messages_quiet_and_verbose() -> None:
     out = io.StringIO()
     Messages(verbose=True, stream=out).debug("d")
     assert out.getvalue() == "debug: d\n"
+
+
+def test_cells_stay_on_one_line_and_markdown_escapes_pipes() -> None:
+    out = io.StringIO()
+    render_rows([{"note": "a | b\nc", "tiny": 0.0004, "big": 125000.5}], ["note", "tiny", "big"],
+                Format.markdown, stream=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert lines[2].split(" | ")[0] == "| a \\| b c" and "0.0004" in lines[2] and "125000.5" in lines[2]
+
+
+def test_no_columns_prints_nothing_but_json() -> None:
+    for fmt in (Format.table, Format.csv, Format.markdown):
+        out = io.StringIO()
+        render_rows([], [], fmt, stream=out)
+        assert out.getvalue() == ""
+    out = io.StringIO()
+    render_rows([], [], Format.json, stream=out)
+    assert json.loads(out.getvalue()) == []

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import Sandbox, cascade_command, free_port
-from venice_standin import CITIZENS, TOKEN, StandIn
+from venice_standin import CITIZENS, RESOURCES, TOKEN, StandIn
 
 
 def one_line_error(stderr: str) -> str:
@@ -161,8 +161,9 @@ def test_ping_worst_probe_decides(sandbox: Sandbox, standin: StandIn) -> None:
                          "-i", "0", "--json")
     report = json.loads(result.stdout)
     assert result.returncode == 3
-    assert (report["answered"], report["ok"], report["status"]) == (3, 1, 200)
-    assert "HTTP 503" in report["error"]
+    # The report describes the probe that decided the exit code: the last 503.
+    assert (report["answered"], report["ok"], report["status"]) == (3, 1, 503)
+    assert report["error"] == "HTTP 503: Service unavailable"
 
 
 # ---- get -------------------------------------------------------------------------------------
@@ -295,13 +296,13 @@ def test_get_warns_on_fallback_data(sandbox: Sandbox, standin: StandIn) -> None:
     (["get", "citizens", "--filter", "Owner"], "bad filter 'Owner'"),
     (["get", "citizens", "--limit", "0"], "--limit"),
     (["ping", "--count", "0"], "--count"),
-    (["ping", "--base-url", "ftp://example.org"], "venice.base_url"),
+    (["get", "citizens", ".."], "invalid id '..'"),
+    (["get", "citizens", "."], "invalid id '.'"),
 ])
 def test_usage_errors_exit_2_without_a_request(sandbox: Sandbox, standin: StandIn, args: list[str],
                                                needle: str) -> None:
     before = len(standin.requests)
-    result = sandbox.run("venice", *args, "--base-url", standin.url("ok")) if "--base-url" not in args \
-        else sandbox.run("venice", *args)
+    result = sandbox.run("venice", *args, "--base-url", standin.url("ok"))
     assert result.returncode == 2, result.stderr
     assert needle in one_line_error(result.stderr)
     assert len(standin.requests) == before
@@ -343,3 +344,68 @@ def test_closed_stdout_stops_quietly(sandbox: Sandbox, standin: StandIn) -> None
         os.close(write)
     assert result.returncode == 1
     assert result.stderr == ""
+
+
+def test_bad_base_url_flag_is_a_usage_error(sandbox: Sandbox) -> None:
+    for url in ("ftp://example.org", "http://127.0.0.1:abc/api", "http://127.0.0.1:99999/api"):
+        result = sandbox.run("venice", "ping", "--base-url", url)
+        assert result.returncode == 2, (url, result.stderr)
+        assert "flag --base-url: 'venice.base_url' must be a URL" in one_line_error(result.stderr)
+
+
+def test_empty_results_print_headers_only(sandbox: Sandbox, standin: StandIn) -> None:
+    args = ["venice", "get", "citizens", "--filter", "SocialClass=Nobody", "--base-url", standin.url("ok")]
+    assert json.loads(sandbox.run(*args, "--json").stdout) == []
+    assert sandbox.run(*args, "--format", "csv").stdout.startswith("username,firstName,")
+    table = sandbox.run(*args)
+    assert table.returncode == 0 and table.stdout.split()[0] == "username"
+    assert "0 citizens from" in table.stderr
+
+
+def test_json_keeps_records_exactly_as_sent(sandbox: Sandbox, standin: StandIn) -> None:
+    result = sandbox.run("venice", "get", "resources", "--json", "--base-url", standin.url("ok"))
+    assert json.loads(result.stdout) == RESOURCES  # no key added to the record that lacks one
+    md = sandbox.run("venice", "get", "resources", "--format", "markdown", "--base-url", standin.url("ok"))
+    row = md.stdout.splitlines()[3]
+    assert "Flour \\| fine milled" in row and row.count(" | ") == md.stdout.splitlines()[0].count(" | ")
+
+
+def test_proxies_from_the_environment_are_used(sandbox: Sandbox, standin: StandIn) -> None:
+    # The stand-in understands absolute request URIs, so it can play the proxy: the host in the
+    # base URL does not exist, and only a proxied request can be answered.
+    env = {"HTTP_PROXY": f"http://127.0.0.1:{standin.port}", "NO_PROXY": ""}
+    result = sandbox.run("venice", "ping", "--base-url", "http://venice.invalid/ok.proxy/api", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == 200
+    assert len(standin.seen("ok.proxy")) == 1
+
+
+@pytest.mark.parametrize("key", ["alpha7 omega9", "first7\nsecond9", "tökén9"])
+def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it(sandbox: Sandbox, standin: StandIn,
+                                                                    key: str) -> None:
+    for verbose in ([], ["-v"]):
+        result = sandbox.run(*verbose, "venice", "ping", "--base-url", standin.url("auth"),
+                             env={"CASCADE_VENICE_API_KEY": key})
+        assert result.returncode == 2
+        assert "cannot be sent in an HTTP header" in result.stderr
+        for part in key.split():
+            assert part not in result.stdout + result.stderr
+
+
+def test_surrounding_whitespace_in_the_key_is_ignored(sandbox: Sandbox, standin: StandIn) -> None:
+    result = sandbox.run("-v", "venice", "ping", "--base-url", standin.url("auth"),
+                         env={"CASCADE_VENICE_API_KEY": f" {TOKEN}\n"})
+    assert result.returncode == 0, result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_password_in_base_url_is_never_shown(sandbox: Sandbox, standin: StandIn) -> None:
+    outputs = []
+    for url in (f"http://bob:hunter2@127.0.0.1:{free_port()}/api",
+                standin.url("nonjson").replace("http://", "http://bob:hunter2@")):
+        for args in (["venice", "ping", "--json"], ["venice", "get", "citizens"], ["-v", "venice", "get", "lands"]):
+            result = sandbox.run(*args, env={"CASCADE_VENICE_BASE_URL": url, "CASCADE_VENICE_RETRIES": "0"})
+            assert result.returncode in (1, 3)
+            outputs.append(result.stdout + result.stderr)
+    assert all("hunter2" not in output for output in outputs)
+    assert any("bob:********@" in output for output in outputs)

@@ -72,4 +72,5 @@ def test_ping_report_worst_outcome_and_latency_summary() -> None:
     record = report.to_record()
     assert (record["count"], record["answered"], record["ok"]) == (4, 3, 2)
     assert (record["min_ms"], record["p50_ms"], record["max_ms"]) == (10.0, 20.0, 30.0)
-    assert record["status"] == 200 and record["error"] == "refused"
+    assert record["status"] is None and record["error"] == "refused"  # the deciding probe
+    assert PingReport("b", [error, ok]).to_record()["status"] == 500

@@ -54,7 +54,7 @@ PROBLEMS = [{"id": "rp1", "problemId": "prob_1", "citizen": "anna_b", "assetType
              "asset": "bld_3", "severity": "high", "status": "active", "type": "no_workplace",
              "title": "Unemployed", "description": "No job", "solutions": "Find work"}]
 RESOURCES = [{"id": "res_1", "type": "bread", "name": "Bread", "owner": "NLR", "count": 40},
-             {"id": "res_2", "type": "flour", "name": "Flour", "owner": "anna_b", "count": 9}]
+             {"id": "res_2", "type": "flour", "name": "Flour | fine\nmilled", "count": 9}]  # no owner
 LANDS = [{"landId": "land_1", "historicalName": "Sestiere di San Marco", "owner": "NLR"}]
 RELEVANCIES = [{"relevancyId": "rel_1", "relevantToCitizen": "NLR", "targetCitizen": "anna_b",
                 "assetType": "citizen", "score": 0.7}]
@@ -93,13 +93,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
               content_type: str = "application/json") -> None:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (the slow mode does this on purpose)
 
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
@@ -148,8 +151,17 @@ class _Handler(BaseHTTPRequestHandler):
             body.update({"_fallback": True, "_cached": True, "_stale": True})
         self._send(status, body)
 
+    def do_POST(self) -> None:  # noqa: N802
+        """Only POST /messages/send exists; every mode applies as for GET."""
+        self.posted = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        self.do_GET()
+
     def _route(self, route: list[str], query: dict[str, list[str]]) -> tuple[int, Any]:
         name, item = route[0], (route[1] if len(route) > 1 else None)
+        if self.command == "POST":
+            if route != ["messages", "send"]:
+                return 405, {"success": False, "error": "Method not allowed"}
+            return 200, {"success": True, "message": {"messageId": "msg_new", **self.posted}}
         limit = int(query["limit"][-1]) if "limit" in query else None
         offset = int(query.get("offset", ["0"])[-1])
 
@@ -200,8 +212,8 @@ class StandIn(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.requests: list[Seen] = []
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -216,6 +228,10 @@ class StandIn(ThreadingHTTPServer):
         with self._lock:
             self._counts[key] += 1
             return self._counts[key]
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
 
     def url(self, mode: str = "ok") -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/{mode}/api"

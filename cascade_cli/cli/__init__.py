@@ -6,7 +6,6 @@ bodies so that `cascade --help` and tab completion stay fast.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -19,7 +18,7 @@ from cascade_cli.cli import config as config_cli
 from cascade_cli.cli import planned
 from cascade_cli.cli import venice as venice_cli
 from cascade_cli.cli.common import AppState, set_state, state
-from cascade_cli.errors import EXIT_FAILURE, CascadeError
+from cascade_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, CascadeError
 
 HELP = """\
 cascade: operations toolkit for Redis, a WebSocket event hub and the HTTP APIs around them.
@@ -68,8 +67,12 @@ app.add_typer(config_cli.app, name="config")
 
 
 def _report_click_error(exc: Exception) -> int:
-    """Usage errors detected by the argument parser: one line plus a hint, exit 2."""
+    """Errors found by the argument parser: one line plus a hint, exit 2. A group run without
+    a command prints its help on stderr instead."""
     ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        sys.stderr.write(ctx.get_help() + "\n")
+        return int(exc.exit_code)  # type: ignore[attr-defined]
     where = ctx.command_path if ctx is not None else "cascade"
     state().messages.error(exc.format_message(), f"see '{where} --help'")  # type: ignore[attr-defined]
     return int(exc.exit_code)  # type: ignore[attr-defined]
@@ -88,14 +91,6 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         state().messages.error(exc.message, exc.hint)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        state().messages.error("interrupted")
-        code = 130
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, and keep Python's final flush of
-        # stdout from failing again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             code = _report_click_error(exc)
@@ -108,4 +103,6 @@ def main(argv: list[str] | None = None) -> None:
             state().messages.error(f"internal error: {type(exc).__name__}: {exc}",
                                    "rerun with -v for the traceback and report it as a bug")
             code = EXIT_FAILURE
+    if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into this exit code
+        state().messages.error("interrupted")
     sys.exit(code if isinstance(code, int) else 0)

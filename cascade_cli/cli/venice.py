@@ -8,7 +8,7 @@ import typer
 
 from cascade_cli.cli.common import FormatOption, JsonOption, pick_format, state
 from cascade_cli.errors import CheckFailed, UnreachableError
-from cascade_cli.output import Format, render_record, render_rows
+from cascade_cli.output import Format, render_json, render_record, render_rows
 
 if TYPE_CHECKING:
     from cascade_cli.venice import PingReport, Probe
@@ -23,7 +23,15 @@ app = typer.Typer(
 BaseUrlOption = Annotated[Optional[str], typer.Option("--base-url", metavar="URL",
                                                       help="API base URL (default: venice.base_url).")]
 TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=0.001, metavar="SECONDS",
-                                                        help="Seconds to wait for an answer (default: venice.timeout).")]
+                                                        help="Seconds to wait for a connection and for the answer "
+                                                             "(default: venice.connect_timeout, venice.timeout).")]
+
+
+def _connection_flags(base_url: str | None, timeout: float | None) -> dict[str, tuple[Any, str]]:
+    """Settings overrides from the flags both venice commands take."""
+    return {"venice.base_url": (base_url, "--base-url"),
+            "venice.timeout": (timeout, "--timeout"),
+            "venice.connect_timeout": (timeout, "--timeout")}
 
 
 def _complete_resource(incomplete: str) -> list[str]:
@@ -79,9 +87,7 @@ def ping_cmd(
     from cascade_cli.venice import FLAG_MEANING, VeniceBridge, ping
 
     run = state()
-    settings = run.settings({"venice.base_url": (base_url, "--base-url"),
-                             "venice.ping_path": (path, "--path"),
-                             "venice.timeout": (timeout, "--timeout")})
+    settings = run.settings({"venice.ping_path": (path, "--path"), **_connection_flags(base_url, timeout)})
     messages = run.messages
 
     def progress(index: int, probe: Probe) -> None:
@@ -100,7 +106,7 @@ def ping_cmd(
         render_record(record, output)
     for flag in record["flags"]:
         messages.warn(f"{flag}: {FLAG_MEANING[flag]}")
-    if record["status"] == 429 and record["retry_after_s"] is not None:
+    if record["status"] == 429 and record["retry_after_s"] is not None:  # the headline probe
         messages.warn(f"rate limited: the API asks to retry after {record['retry_after_s']:g} s")
     worst = report.worst
     if report.outcome == "unreachable":
@@ -137,8 +143,7 @@ def get_cmd(
     from cascade_cli.venice import FLAG_MEANING, RESOURCES, VeniceBridge, default_columns, parse_filters
 
     run = state()
-    settings = run.settings({"venice.base_url": (base_url, "--base-url"),
-                             "venice.timeout": (timeout, "--timeout")})
+    settings = run.settings(_connection_flags(base_url, timeout))
     query = parse_filters(filters or [])
     with VeniceBridge(settings.venice, on_retry=_retry_notice) as bridge:
         fetched = bridge.get(resource, item_id, query, limit, offset)
@@ -154,11 +159,15 @@ def get_cmd(
         render_record({c: record.get(c) for c in chosen} if chosen else record, output,
                       no_color=run.no_color)
         return
-    if chosen:
-        columns = chosen
-    elif output in (Format.json, Format.csv):
-        columns = list(dict.fromkeys(key for record in fetched.records for key in record))
+    if output is Format.json and not chosen:
+        render_json(fetched.records)  # the records exactly as the API sent them
     else:
-        columns = default_columns(RESOURCES[resource], fetched.records)
-    render_rows(fetched.records, columns, output, no_color=run.no_color)
+        if chosen:
+            columns = chosen
+        elif output is Format.csv:
+            columns = list(dict.fromkeys(key for record in fetched.records for key in record))
+        else:
+            columns = default_columns(RESOURCES[resource], fetched.records)
+        render_rows(fetched.records, columns or list(RESOURCES[resource].columns), output,
+                    no_color=run.no_color)
     run.messages.info(f"{len(fetched.records)} {resource} from {fetched.url}")
