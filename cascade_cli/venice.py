@@ -199,18 +199,15 @@ class PingReport:
         return "ok"
 
     @property
-    def worst(self) -> Probe:
-        return next((p for p in reversed(self.probes) if p.outcome == self.outcome), self.probes[-1])
-
-    @property
-    def headline(self) -> Probe:
-        """The probe the report's status fields describe: the worst one, else the last."""
-        return self.worst if self.outcome != "ok" else self.probes[-1]
+    def deciding(self) -> Probe:
+        """The probe that decided the outcome (the last of the worst kind); the report's status
+        fields describe it."""
+        return next(p for p in reversed(self.probes) if p.outcome == self.outcome)
 
     def to_record(self) -> dict[str, Any]:
         """The report as stable snake_case keys; latencies in milliseconds."""
         answered = [p for p in self.probes if p.status is not None]
-        last = self.headline
+        last = self.deciding
         latencies = [p.latency_ms for p in answered if p.latency_ms is not None]
         flags = sorted({f for p in answered for f in p.flags}, key=FLAGS.index)
         return {

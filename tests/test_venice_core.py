@@ -68,7 +68,7 @@ def test_ping_report_worst_outcome_and_latency_summary() -> None:
     assert PingReport("b", [ok, slow]).outcome == "ok"
     assert PingReport("b", [ok, error]).outcome == "error"
     report = PingReport("b", [ok, error, down, slow])
-    assert report.outcome == "unreachable" and report.worst is down
+    assert report.outcome == "unreachable" and report.deciding is down
     record = report.to_record()
     assert (record["count"], record["answered"], record["ok"]) == (4, 3, 2)
     assert (record["min_ms"], record["p50_ms"], record["max_ms"]) == (10.0, 20.0, 30.0)

@@ -11,7 +11,7 @@ from cascade_cli.errors import CheckFailed, UnreachableError
 from cascade_cli.output import Format, render_json, render_record, render_rows
 
 if TYPE_CHECKING:
-    from cascade_cli.venice import PingReport, Probe
+    from cascade_cli.venice import Probe
 
 app = typer.Typer(
     help="Query the Venice bridge, the public HTTP API of serenissima.ai.\n\n"
@@ -50,7 +50,7 @@ def _probe_line(index: int, count: int, probe: Probe) -> str:
     return f"probe {index}/{count}: HTTP {probe.status} in {probe.latency_ms:.1f} ms"
 
 
-def _ping_view(report: PingReport, record: dict[str, Any]) -> dict[str, Any]:
+def _ping_view(record: dict[str, Any]) -> dict[str, Any]:
     """The table view of a ping: what a person reads; json/csv keep every key."""
     view = {k: record[k] for k in ("base_url", "url", "outcome", "status", "success", "items")}
     if record["count"] == 1:
@@ -101,18 +101,18 @@ def ping_cmd(
     record = report.to_record()
     output = pick_format(fmt, json_flag)
     if output in (Format.table, Format.markdown):
-        render_record(_ping_view(report, record), output, no_color=run.no_color)
+        render_record(_ping_view(record), output, no_color=run.no_color)
     else:
         render_record(record, output)
     for flag in record["flags"]:
         messages.warn(f"{flag}: {FLAG_MEANING[flag]}")
-    if record["status"] == 429 and record["retry_after_s"] is not None:  # the headline probe
+    if record["status"] == 429 and record["retry_after_s"] is not None:  # the deciding probe
         messages.warn(f"rate limited: the API asks to retry after {record['retry_after_s']:g} s")
-    worst = report.worst
+    deciding = report.deciding
     if report.outcome == "unreachable":
-        raise UnreachableError(worst.message or "unreachable", worst.hint)
+        raise UnreachableError(deciding.message or "unreachable", deciding.hint)
     if report.outcome == "error":
-        raise CheckFailed(worst.message or "the API answered with an error", worst.hint)
+        raise CheckFailed(deciding.message or "the API answered with an error", deciding.hint)
 
 
 @app.command("get")
@@ -152,7 +152,7 @@ def get_cmd(
     output = pick_format(fmt, json_flag)
     chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     present = {key for record in fetched.records for key in record}
-    for missing in [c for c in chosen or [] if c not in present]:
+    for missing in [c for c in chosen or [] if present and c not in present]:
         run.messages.warn(f"field {missing!r} is in no record")
     if fetched.single:
         record = fetched.records[0]
