@@ -142,7 +142,10 @@ def error_text(status: int, body: Any) -> str:
 
 
 def default_columns(resource: Resource, records: list[dict[str, Any]], limit: int = 8) -> list[str]:
-    """Table columns: the resource's documented ones that appear, else the first scalar keys."""
+    """Table columns: the resource's documented ones that appear, else the first scalar keys.
+    With no records at all, the documented columns (so an empty table still has headers)."""
+    if not records:
+        return list(resource.columns)
     present = {key for record in records for key in record}
     chosen = [c for c in resource.columns if c in present]
     if chosen:

@@ -58,6 +58,7 @@ def test_default_columns_prefers_documented_then_scalars() -> None:
     records = [{"username": "a", "ducats": 1, "extra": 2}]
     assert default_columns(RESOURCES["citizens"], records) == ["username", "ducats"]
     assert default_columns(RESOURCES["lands"], [{"a": 1, "nested": {"x": 1}, "b": "x"}]) == ["a", "b"]
+    assert default_columns(RESOURCES["citizens"], [])[0] == "username"
 
 
 def test_ping_report_worst_outcome_and_latency_summary() -> None:

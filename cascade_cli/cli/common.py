@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cascade_cli.output import Format, Messages
+
+if TYPE_CHECKING:
+    from cascade_cli.config import Settings
 
 
 @dataclass
@@ -28,7 +31,7 @@ class AppState:
     def messages(self) -> Messages:
         return Messages(quiet=self.quiet, verbose=self.verbose, no_color=self.no_color)
 
-    def settings(self, overrides: dict[str, tuple[Any, str]] | None = None) -> Any:
+    def settings(self, overrides: dict[str, tuple[Any, str]] | None = None) -> Settings:
         """Effective settings with these flag overrides (`{"venice.base_url": (value, "--base-url")}`)."""
         from cascade_cli.config import load_settings
 

@@ -40,6 +40,13 @@ def _complete_resource(incomplete: str) -> list[str]:
     return [name for name in RESOURCES if name.startswith(incomplete)]
 
 
+def _warn_flags(flags: list[str]) -> None:
+    from cascade_cli.venice import FLAG_MEANING
+
+    for flag in flags:
+        state().messages.warn(f"{flag}: {FLAG_MEANING[flag]}")
+
+
 def _retry_notice(attempt: int, reason: str, delay: float) -> None:
     state().messages.debug(f"retry {attempt} after {reason}, waiting {delay:.2f} s")
 
@@ -84,7 +91,7 @@ def ping_cmd(
     Exit 0 when every probe answered with success, 3 when one answered with an error status or
     success: false, 1 when one could not reach the API. Probes are never retried.
     """
-    from cascade_cli.venice import FLAG_MEANING, VeniceBridge, ping
+    from cascade_cli.venice import VeniceBridge, ping
 
     run = state()
     settings = run.settings({"venice.ping_path": (path, "--path"), **_connection_flags(base_url, timeout)})
@@ -104,8 +111,7 @@ def ping_cmd(
         render_record(_ping_view(record), output, no_color=run.no_color)
     else:
         render_record(record, output)
-    for flag in record["flags"]:
-        messages.warn(f"{flag}: {FLAG_MEANING[flag]}")
+    _warn_flags(record["flags"])
     if record["status"] == 429 and record["retry_after_s"] is not None:  # the deciding probe
         messages.warn(f"rate limited: the API asks to retry after {record['retry_after_s']:g} s")
     deciding = report.deciding
@@ -140,15 +146,14 @@ def get_cmd(
     as venice.retries and venice.backoff say. Exit 1 when the API is unreachable or answers with
     an error.
     """
-    from cascade_cli.venice import FLAG_MEANING, RESOURCES, VeniceBridge, default_columns, parse_filters
+    from cascade_cli.venice import RESOURCES, VeniceBridge, default_columns, parse_filters
 
     run = state()
     settings = run.settings(_connection_flags(base_url, timeout))
     query = parse_filters(filters or [])
     with VeniceBridge(settings.venice, on_retry=_retry_notice) as bridge:
         fetched = bridge.get(resource, item_id, query, limit, offset)
-    for flag in fetched.flags:
-        run.messages.warn(f"{flag}: {FLAG_MEANING[flag]}")
+    _warn_flags(fetched.flags)
     output = pick_format(fmt, json_flag)
     chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     present = {key for record in fetched.records for key in record}
@@ -164,10 +169,9 @@ def get_cmd(
     else:
         if chosen:
             columns = chosen
-        elif output is Format.csv:
+        elif output is Format.csv and fetched.records:
             columns = list(dict.fromkeys(key for record in fetched.records for key in record))
         else:
             columns = default_columns(RESOURCES[resource], fetched.records)
-        render_rows(fetched.records, columns or list(RESOURCES[resource].columns), output,
-                    no_color=run.no_color)
+        render_rows(fetched.records, columns, output, no_color=run.no_color)
     run.messages.info(f"{len(fetched.records)} {resource} from {fetched.url}")
