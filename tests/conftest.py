@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,120 @@ def redis_server_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield server
     proc.terminate()
     proc.wait(10)
+
+
+# --- the in-memory server, and differential fixtures over both engines ---------------------------
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"{what} did not start on port {port}")
+
+
+@dataclass
+class EngineServer:
+    """A running server for the differential suite: `name` is 'redis' or 'memory'."""
+
+    name: str
+    port: int
+    dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+def start_memory_server(directory: Path, *options: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `python -m cascade_cli.resp` on a free port with redis-server style options."""
+    port = free_port()
+    args = [sys.executable, "-m", "cascade_cli.resp", "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(directory), *options]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(directory / "server.log", "ab"))
+    _wait_port(port, proc, "the in-memory server")
+    return proc, port
+
+
+def start_real_server(directory: Path, *options: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start redis-server on a free port with the given extra options."""
+    port = free_port()
+    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(directory), *options]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_port(port, proc, "redis-server")
+    return proc, port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def memory_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
+    """The in-memory server, one per test session."""
+    directory = tmp_path_factory.mktemp("memory")
+    proc, port = start_memory_server(directory)
+    yield EngineServer("memory", port, directory, proc)
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
+    """A real redis-server for the differential suite (skips or fails when not installed)."""
+    directory = tmp_path_factory.mktemp("real")
+    proc, port = start_real_server(directory)
+    yield EngineServer("redis", port, directory, proc)
+    _stop(proc)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def engine_server(request: pytest.FixtureRequest) -> EngineServer:
+    """Each test runs twice: against real redis-server and against the in-memory server,
+    both flushed first."""
+    server: EngineServer = request.getfixturevalue(f"{'real' if request.param == 'redis' else 'memory'}_server")
+    from resp_support import RawClient
+    client = RawClient(server.port)
+    client.call("FLUSHALL")
+    client.close()
+    return server
+
+
+@pytest.fixture
+def r(engine_server: EngineServer) -> Iterator[Any]:
+    """A redis-py client (its RESP3 default) on each engine in turn."""
+    import redis
+    client = redis.Redis(port=engine_server.port)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r2(engine_server: EngineServer) -> Iterator[Any]:
+    """A redis-py client speaking RESP2 on each engine in turn."""
+    import redis
+    client = redis.Redis(port=engine_server.port, protocol=2)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pair(real_server: EngineServer, memory_server: EngineServer) -> Iterator[Any]:
+    """Raw connections to both engines, both flushed: `pair.both(*command)` asserts equal replies."""
+    from resp_support import Pair
+    both = Pair(real_server.port, memory_server.port)
+    both.both("FLUSHALL")
+    yield both
+    both.close()

@@ -1,0 +1,185 @@
+"""The command table and what every command module shares: registration, argument parsing,
+Redis's standard error replies.
+
+A command is a function `handler(client, argv) -> reply` registered with `@command(...)`.
+`argv[0]` is the command name as sent; `client.db` is the selected Database, `client.engine`
+the Engine. Return a reply value (see resp/protocol.py) or raise ErrorReply. Register
+subcommands as "parent|sub" after declaring the parent with `container(...)`.
+
+Arity follows Redis: n > 0 means exactly n arguments including the name, -n means at least n.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cascade_cli.resp.protocol import ErrorReply, parse_ll
+
+if TYPE_CHECKING:
+    from cascade_cli.resp.core import Client
+
+Handler = Callable[["Client", list[bytes]], Any]
+
+GROUP_MODULES = ("connection", "keys", "strings", "hashes", "lists", "sets", "zsets", "streams",
+                 "pubsub", "transactions", "server", "persist")
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+SYNTAX = "ERR syntax error"
+NOT_INT = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+NO_SUCH_KEY = "ERR no such key"
+OUT_OF_RANGE = "ERR index out of range"
+
+
+@dataclass(eq=False)
+class Command:
+    """One entry of the command table, with its call statistics (INFO commandstats)."""
+
+    name: str                       # lower case; "parent|sub" for subcommands
+    handler: Handler | None
+    arity: int
+    flags: frozenset[str]
+    first_key: int = 0
+    last_key: int = 0
+    step: int = 0
+    group: str = "generic"
+    since: str = "1.0.0"
+    summary: str = ""
+    subcommands: dict[bytes, Command] | None = None
+    calls: int = 0
+    usec: int = 0
+    rejected_calls: int = 0
+    failed_calls: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def arity_ok(self, argc: int) -> bool:
+        arity = self.arity
+        return argc == arity if arity > 0 else argc >= -arity
+
+    def keys_of(self, argv: list[bytes]) -> list[bytes]:
+        """The key arguments, by first/last/step (commands with numkeys override via extra)."""
+        finder = self.extra.get("keys")
+        if finder is not None:
+            return finder(argv)
+        if not self.first_key:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return argv[self.first_key:last + 1:self.step or 1]
+
+
+COMMANDS: dict[bytes, Command] = {}
+
+
+def _flags(flags: str) -> frozenset[str]:
+    return frozenset(flags.split())
+
+
+def container(name: str, arity: int = -2, flags: str = "", group: str = "generic",
+              since: str = "1.0.0", summary: str = "") -> Command:
+    """Declare a command that only dispatches to subcommands (CLIENT, CONFIG, OBJECT...)."""
+    cmd = Command(name, None, arity, _flags(flags), group=group, since=since, summary=summary,
+                  subcommands={})
+    COMMANDS[name.encode()] = cmd
+    return cmd
+
+
+def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
+            group: str = "generic", since: str = "1.0.0", summary: str = "",
+            key_finder: Callable[[list[bytes]], list[bytes]] | None = None) -> Callable[[Handler], Handler]:
+    """Register `handler` under `name` ("get", or "client|setname" for a subcommand).
+
+    flags: space-separated Redis command flags (write readonly denyoom admin pubsub noscript
+    blocking fast loading stale no-auth no-multi...). keys: (first, last, step) key positions;
+    last -1 means the final argument. key_finder overrides them for numkeys-style commands.
+    """
+    def register(handler: Handler) -> Handler:
+        cmd = Command(name, handler, arity, _flags(flags), keys[0], keys[1], keys[2], group, since,
+                      summary or (handler.__doc__ or "").strip().split("\n")[0])
+        if key_finder is not None:
+            cmd.extra["keys"] = key_finder
+        if "|" in name:
+            parent, sub = name.split("|", 1)
+            table = COMMANDS[parent.encode()].subcommands
+            assert table is not None, f"{parent} is not a container"
+            table[sub.encode()] = cmd
+        else:
+            COMMANDS[name.encode()] = cmd
+        return handler
+    return register
+
+
+_loaded = False
+
+
+def load_all() -> dict[bytes, Command]:
+    """Import every command group module once; returns the command table."""
+    global _loaded
+    if not _loaded:
+        for module in GROUP_MODULES:
+            importlib.import_module(f"cascade_cli.resp.commands.{module}")
+        _loaded = True
+    return COMMANDS
+
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+def to_int(raw: bytes, error: str = NOT_INT) -> int:
+    """A signed 64-bit integer argument, or Redis's 'not an integer' error."""
+    value = parse_ll(raw)
+    if value is None:
+        raise ErrorReply(error)
+    return value
+
+
+def to_float(raw: bytes, error: str = NOT_FLOAT) -> float:
+    """A double argument as Redis parses it (strtod: inf/-inf allowed, nan and spaces not)."""
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ErrorReply(error) from None
+    if not text or text[0].isspace() or text[-1].isspace() or "_" in text:
+        raise ErrorReply(error)
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = float.fromhex(text)
+        except ValueError:
+            raise ErrorReply(error) from None
+    if math.isnan(value):
+        raise ErrorReply(error)
+    return value
+
+
+def to_timeout(raw: bytes) -> float:
+    """A blocking timeout in seconds (0 = forever), as BLPOP and friends parse it."""
+    try:
+        value = to_float(raw, "ERR timeout is not a float or out of range")
+    except ErrorReply:
+        raise
+    if math.isinf(value):
+        raise ErrorReply("ERR timeout is not a float or out of range")
+    if value < 0:
+        raise ErrorReply("ERR timeout is negative")
+    return value
+
+
+def arity_error(name: str) -> ErrorReply:
+    return ErrorReply(f"ERR wrong number of arguments for '{name}' command")
+
+
+def typed(client: Client, key: bytes, kind: type, read: bool = True) -> Any:
+    """The value at `key` when it has type `kind`, None when missing; WRONGTYPE otherwise."""
+    db = client.db
+    value = db.read(key) if read else db.lookup(key)
+    if value is None or type(value) is kind:
+        return value
+    raise ErrorReply(WRONGTYPE)
+
+
+def upper(raw: bytes) -> bytes:
+    return raw.upper()

@@ -1,0 +1,348 @@
+"""Sans-I/O RESP2/RESP3: request bytes in -> argument lists; reply values -> bytes.
+
+Feed whatever arrived on a socket to `RequestParser.feed`; it returns every complete command
+and keeps the rest. A request that breaks the protocol raises `ProtocolError` carrying Redis's own
+message, after the commands before it were returned: reply with the error, then close.
+
+Replies are plain Python values, encoded per protocol version by `encode`:
+bytes -> bulk string, None -> null, int -> integer, float -> double, list -> array,
+dict -> map, plus the marker types below for the shapes plain values cannot express.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+INT_MAX = 2**31 - 1
+INLINE_MAX = 64 * 1024          # PROTO_INLINE_MAX_SIZE
+BIG_ARG = 32 * 1024             # beyond this, a bulk still arriving is gathered chunk by chunk
+
+
+class ProtocolError(Exception):
+    """The client broke the protocol; `reply` is the error to send before closing."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.reply = ErrorReply(f"ERR Protocol error: {detail}")
+
+
+class ErrorReply(Exception):
+    """An error reply, e.g. ErrorReply("ERR syntax error"). Raise it from a command, or put it
+    in an array (EXEC results). The text starts with the error code."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class Simple(str):
+    """A simple string reply (+OK)."""
+
+
+class Push(list):
+    """An out-of-band push (pub/sub message): `>` in RESP3, a plain array in RESP2."""
+
+
+class SetReply(list):
+    """A set: `~` in RESP3, a plain array in RESP2."""
+
+
+class Verbatim(str):
+    """A verbatim text string (`=` with `txt:` in RESP3, a bulk string in RESP2)."""
+
+
+class Replies(list):
+    """Several top-level replies from one command (SUBSCRIBE a b c answers once per channel)."""
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()       # *-1 in RESP2, _ in RESP3
+OK = Simple("OK")
+PONG = Simple("PONG")
+QUEUED = Simple("QUEUED")
+
+_NUMBER = re.compile(rb"-?[1-9][0-9]{0,18}|0")
+
+
+def parse_ll(raw: bytes | bytearray) -> int | None:
+    """Redis's string2ll: a canonical signed 64-bit decimal, or None."""
+    if _NUMBER.fullmatch(raw) is None:
+        return None
+    value = int(raw)
+    if -2**63 <= value < 2**63:
+        return value
+    return None
+
+
+_SPACE = b" \t\n\r\v\f"
+_ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("a"): b"\a"}
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def split_args(line: bytes) -> list[bytes] | None:
+    """Redis's sdssplitargs: split an inline command, honouring "..." and '...' quoting.
+
+    Returns None for unbalanced quotes (or a closing quote not followed by a space).
+    """
+    cut = line.find(b"\0")
+    if cut >= 0:
+        line = line[:cut]
+    args: list[bytes] = []
+    n = len(line)
+    i = 0
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        in_double = in_single = False
+        while True:
+            ch = line[i] if i < n else 0
+            if in_double:
+                if (ch == 0x5C and i + 3 < n and line[i + 1] == 0x78
+                        and line[i + 2] in _HEX and line[i + 3] in _HEX):
+                    current.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif ch == 0x5C and i + 1 < n:
+                    i += 1
+                    current += _ESCAPES.get(line[i], line[i:i + 1])
+                elif ch == 0x22:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                elif i >= n:
+                    return None
+                else:
+                    current.append(ch)
+            elif in_single:
+                if ch == 0x5C and i + 1 < n and line[i + 1] == 0x27:
+                    i += 1
+                    current.append(0x27)
+                elif ch == 0x27:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                elif i >= n:
+                    return None
+                else:
+                    current.append(ch)
+            else:
+                if i >= n or ch in b" \n\r\t":
+                    break
+                if ch == 0x22:
+                    in_double = True
+                elif ch == 0x27:
+                    in_single = True
+                else:
+                    current.append(ch)
+            i += 1
+        args.append(bytes(current))
+
+
+class RequestParser:
+    """Incremental request parser for one connection (multibulk and inline requests).
+
+    Set `auth_required` while the client has not authenticated: Redis then refuses large
+    multibulk and bulk lengths before reading them.
+    """
+
+    __slots__ = ("_buf", "_argv", "_remaining", "_bulklen", "_chunks", "_have", "_need",
+                 "max_bulk", "auth_required")
+
+    def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
+        self._buf = b""
+        self._argv: list[bytes] = []
+        self._remaining = 0          # arguments still to read for the current multibulk
+        self._bulklen = -1           # length of the bulk being read, -1 before its header
+        self._chunks: list[bytes] = []
+        self._have = 0
+        self._need = 0               # bytes needed before parsing can progress (big bulks)
+        self.max_bulk = max_bulk
+        self.auth_required = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes received and not yet part of a complete command."""
+        return len(self._buf) + self._have
+
+    def feed(self, data: bytes) -> list[list[bytes]]:
+        """Add bytes; return the complete commands. Raises ProtocolError, with the commands
+        parsed before the error in `error.commands`."""
+        if self._need:
+            self._chunks.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            data = b"".join(self._chunks)
+            self._chunks, self._have, self._need = [], 0, 0
+        buf = self._buf + data if self._buf else data
+        out: list[list[bytes]] = []
+        pos = 0
+        n = len(buf)
+        try:
+            while pos < n:
+                if not self._remaining:
+                    if buf[pos] != 42:                      # not '*': inline request
+                        nl = buf.find(b"\n", pos)
+                        if nl < 0:
+                            if n - pos > INLINE_MAX:
+                                raise ProtocolError("too big inline request")
+                            break
+                        end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+                        args = split_args(buf[pos:end])
+                        if args is None:
+                            raise ProtocolError("unbalanced quotes in request")
+                        pos = nl + 1
+                        if args:
+                            out.append(args)
+                        continue
+                    nl = buf.find(b"\r", pos)
+                    if nl < 0:
+                        if n - pos > INLINE_MAX:
+                            raise ProtocolError("too big mbulk count string")
+                        break
+                    if nl + 1 >= n:
+                        break
+                    raw = buf[pos + 1:nl]
+                    count = int(raw) if raw.isdigit() and (raw[0] != 48 or len(raw) == 1) else parse_ll(raw)
+                    if count is None or count > INT_MAX:
+                        raise ProtocolError("invalid multibulk length")
+                    if count > 10 and self.auth_required:
+                        raise ProtocolError("unauthenticated multibulk length")
+                    pos = nl + 2
+                    if count <= 0:
+                        continue
+                    self._remaining = count
+                    self._argv = []
+                argv = self._argv
+                while self._remaining:
+                    if self._bulklen < 0:
+                        nl = buf.find(b"\r", pos)
+                        if nl < 0:
+                            if n - pos > INLINE_MAX:
+                                raise ProtocolError("too big bulk count string")
+                            return out
+                        if nl + 1 >= n:
+                            return out
+                        if buf[pos] != 36:
+                            raise ProtocolError(f"expected '$', got '{chr(buf[pos])}'")
+                        raw = buf[pos + 1:nl]
+                        size = int(raw) if raw.isdigit() and (raw[0] != 48 or len(raw) == 1) else parse_ll(raw)
+                        if size is None or size < 0 or size > self.max_bulk:
+                            raise ProtocolError("invalid bulk length")
+                        if size > 16384 and self.auth_required:
+                            raise ProtocolError("unauthenticated bulk length")
+                        pos = nl + 2
+                        self._bulklen = size
+                    size = self._bulklen
+                    if n - pos < size + 2:
+                        if size >= BIG_ARG:
+                            self._need = size + 2
+                        return out
+                    argv.append(buf[pos:pos + size])
+                    pos += size + 2
+                    self._bulklen = -1
+                    self._remaining -= 1
+                out.append(argv)
+            return out
+        except ProtocolError as error:
+            error.commands = out  # type: ignore[attr-defined]
+            pos = n
+            self._remaining = 0
+            self._bulklen = -1
+            raise
+        finally:
+            self._buf = buf[pos:] if pos < n else b""
+            if self._need:
+                self._chunks = [self._buf]
+                self._have = len(self._buf)
+                self._buf = b""
+                if self._have >= self._need:        # cannot happen; keep the invariant
+                    self._need = 0
+
+
+# --- replies -----------------------------------------------------------------------------------
+
+def format_double(value: float) -> bytes:
+    """A double as Redis 7.0 prints it (%.17g, inf/-inf)."""
+    if value != value:
+        return b"nan"
+    if value in (float("inf"), float("-inf")):
+        return b"inf" if value > 0 else b"-inf"
+    return b"%.17g" % value
+
+
+def encode(value: object, resp: int, out: list[bytes]) -> None:
+    """Append the RESP encoding of `value` (for protocol version `resp`) to `out`."""
+    t = type(value)
+    if t is bytes or t is bytearray:
+        out.append(b"$%d\r\n%s\r\n" % (len(value), value))  # type: ignore[arg-type]
+    elif t is int:
+        out.append(b":%d\r\n" % value)  # type: ignore[str-format]
+    elif t is Simple:
+        out.append(b"+%s\r\n" % value.encode())  # type: ignore[union-attr]
+    elif value is None:
+        out.append(b"_\r\n" if resp == 3 else b"$-1\r\n")
+    elif t is list or t is Push or t is SetReply:
+        mark = b"*"
+        if resp == 3:
+            mark = b">" if t is Push else b"~" if t is SetReply else b"*"
+        out.append(b"%s%d\r\n" % (mark, len(value)))  # type: ignore[arg-type]
+        for item in value:  # type: ignore[union-attr]
+            encode(item, resp, out)
+    elif t is ErrorReply:
+        out.append(b"-%s\r\n" % value.text.replace("\r", " ").replace("\n", " ").encode())  # type: ignore[union-attr]
+    elif t is float:
+        raw = format_double(value)  # type: ignore[arg-type]
+        out.append(b",%s\r\n" % raw if resp == 3 else b"$%d\r\n%s\r\n" % (len(raw), raw))
+    elif t is dict:
+        out.append(b"%%%d\r\n" % len(value) if resp == 3 else b"*%d\r\n" % (2 * len(value)))  # type: ignore[arg-type]
+        for key, item in value.items():  # type: ignore[union-attr]
+            encode(key, resp, out)
+            encode(item, resp, out)
+    elif value is NULL_ARRAY:
+        out.append(b"_\r\n" if resp == 3 else b"*-1\r\n")
+    elif t is bool:
+        out.append((b"#t\r\n" if value else b"#f\r\n") if resp == 3 else (b":1\r\n" if value else b":0\r\n"))
+    elif t is Verbatim:
+        raw = value.encode()  # type: ignore[union-attr]
+        if resp == 3:
+            out.append(b"=%d\r\ntxt:%s\r\n" % (len(raw) + 4, raw))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    elif t is Replies:
+        for item in value:  # type: ignore[union-attr]
+            encode(item, resp, out)
+    elif t is str:
+        raw = value.encode()  # type: ignore[union-attr]
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    elif isinstance(value, ErrorReply):
+        encode(ErrorReply(value.text), resp, out)
+    elif isinstance(value, (list, tuple)):
+        encode(list(value), resp, out)  # type: ignore[arg-type]
+    elif isinstance(value, int):
+        out.append(b":%d\r\n" % value)
+    else:
+        raise TypeError(f"cannot encode {t.__name__} as a RESP reply")
+
+
+def to_bytes(value: object, resp: int = 2) -> bytes:
+    """Encode one reply to bytes (tests and out-of-band sends)."""
+    out: list[bytes] = []
+    encode(value, resp, out)
+    return b"".join(out)
+
+
+Encoder = Callable[[object, int, list[bytes]], None]

@@ -1,0 +1,85 @@
+"""Cursor iteration for SCAN, HSCAN, SSCAN and ZSCAN.
+
+Redis walks its hash tables with a reverse-binary cursor; this server keeps, per iteration, a
+snapshot of the container's members taken when the cursor is 0, and the cursor encodes
+(snapshot id, offset). The guarantees SCAN documents hold: every element present for the whole
+iteration is returned; elements added meanwhile may or may not be. Callers drop elements that
+are gone when a batch is returned. Up to MAX_SNAPSHOTS iterations may be in flight; an unknown
+cursor (evicted or made up) ends the iteration with cursor 0.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cascade_cli.resp.commands import NOT_INT, SYNTAX, to_int
+from cascade_cli.resp.glob import compile_glob
+from cascade_cli.resp.protocol import ErrorReply
+
+MAX_SNAPSHOTS = 64
+_snapshots: OrderedDict[int, list[Any]] = OrderedDict()
+_next_id = [1]
+
+
+def parse_cursor(raw: bytes) -> int:
+    """A cursor argument (unsigned 64-bit decimal) or Redis's 'invalid cursor' error."""
+    if not raw.isdigit() or int(raw) >= 2**64:
+        raise ErrorReply("ERR invalid cursor")
+    return int(raw)
+
+
+def parse_options(argv: list[bytes], start: int, allow_type: bool = False
+                  ) -> tuple[Callable[[bytes], bool] | None, int, bytes | None]:
+    """MATCH pattern, COUNT n and (SCAN only) TYPE name from argv[start:]."""
+    match = None
+    count = 10
+    kind = None
+    i = start
+    while i < len(argv):
+        option = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise ErrorReply(SYNTAX)
+        value = argv[i + 1]
+        if option == b"count":
+            count = to_int(value, NOT_INT)
+            if count < 1:
+                raise ErrorReply(SYNTAX)
+        elif option == b"match":
+            match = None if value == b"*" else compile_glob(value)
+        elif option == b"type" and allow_type:
+            kind = value.lower()
+        else:
+            raise ErrorReply(SYNTAX)
+        i += 2
+    return match, count, kind
+
+
+def scan(cursor: int, members: Callable[[], Iterable[Any]], count: int) -> tuple[int, list[Any]]:
+    """The next batch of up to about `count` members and the cursor to continue with (0: done).
+
+    `members()` is called only when a new iteration starts (cursor 0).
+    """
+    if cursor == 0:
+        snapshot = list(members())
+        if len(snapshot) <= count:
+            return 0, snapshot
+        ident = _next_id[0]
+        _next_id[0] = ident + 1 if ident < 2**31 else 1
+        _snapshots[ident] = snapshot
+        while len(_snapshots) > MAX_SNAPSHOTS:
+            _snapshots.popitem(last=False)
+        offset = 0
+    else:
+        ident, offset = cursor >> 32, cursor & 0xFFFFFFFF
+        snapshot = _snapshots.get(ident)  # type: ignore[assignment]
+        if snapshot is None:
+            return 0, []
+        _snapshots.move_to_end(ident)
+    batch = snapshot[offset:offset + count]
+    offset += count
+    if offset >= len(snapshot):
+        _snapshots.pop(ident, None)
+        return 0, batch
+    return (ident << 32) | offset, batch

@@ -1,0 +1,331 @@
+"""The asyncio layer of the in-memory server: TCP connections around the pure engine.
+
+`run(params)` serves until SHUTDOWN, SIGTERM or SIGINT. Each connection parses what arrives,
+executes every complete command in order and answers the whole batch with one write
+(pipelining). A protocol error answers Redis's error and closes that connection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from cascade_cli.resp import persistence
+from cascade_cli.resp.core import NO_REPLY, Client, Engine
+from cascade_cli.resp.params import Params
+from cascade_cli.resp.protocol import ErrorReply, ProtocolError, RequestParser, encode
+
+PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024      # client-output-buffer-limit pubsub (hard)
+DENIED = (b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+          b"password is set for the default user. In this mode connections are only accepted from "
+          b"the loopback interface. If you want to connect from external computers to Redis you may "
+          b"adopt one of the following solutions: 1) Just disable protected mode sending the command "
+          b"'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the "
+          b"same host the server is running, however MAKE SURE Redis is not publicly accessible from "
+          b"internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively "
+          b"you can just disable the protected mode by editing the Redis configuration file, and setting "
+          b"the protected mode option to 'no', and then restarting the server. 3) If you started the "
+          b"server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up "
+          b"an authentication password for the default user. NOTE: You only need to do one of the above "
+          b"things in order for the server to start accepting connections from the outside.\r\n")
+
+
+def log(params: Params, message: str, level: str = "*") -> None:
+    """One Redis-style log line to the logfile, or stderr."""
+    stamp = time.strftime("%d %b %Y %H:%M:%S", time.localtime())
+    line = f"{os.getpid()}:M {stamp}.{int(time.time() * 1000) % 1000:03d} {level} {message}\n"
+    if params.logfile:
+        with open(params.logfile, "a", encoding="utf-8") as handle:
+            handle.write(line)
+    else:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+class Connection(Client, asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: Server) -> None:   # Client.__init__ runs in connection_made
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.out: list[bytes] = []
+        self.pending: deque[list[bytes]] = deque()
+        self.parser = RequestParser(server.engine.params.proto_max_bulk_len)
+        self.running = False
+        self.flush_scheduled = False
+        self.protocol_error: ErrorReply | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        engine = self.server.engine
+        sock = transport.get_extra_info("socket")
+        peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
+        local = transport.get_extra_info("sockname") or ("127.0.0.1", 0)
+        Client.__init__(self, engine, _addr(peer), _addr(local), sock.fileno() if sock else -1)
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        params = engine.params
+        if len(engine.clients) >= params.maxclients:
+            engine.stats.rejected_connections += 1
+            transport.write(b"-ERR max number of clients reached\r\n")  # type: ignore[attr-defined]
+            transport.close()
+            self.closed = True
+            return
+        if params.protected_mode and not params.requirepass and not _loopback(peer[0]) \
+                and self.server.default_bind:
+            engine.stats.rejected_connections += 1
+            transport.write(DENIED)  # type: ignore[attr-defined]
+            transport.close()
+            self.closed = True
+            return
+        engine.connect(self)
+        self.parser.auth_required = not self.authenticated
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.server.engine.stats.total_net_input_bytes += len(data)
+        try:
+            commands = self.parser.feed(data)
+        except ProtocolError as error:
+            commands = error.commands  # type: ignore[attr-defined]
+            self.protocol_error = error.reply
+            if self.transport is not None:
+                self.transport.pause_reading()
+        if self.blocked is not None or self.pending:
+            self.pending.extend(commands)
+            return
+        self.run(commands)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.cancel_timer()
+        if not self.closed or self.id in self.server.engine.clients:
+            self.server.engine.disconnect(self)
+        self.closed = True
+
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    # --- running commands ------------------------------------------------------------------
+
+    def run(self, commands: list[list[bytes]] | deque[list[bytes]]) -> None:
+        """Execute commands in order and write all their replies at once."""
+        engine = self.server.engine
+        out = self.out
+        self.running = True
+        try:
+            index = 0
+            count = len(commands)
+            while index < count:
+                argv = commands[index]
+                index += 1
+                reply = engine.execute(self, argv)
+                if reply is not NO_REPLY:
+                    encode(reply, self.resp, out)
+                elif self.blocked is not None:
+                    self.pending.extend(list(commands)[index:])
+                    break
+                if self.close_after_reply or self.closed:
+                    break
+            else:
+                if self.protocol_error is not None and not self.pending:
+                    encode(self.protocol_error, self.resp, out)
+                    self.close_after_reply = True
+        finally:
+            self.running = False
+        self.parser.auth_required = not self.authenticated
+        self.flush()
+        if engine.shutdown_requested:
+            self.server.stop()
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        out = self.out
+        transport = self.transport
+        if out and transport is not None and not transport.is_closing():
+            data = b"".join(out) if len(out) > 1 else out[0]
+            self.server.engine.stats.total_net_output_bytes += len(data)
+            transport.write(data)
+        out.clear()
+        if transport is not None and (self.close_after_reply or self.closed) and not transport.is_closing():
+            self.server.engine.disconnect(self)
+            transport.close()
+            return
+        if self.subscriptions and transport is not None \
+                and transport.get_write_buffer_size() > PUBSUB_OUTPUT_LIMIT:
+            self.server.engine.disconnect(self)
+            transport.abort()
+
+    # --- engine hooks ----------------------------------------------------------------------
+
+    def send(self, reply: Any) -> None:
+        if self.closed or self.reply_mode == "off":
+            return
+        encode(reply, self.resp, self.out)
+        if not self.running and not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def close(self) -> None:
+        self.close_after_reply = True
+        if not self.running:
+            self.flush()
+
+    def arm_timeout(self, seconds: float) -> None:
+        self.cancel_timer()
+        self.timer = asyncio.get_running_loop().call_later(
+            seconds, self.server.engine.timeout_block, self)
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def resume(self) -> None:
+        self.cancel_timer()
+        asyncio.get_running_loop().call_soon(self._resume_now)
+
+    def _resume_now(self) -> None:
+        if self.closed or self.blocked is not None:
+            return
+        commands = list(self.pending)
+        self.pending.clear()
+        if commands or self.protocol_error is not None:
+            self.run(commands)
+
+
+def _addr(pair: Any) -> str:
+    host, port = pair[0], pair[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return host.startswith("/")   # unix socket
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+class Server:
+    """Listening sockets, the engine, the periodic tick, and the way to stop."""
+
+    def __init__(self, params: Params) -> None:
+        self.engine = Engine(params)
+        self.params = params
+        self.default_bind = params.bind == "* -::*"
+        self.servers: list[asyncio.base_events.Server] = []
+        self.stopped: asyncio.Event | None = None
+        self.engine.hooks["tcp_port"] = lambda: self.port
+        self.engine.hooks["shutdown"] = self.stop
+        self.port = params.port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.stopped = asyncio.Event()
+        persistence.attach(self.engine)
+        hosts = self.params.bind.split()
+        for host in hosts:
+            optional = host.startswith("-")
+            host = host.lstrip("-")
+            address = None if host == "*" else "::" if host == "::*" else host
+            try:
+                server = await loop.create_server(lambda: Connection(self), address, self.params.port,
+                                                  backlog=self.params.tcp_backlog, reuse_address=True,
+                                                  family=socket.AF_INET6 if host == "::*" else socket.AF_UNSPEC)
+            except OSError as error:
+                if optional and error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL,
+                                                errno.EADDRINUSE):
+                    continue
+                raise
+            self.servers.append(server)
+            if self.port == 0:
+                self.port = server.sockets[0].getsockname()[1]
+        loop.call_later(1 / self.params.hz, self._tick)
+
+    def _tick(self) -> None:
+        if self.stopped is None or self.stopped.is_set():
+            return
+        self.engine.tick()
+        asyncio.get_running_loop().call_later(1 / self.params.hz, self._tick)
+
+    def stop(self) -> None:
+        if self.stopped is not None:
+            self.stopped.set()
+
+    async def serve(self, on_ready: Any = None) -> None:
+        """Listen, call `on_ready()`, and serve until stop(); then close clients and the AOF."""
+        await self.start()
+        if on_ready is not None:
+            on_ready()
+        assert self.stopped is not None
+        await self.stopped.wait()
+        for listener in self.servers:
+            listener.close()
+        for client in list(self.engine.clients.values()):
+            if isinstance(client, Connection) and client.transport is not None:
+                client.flush()
+                client.transport.close()
+        persistence.close(self.engine)
+
+
+def run(params: Params) -> int:
+    """Serve until stopped; returns the process exit code."""
+    server = Server(params)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _on_signal, server, signum)
+        def ready() -> None:
+            if params.pidfile:
+                with open(params.pidfile, "w", encoding="ascii") as handle:
+                    handle.write(f"{os.getpid()}\n")
+            log(params, f"cascade in-memory Redis-compatible server {server.engine.cascade_version} "
+                        f"(Redis {server.engine.version} compatible), pid {os.getpid()}")
+            log(params, f"Ready to accept connections tcp on port {server.port}")
+
+        await server.serve(ready)
+        log(params, "Redis is now ready to exit, bye bye...", "#")
+
+    try:
+        import uvloop
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(main())
+    except OSError as error:
+        log(params, f"Failed listening on port {params.port} (tcp), aborting: {error.strerror}", "#")
+        return 1
+    finally:
+        if params.pidfile:
+            try:
+                os.unlink(params.pidfile)
+            except OSError:
+                pass
+    return 0
+
+
+def _on_signal(server: Server, signum: int) -> None:
+    name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+    log(server.params, f"Received {name} scheduling shutdown...", "#")
+    persistence.shutdown_save(server.engine)
+    server.stop()
