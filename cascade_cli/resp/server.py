@@ -156,6 +156,9 @@ class Connection(Client, asyncio.Protocol):
 
     def flush(self) -> None:
         self.flush_scheduled = False
+        aof = self.server.engine.aof
+        if aof is not None and aof.buffer:
+            self.server.write_aof(aof)
         out = self.out
         transport = self.transport
         if out and transport is not None and not transport.is_closing():
@@ -235,6 +238,7 @@ class Server:
         self.stopped: asyncio.Event | None = None
         self.engine.hooks["tcp_port"] = lambda: self.port
         self.engine.hooks["shutdown"] = self.stop
+        self.engine.hooks["log"] = lambda message, level="*": log(params, message, level)
         self.port = params.port
 
     async def start(self) -> None:
@@ -260,10 +264,21 @@ class Server:
                 self.port = server.sockets[0].getsockname()[1]
         loop.call_later(1 / self.params.hz, self._tick)
 
+    def write_aof(self, aof: Any) -> None:
+        """Write (and with appendfsync always, fsync) the AOF before replies go out."""
+        try:
+            aof.flush()
+        except persistence.PersistenceError as error:
+            log(self.params, str(error), "#")
+
     def _tick(self) -> None:
         if self.stopped is None or self.stopped.is_set():
             return
         self.engine.tick()
+        try:
+            persistence.tick(self.engine)
+        except (persistence.PersistenceError, OSError) as error:
+            log(self.params, f"persistence: {error}", "#")
         asyncio.get_running_loop().call_later(1 / self.params.hz, self._tick)
 
     def stop(self) -> None:
@@ -315,6 +330,9 @@ def run(params: Params) -> int:
     except OSError as error:
         log(params, f"Failed listening on port {params.port} (tcp), aborting: {error.strerror}", "#")
         return 1
+    except persistence.PersistenceError as error:
+        log(params, f"Fatal error loading the DB, exiting: {error}", "#")
+        return 1
     finally:
         if params.pidfile:
             try:
@@ -327,5 +345,8 @@ def run(params: Params) -> int:
 def _on_signal(server: Server, signum: int) -> None:
     name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
     log(server.params, f"Received {name} scheduling shutdown...", "#")
-    persistence.shutdown_save(server.engine)
+    try:
+        persistence.shutdown_save(server.engine)
+    except persistence.PersistenceError as error:
+        log(server.params, f"{error}; exiting anyway", "#")
     server.stop()
