@@ -90,6 +90,10 @@ class RedisSettings:
     max_connections: int = _key(50, "connection pool limit per process", check=_positive)
     connect_timeout: float = _key(2.0, "seconds to wait for a TCP connection", check=_positive)
     timeout: float = _key(5.0, "seconds to wait for a reply", check=_positive)
+    engine: str = _key("auto", "server `cascade redis start` runs: auto (redis-server if installed, "
+                       "else the in-memory server), native or memory",
+                       check=_one_of("auto", "native", "memory"))
+    server_binary: str = _key("", "redis-server or valkey-server to run (empty: search PATH)")
 
 
 @dataclass(frozen=True)

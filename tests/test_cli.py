@@ -14,7 +14,7 @@ import pytest
 
 from cascade_cli import __version__
 from cascade_cli.cli.planned import PLANNED
-from conftest import Sandbox, cascade_command
+from conftest import Sandbox, cascade_command, free_port
 
 GROUPS = ["redis", "serve", "bench", "venice", "monitor", "config"]
 
@@ -100,8 +100,8 @@ def test_help_and_completion_do_not_import_heavy_libraries(sandbox: Sandbox) -> 
 def test_quiet_silences_messages_but_not_errors(sandbox: Sandbox) -> None:
     shown = sandbox.run("-q", "config", "show", "--json")
     assert shown.returncode == 0 and shown.stderr == "" and json.loads(shown.stdout)
-    failed = sandbox.run("-q", "redis")
-    assert failed.returncode == 2 and failed.stderr.startswith("error: ")
+    failed = sandbox.run("-q", "redis", "status", "--port", str(free_port()))
+    assert failed.returncode == 1 and failed.stderr.startswith("error: ")
 
 
 def run_in_pty(args: list[str], env: dict[str, str]) -> str:
@@ -133,13 +133,14 @@ def test_colour_only_on_a_terminal_and_never_when_disabled(sandbox: Sandbox) -> 
     env = {**sandbox.env, "TERM": "xterm-256color", "COLUMNS": "160"}
     coloured = run_in_pty(["config", "show"], env)
     assert "\x1b[" in coloured and "redis.url" in coloured
-    error = run_in_pty(["redis"], env)
+    unreachable = ["redis", "status", "--port", str(free_port())]
+    error = run_in_pty(unreachable, env)
     assert "\x1b[1;31merror:" in error
     for extra_args, extra_env in ((["--no-color"], {}), ([], {"NO_COLOR": "1"}), ([], {"TERM": "dumb"})):
         plain = run_in_pty([*extra_args, "config", "show"], {**env, **extra_env})
         assert "redis.url" in plain and "\x1b[" not in plain, (extra_args, extra_env)
-        plain_error = run_in_pty([*extra_args, "redis"], {**env, **extra_env})
-        assert "error: 'cascade redis'" in plain_error and "\x1b[" not in plain_error
+        plain_error = run_in_pty([*extra_args, *unreachable], {**env, **extra_env})
+        assert "error: cannot reach redis://" in plain_error and "\x1b[" not in plain_error
     piped = sandbox.run("config", "show", env={"TERM": "xterm-256color"})
     assert "\x1b[" not in piped.stdout + piped.stderr
 

@@ -16,6 +16,7 @@ import typer
 from cascade_cli import __version__
 from cascade_cli.cli import config as config_cli
 from cascade_cli.cli import planned
+from cascade_cli.cli import redis as redis_cli
 from cascade_cli.cli import venice as venice_cli
 from cascade_cli.cli.common import AppState, set_state, state
 from cascade_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, CascadeError
@@ -59,7 +60,8 @@ def root(
     set_state(AppState(quiet=quiet, verbose=verbose and not quiet, no_color=no_color, config_file=config))
 
 
-for group in ("redis", "serve", "bench"):
+app.add_typer(redis_cli.app, name="redis")
+for group in ("serve", "bench"):
     planned.register(app, group)
 app.add_typer(venice_cli.app, name="venice")
 planned.register(app, "monitor")

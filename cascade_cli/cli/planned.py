@@ -10,8 +10,6 @@ import typer
 from cascade_cli.errors import NotBuiltError
 
 PLANNED: dict[str, tuple[str, str]] = {
-    "redis": ("Run and check Redis.",
-              "cascade redis start|stop|status|ping, with an in-memory Redis-compatible server"),
     "serve": ("Serve the HTTP API and the WebSocket hub.",
               "cascade serve, the API and WebSocket hub fanned out through Redis pub/sub"),
     "bench": ("Benchmark Redis and the hub.",
