@@ -24,6 +24,7 @@ from cascade_cli.resp.protocol import NULL_ARRAY, QUEUED, ErrorReply, Push
 from cascade_cli.resp.store import Database
 
 REDIS_VERSION = "7.0.15"
+perf_counter_ns = time.perf_counter_ns
 
 
 class _NoReply:
@@ -97,6 +98,7 @@ class Client:
         self.channels: dict[bytes, None] = {}
         self.patterns: dict[bytes, None] = {}
         self.shard_channels: dict[bytes, None] = {}
+        self.subscribed = 0                # len(channels) + len(patterns) + len(shard_channels)
         self.blocked: Block | None = None
         self.reply_mode = "on"             # on | off | skip (skip the next reply) | skip-now
         self.may_block = True
@@ -197,6 +199,8 @@ class Engine:
         self.cascade_version = __version__
         self.used_memory_cache = 0
         self.hooks: dict[str, Callable[..., Any]] = {}  # transport-provided (e.g. "tcp_port")
+        # Exact-case lookups for the common spellings (GET, get); others go through lower().
+        self.fast_commands = {**COMMANDS, **{name.upper(): cmd for name, cmd in COMMANDS.items()}}
 
     def next_client_id(self) -> int:
         self._next_id += 1
@@ -248,59 +252,100 @@ class Engine:
 
     def execute(self, client: Client, argv: list[bytes]) -> Any:
         """Run one command for `client`; returns its reply, or NO_REPLY."""
-        client.last_interaction = time.monotonic()
-        cmd = self.lookup(argv)
-        if type(cmd) is ErrorReply:
-            if client.multi is not None:
-                client.multi_error = True
-            return self._reply(client, self._count_error(cmd))
-        name = cmd.name  # type: ignore[union-attr]
-        if not client.authenticated and "no-auth" not in cmd.flags:  # type: ignore[union-attr]
-            if client.multi is not None:
-                client.multi_error = True
-            return self._reply(client, self._count_error(ErrorReply("NOAUTH Authentication required.")))
-        if client.multi is not None and name not in NO_QUEUE:
-            if "no-multi" in cmd.flags:  # type: ignore[union-attr]
-                client.multi_error = True
-                return self._reply(client, self._count_error(
-                    ErrorReply("ERR Command not allowed inside a transaction")))
-            oom = self._oom(client, cmd)  # type: ignore[arg-type]
-            if oom is not None:
-                client.multi_error = True
-                return self._reply(client, oom)
-            client.multi.append((cmd, argv))  # type: ignore[arg-type]
-            return self._reply(client, QUEUED)
-        if client.resp == 2 and (client.channels or client.patterns or client.shard_channels) \
-                and name not in PUBSUB_ALLOWED:
-            return self._reply(client, self._count_error(ErrorReply(
-                f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
-                "RESET are allowed in this context")))
-        if self.params.maxmemory:
-            oom = self._oom(client, cmd)  # type: ignore[arg-type]
-            if oom is not None:
-                return self._reply(client, oom)
-        if self.monitors:
-            self.feed_monitors(client, argv)
-        reply = self.call(client, cmd, argv)  # type: ignore[arg-type]
+        cmd = self.fast_commands.get(argv[0])
+        if cmd is None or cmd.subcommands is not None:
+            cmd = self.lookup(argv)
+            if type(cmd) is ErrorReply:
+                if client.multi is not None:
+                    client.multi_error = True
+                return self._reply(client, self._count_error(cmd))
+        else:
+            arity = cmd.arity
+            argc = len(argv)
+            if (argc != arity) if arity > 0 else (argc < -arity):
+                cmd.rejected_calls += 1
+                if client.multi is not None:
+                    client.multi_error = True
+                return self._reply(client, self._count_error(arity_error(cmd.name)))
+        if client.authenticated and client.multi is None and not client.subscribed \
+                and not self.monitors and not self.params.maxmemory:
+            # call(), inlined: this is the path of nearly every command
+            dirty = self.dirty
+            client.rewrite_as = None
+            start = perf_counter_ns()
+            try:
+                reply = cmd.handler(client, argv)  # type: ignore[union-attr,misc]
+            except ErrorReply as error:
+                reply = self._count_error(error)
+                cmd.failed_calls += 1  # type: ignore[union-attr]
+            elapsed = (perf_counter_ns() - start) // 1000
+            cmd.calls += 1  # type: ignore[union-attr]
+            cmd.usec += elapsed  # type: ignore[union-attr]
+            self.stats.total_commands_processed += 1
+            client.last_cmd = cmd.name  # type: ignore[union-attr]
+            if elapsed >= self.params.slowlog_log_slower_than >= 0:
+                self.slowlog_add(client, argv, elapsed)
+            if self.dirty != dirty:
+                rewrite = client.rewrite_as
+                index = client.db.index if type(reply) is not Block else reply.db
+                for entry in (rewrite if rewrite is not None else (argv,)):
+                    self.pending_propagation.append((index, entry))
+        else:
+            reply = self._checked_call(client, cmd, argv)  # type: ignore[arg-type]
+            if reply is NO_REPLY:
+                return reply
         if type(reply) is Block:
             return self._block(client, reply)
         if self.ready_keys:
             self.handle_ready()
         if self.pending_propagation:
             self.flush_propagation()
+        if client.reply_mode == "on":
+            return reply
         return self._reply(client, reply)
+
+    def _checked_call(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
+        """The checks Redis makes before running a command, then the call (or the refusal)."""
+        name = cmd.name
+        if not client.authenticated and "no-auth" not in cmd.flags:
+            if client.multi is not None:
+                client.multi_error = True
+            cmd.rejected_calls += 1
+            return self._count_error(ErrorReply("NOAUTH Authentication required."))
+        if client.multi is not None and name not in NO_QUEUE:
+            if "no-multi" in cmd.flags:
+                client.multi_error = True
+                return self._count_error(ErrorReply("ERR Command not allowed inside a transaction"))
+            oom = self._oom(client, cmd)
+            if oom is not None:
+                client.multi_error = True
+                return oom
+            client.multi.append((cmd, argv))
+            return QUEUED
+        if client.resp == 2 and client.subscribed and name not in PUBSUB_ALLOWED:
+            return self._count_error(ErrorReply(
+                f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                "RESET are allowed in this context"))
+        if self.params.maxmemory:
+            oom = self._oom(client, cmd)
+            if oom is not None:
+                cmd.rejected_calls += 1
+                return oom
+        if self.monitors and "admin" not in cmd.flags:
+            self.feed_monitors(client, argv)
+        return self.call(client, cmd, argv)
 
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
         """Run a looked-up command (also used by EXEC); errors come back as ErrorReply values."""
         dirty = self.dirty
         client.rewrite_as = None
-        start = time.perf_counter_ns()
+        start = perf_counter_ns()
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
         except ErrorReply as error:
             reply = self._count_error(error)
             cmd.failed_calls += 1
-        elapsed = (time.perf_counter_ns() - start) // 1000
+        elapsed = (perf_counter_ns() - start) // 1000
         cmd.calls += 1
         cmd.usec += elapsed
         self.stats.total_commands_processed += 1
@@ -545,6 +590,7 @@ class Engine:
                   mine: dict[bytes, None]) -> None:
         if name not in mine:
             mine[name] = None
+            client.subscribed = client.subscriptions
             table.setdefault(name, {})[client] = None
             if table is self.patterns and name not in self.pattern_matchers:
                 self.pattern_matchers[name] = compile_glob(name)
@@ -554,6 +600,7 @@ class Engine:
         if name not in mine:
             return False
         del mine[name]
+        client.subscribed = client.subscriptions
         subscribers = table.get(name)
         if subscribers is not None:
             subscribers.pop(client, None)

@@ -14,6 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+try:
+    from hiredis import ProtocolError as _HiredisError
+    from hiredis import Reader as _Reader
+except ImportError:           # hiredis is optional: the pure parser is complete on its own
+    _Reader = None
+
 INT_MAX = 2**31 - 1
 INLINE_MAX = 64 * 1024          # PROTO_INLINE_MAX_SIZE
 BIG_ARG = 32 * 1024             # beyond this, a bulk still arriving is gathered chunk by chunk
@@ -69,6 +75,7 @@ NULL_ARRAY = _NullArray()       # *-1 in RESP2, _ in RESP3
 OK = Simple("OK")
 PONG = Simple("PONG")
 QUEUED = Simple("QUEUED")
+_SIMPLE = {text: b"+%s\r\n" % text.encode() for text in ("OK", "PONG", "QUEUED")}
 
 _NUMBER = re.compile(rb"-?[1-9][0-9]{0,18}|0")
 
@@ -159,7 +166,7 @@ class RequestParser:
     """
 
     __slots__ = ("_buf", "_argv", "_remaining", "_bulklen", "_chunks", "_have", "_need",
-                 "max_bulk", "auth_required")
+                 "max_bulk", "auth_required", "_reader")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
         self._buf = b""
@@ -171,6 +178,7 @@ class RequestParser:
         self._need = 0               # bytes needed before parsing can progress (big bulks)
         self.max_bulk = max_bulk
         self.auth_required = False
+        self._reader = _Reader() if _Reader is not None else None
 
     @property
     def pending(self) -> int:
@@ -180,6 +188,44 @@ class RequestParser:
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Add bytes; return the complete commands. Raises ProtocolError, with the commands
         parsed before the error in `error.commands`."""
+        if (self._reader is not None and not self._buf and not self._remaining and not self._need
+                and data[:1] == b"*" and data[-2:] == b"\r\n" and not self.auth_required):
+            fast = self._feed_hiredis(data)
+            if fast is not None:
+                return fast
+        return self._feed(data)
+
+    def _feed_hiredis(self, data: bytes) -> list[list[bytes]] | None:
+        """The fast path: hiredis's C reader, for a chunk of whole, plain multibulk commands.
+
+        Used only when the chunk starts and ends on command boundaries; any doubt (a partial
+        command, a header hiredis reads differently from Redis, a non-bulk element) returns
+        None and the pure parser reads the chunk instead, so replies never depend on the path.
+        """
+        reader = self._reader
+        commands: list[list[bytes]] = []
+        try:
+            reader.feed(data)  # type: ignore[union-attr]
+            item = reader.gets()  # type: ignore[union-attr]
+            while item is not False:
+                commands.append(item)
+                item = reader.gets()  # type: ignore[union-attr]
+        except _HiredisError:
+            self._reader = _Reader()
+            return None
+        if reader.has_data() or not commands:  # type: ignore[union-attr]
+            self._reader = _Reader()
+            return None
+        # Each command is one "*" header then one "$" header per argument; a chunk holding
+        # other element types, null or empty elements, or such bytes in its payloads takes
+        # the exact path.
+        if (data.count(b"\r\n$") != sum(map(len, commands)) or data.count(b"\r\n*") != len(commands) - 1
+                or b"$-" in data or b"*-" in data or b"$0" in data or b"*0" in data
+                or len(data) > self.max_bulk):
+            return None
+        return commands
+
+    def _feed(self, data: bytes) -> list[list[bytes]]:
         if self._need:
             self._chunks.append(data)
             self._have += len(data)
@@ -292,7 +338,8 @@ def encode(value: object, resp: int, out: list[bytes]) -> None:
     elif t is int:
         out.append(b":%d\r\n" % value)  # type: ignore[str-format]
     elif t is Simple:
-        out.append(b"+%s\r\n" % value.encode())  # type: ignore[union-attr]
+        raw = _SIMPLE.get(value)  # type: ignore[call-overload]
+        out.append(raw if raw is not None else b"+%s\r\n" % value.encode())  # type: ignore[union-attr]
     elif value is None:
         out.append(b"_\r\n" if resp == 3 else b"$-1\r\n")
     elif t is list or t is Push or t is SetReply:

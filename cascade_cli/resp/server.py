@@ -129,6 +129,7 @@ class Connection(Client, asyncio.Protocol):
         engine = self.server.engine
         out = self.out
         self.running = True
+        self.last_interaction = time.monotonic()
         try:
             index = 0
             count = len(commands)
@@ -170,7 +171,7 @@ class Connection(Client, asyncio.Protocol):
             self.server.engine.disconnect(self)
             transport.close()
             return
-        if self.subscriptions and transport is not None \
+        if self.subscribed and transport is not None \
                 and transport.get_write_buffer_size() > PUBSUB_OUTPUT_LIMIT:
             self.server.engine.disconnect(self)
             transport.abort()
