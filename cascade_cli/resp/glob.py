@@ -1,12 +1,13 @@
 """Redis glob patterns (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET): `*`, `?`, `[...]`, `\\x`.
 
-Matching is the classic two-pointer wildcard walk: it only ever backtracks to the last `*`, so
-`a*a*a*...*b` costs at most len(pattern) * len(string) steps, never exponential time.
+The text between stars has a fixed length, so each such segment is placed leftmost in turn (a
+regex search in C); `a*a*a*...*b` costs at most len(pattern) * len(string), never exponential.
 Compile once with `compile_glob` when matching many strings against one pattern.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 # A token is one of: a byte value to compare, -1 for '?', -2 for '*', or a class tuple
@@ -63,36 +64,56 @@ def _tokens(pattern: bytes, nocase: bool) -> list[object]:
     return out
 
 
-def _one(token: object, byte: int) -> bool:
-    if type(token) is int:
-        return token == -1 or token == byte
-    negated, members = token  # type: ignore[misc]
-    return (byte in members) != negated
+def _segment_regex(tokens: list[object]) -> re.Pattern[bytes]:
+    """A fixed-length segment (no '*') as a regex: literals, '?' and classes, one byte each."""
+    parts = []
+    for token in tokens:
+        if token == -1:
+            parts.append(b".")
+        elif type(token) is int:
+            parts.append(re.escape(bytes([token])))  # type: ignore[list-item]
+        else:
+            negated, members = token  # type: ignore[misc]
+            body = b"".join(re.escape(bytes([m])) for m in sorted(members))
+            if not members:
+                parts.append(b"." if negated else b"(?!)")
+            else:
+                parts.append(b"[" + (b"^" if negated else b"") + body + b"]")
+    return re.compile(b"".join(parts), re.DOTALL)
 
 
-def _walk(tokens: list[object], text: bytes) -> bool:
-    ti = si = 0
-    star_t = star_s = -1
-    nt, ns = len(tokens), len(text)
-    while si < ns:
-        if ti < nt:
-            token = tokens[ti]
-            if token == -2:
-                star_t, star_s = ti, si
-                ti += 1
-                continue
-            if _one(token, text[si]):
-                ti += 1
-                si += 1
-                continue
-        if star_t < 0:
+def _matcher(tokens: list[object]) -> Callable[[bytes], bool]:
+    """Greedy segment matching: the segments between stars are fixed-length, so taking the
+    leftmost place for each middle segment is always right. Work is bounded by
+    len(pattern) * len(text) in C (regex search per segment), never exponential."""
+    segments: list[list[object]] = [[]]
+    for token in tokens:
+        if token == -2:
+            segments.append([])
+        else:
+            segments[-1].append(token)
+    if len(segments) == 1:
+        whole = _segment_regex(segments[0])
+        return lambda text: whole.fullmatch(text) is not None
+    head, middle, tail = segments[0], segments[1:-1], segments[-1]
+    head_re, tail_re = _segment_regex(head), _segment_regex(tail)
+    middle_res = [(_segment_regex(seg), len(seg)) for seg in middle if seg]
+    head_len, tail_len = len(head), len(tail)
+
+    def check(text: bytes) -> bool:
+        if len(text) < head_len + tail_len or head_re.match(text) is None:
             return False
-        star_s += 1
-        si = star_s
-        ti = star_t + 1
-    while ti < nt and tokens[ti] == -2:
-        ti += 1
-    return ti == nt
+        end = len(text) - tail_len
+        if tail_re.fullmatch(text, end) is None:
+            return False
+        pos = head_len
+        for regex, size in middle_res:
+            found = regex.search(text, pos, end)
+            if found is None:
+                return False
+            pos = found.start() + size
+        return True
+    return check
 
 
 def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool]:
@@ -104,10 +125,10 @@ def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool
     body = pattern[:-1]
     if pattern.endswith(b"*") and not _SPECIAL.intersection(body) and not nocase:
         return lambda text: text.startswith(body)
-    tokens = _tokens(pattern, nocase)
+    check = _matcher(_tokens(pattern, nocase))
     if nocase:
-        return lambda text: _walk(tokens, text.lower())
-    return lambda text: _walk(tokens, text)
+        return lambda text: check(text.lower())
+    return check
 
 
 def match(pattern: bytes, text: bytes, nocase: bool = False) -> bool:
