@@ -112,8 +112,11 @@ def launcher(sandbox: Sandbox) -> Iterator[Launcher]:
 
 def redis_client(port: int, password: str | None = None):  # noqa: ANN201 - redis.Redis
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    return redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=5)
+    return redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=5,
+                       retry=Retry(NoBackoff(), 0))
 
 
 def empty_path(sandbox: Sandbox) -> str:
@@ -123,14 +126,16 @@ def empty_path(sandbox: Sandbox) -> str:
     return str(bare)
 
 
-def memory_engine_answers_info() -> bool:
+def memory_engine_answers_info(scratch: Path) -> bool:
     """Whether the in-memory server answers INFO with its cascade_version yet."""
     from cascade_cli import launcher
 
     if not launcher.memory_available():
         return False
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cascade_cli.resp", "--port", str(port), "--save", ""],
+    scratch.mkdir(exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "cascade_cli.resp", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(scratch)], cwd=scratch,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not wait_until(lambda: launcher._look("127.0.0.1", port, None).state != "down", 10):
@@ -408,7 +413,7 @@ def test_foreground_stops_cleanly_on_a_signal(launcher: Launcher, sig: signal.Si
 
 @needs_memory
 def test_memory_engine_start_status_ping_stop(launcher: Launcher) -> None:
-    if not memory_engine_answers_info():
+    if not memory_engine_answers_info(launcher.sandbox.root / "probe"):
         pytest.skip("the in-memory server does not answer INFO with cascade_version yet")
     port = free_port()
     started = launcher.start_json(port, "--engine", "memory")
@@ -469,6 +474,52 @@ def test_data_survives_stop_and_start_memory(launcher: Launcher) -> None:
     assert launcher.run("stop", "--port", str(port)).returncode == 0
     launcher.start_json(port, "--engine", "memory", "--appendonly")
     assert redis_client(port).get("doge") == b"Venier"
+
+
+# ---- progress -------------------------------------------------------------------------------
+
+def run_in_pty(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns what the terminal got."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*cascade_command(), *args], stdin=subprocess.DEVNULL, stdout=follower,
+                            stderr=follower, env=env, cwd=cwd, close_fds=True)
+    os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    proc.wait(10)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_start_shows_a_spinner_on_a_terminal_only(launcher: Launcher) -> None:
+    slow = launcher.sandbox.root / "slow-redis-server"
+    slow.write_text(f"#!/bin/sh\nsleep 0.4\nexec {redis_binary()} \"$@\"\n")
+    slow.chmod(0o755)
+    env = {**launcher.sandbox.env, **launcher.env, "CASCADE_REDIS_SERVER_BINARY": str(slow),
+           "TERM": "xterm-256color"}
+    first, second = free_port(), free_port()
+    launcher.ports.update((first, second))
+    screen = run_in_pty(["redis", "start", "--port", str(first)], env, launcher.sandbox.cwd)
+    assert f" waiting for the server on port {first} (" in screen and "\r" in screen, screen
+    assert "started redis" in screen
+    piped = launcher.start(second, env={"CASCADE_REDIS_SERVER_BINARY": str(slow)})
+    assert piped.returncode == 0, piped.stderr
+    assert "waiting" not in piped.stderr and "\r" not in piped.stderr
 
 
 # ---- start-up weight --------------------------------------------------------------------------
