@@ -78,6 +78,7 @@ QUEUED = Simple("QUEUED")
 _SIMPLE = {text: b"+%s\r\n" % text.encode() for text in ("OK", "PONG", "QUEUED")}
 
 _NUMBER = re.compile(rb"-?[1-9][0-9]{0,18}|0")
+_BIG_COUNT = re.compile(rb"\*[0-9]{5}")
 
 
 def parse_ll(raw: bytes | bytearray) -> int | None:
@@ -202,6 +203,8 @@ class RequestParser:
         command, a header hiredis reads differently from Redis, a non-bulk element) returns
         None and the pure parser reads the chunk instead, so replies never depend on the path.
         """
+        if _BIG_COUNT.search(data) is not None:       # hiredis would allocate the array up front
+            return None
         reader = self._reader
         commands: list[list[bytes]] = []
         try:
