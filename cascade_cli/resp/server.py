@@ -103,6 +103,12 @@ class Connection(Client, asyncio.Protocol):
             self.protocol_error = error.reply
             if self.transport is not None:
                 self.transport.pause_reading()
+        if self.parser.pending > self.server.engine.params.client_query_buffer_limit:
+            log(self.server.params, f"Closing client that reached max query buffer length: {self.addr}", "#")
+            self.server.engine.disconnect(self)
+            if self.transport is not None:
+                self.transport.abort()
+            return
         if self.blocked is not None or self.pending:
             self.pending.extend(commands)
             return
