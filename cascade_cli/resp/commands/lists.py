@@ -1,5 +1,771 @@
-"""Lists commands (Redis 7.0 semantics)."""
+"""Lists commands (Redis 7.0 semantics), including the blocking pops.
+
+A list is an RList (a deque) and is never stored empty: removing its last element deletes the
+key. LPUSH, RPUSH, LPOP, RPOP and LRANGE are benchmark hot paths and are kept short.
+
+Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) first try to serve at once; if
+they cannot they hand the engine an `attempt` closure that it re-runs whenever one of the keys
+changes. A served blocking pop is propagated as the equivalent non-blocking command (LPOP key,
+LPOP key count, LMOVE ..., RPOPLPUSH ...), as Redis does.
+"""
 
 from __future__ import annotations
 
-from cascade_cli.resp.commands import command  # noqa: F401
+import math
+import re
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from itertools import islice
+from typing import Any
+
+from cascade_cli.resp.commands import NO_SUCH_KEY, NOT_INT, OUT_OF_RANGE, SYNTAX, WRONGTYPE, command
+from cascade_cli.resp.protocol import NULL_ARRAY, OK, ErrorReply, parse_ll
+from cascade_cli.resp.store import RList
+
+GROUP = "list"
+LLONG_MAX = 2**63 - 1
+LLONG_MIN = -2**63
+POSITIVE = "ERR value is out of range, must be positive"
+
+
+def _int(raw: bytes) -> int:
+    value = parse_ll(raw)
+    if value is None:
+        raise ErrorReply(NOT_INT)
+    return value
+
+
+def _wrongtype() -> ErrorReply:
+    return ErrorReply(WRONGTYPE)
+
+
+def _side(raw: bytes) -> bool:
+    """LEFT -> True, RIGHT -> False; anything else is a syntax error."""
+    lowered = raw.lower()
+    if lowered == b"left":
+        return True
+    if lowered == b"right":
+        return False
+    raise ErrorReply(SYNTAX)
+
+
+def _range_arg(raw: bytes, error: str, low: int = 1) -> int:
+    """getRangeLongFromObjectOrReply(low..LONG_MAX) with a custom message for every failure."""
+    value = parse_ll(raw)
+    if value is None or value < low:
+        raise ErrorReply(error)
+    return value
+
+
+# --- pushes ----------------------------------------------------------------------------------
+
+@command("lpush", -3, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Prepend one or multiple elements to a list")
+def lpush(client: Any, argv: list[bytes]) -> int:
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        value = RList()
+        value.extendleft(argv[2:])
+        db.set(key, value)
+    elif type(value) is RList:
+        value.extendleft(argv[2:])
+        db.modified(key)
+    else:
+        raise ErrorReply(WRONGTYPE)
+    if len(argv) > 3:
+        client.engine.dirty += len(argv) - 3
+    return len(value)
+
+
+@command("rpush", -3, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Append one or multiple elements to a list")
+def rpush(client: Any, argv: list[bytes]) -> int:
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        value = RList(argv[2:])
+        db.set(key, value)
+    elif type(value) is RList:
+        value.extend(argv[2:])
+        db.modified(key)
+    else:
+        raise ErrorReply(WRONGTYPE)
+    if len(argv) > 3:
+        client.engine.dirty += len(argv) - 3
+    return len(value)
+
+
+def _pushx(client: Any, argv: list[bytes], left: bool) -> int:
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        return 0
+    if type(value) is not RList:
+        raise _wrongtype()
+    if left:
+        value.extendleft(argv[2:])
+    else:
+        value.extend(argv[2:])
+    db.modified(key)
+    client.engine.dirty += len(argv) - 3
+    return len(value)
+
+
+@command("lpushx", -3, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="2.2.0",
+         summary="Prepend an element to a list, only if the list exists")
+def lpushx(client: Any, argv: list[bytes]) -> int:
+    return _pushx(client, argv, True)
+
+
+@command("rpushx", -3, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="2.2.0",
+         summary="Append an element to a list, only if the list exists")
+def rpushx(client: Any, argv: list[bytes]) -> int:
+    return _pushx(client, argv, False)
+
+
+# --- pops ------------------------------------------------------------------------------------
+
+def _pop_many(client: Any, argv: list[bytes], left: bool) -> Any:
+    """LPOP/RPOP key count."""
+    if len(argv) > 3:
+        raise ErrorReply(f"ERR wrong number of arguments for '{'lpop' if left else 'rpop'}' command")
+    count = parse_ll(argv[2])
+    if count is None or count < 0:
+        raise ErrorReply(POSITIVE)
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        return NULL_ARRAY
+    if type(value) is not RList:
+        raise _wrongtype()
+    if not count:
+        return []
+    n = min(count, len(value))
+    pop = value.popleft if left else value.pop
+    out = [pop() for _ in range(n)]
+    db.modified(key)
+    client.engine.dirty += n - 1
+    if not value:
+        db.drop_if_empty(key)
+    return out
+
+
+@command("lpop", -2, "write fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Remove and get the first elements in a list")
+def lpop(client: Any, argv: list[bytes]) -> Any:
+    if len(argv) != 2:
+        return _pop_many(client, argv, True)
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        return None
+    if type(value) is not RList:
+        raise ErrorReply(WRONGTYPE)
+    item = value.popleft()
+    if value:
+        db.modified(key)
+    else:
+        db.drop_if_empty(key)
+    return item
+
+
+@command("rpop", -2, "write fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Remove and get the last elements in a list")
+def rpop(client: Any, argv: list[bytes]) -> Any:
+    if len(argv) != 2:
+        return _pop_many(client, argv, False)
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        return None
+    if type(value) is not RList:
+        raise ErrorReply(WRONGTYPE)
+    item = value.pop()
+    if value:
+        db.modified(key)
+    else:
+        db.drop_if_empty(key)
+    return item
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+@command("llen", 2, "readonly fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Get the length of a list")
+def llen(client: Any, argv: list[bytes]) -> int:
+    value = client.db.read(argv[1])
+    if value is None:
+        return 0
+    if type(value) is not RList:
+        raise _wrongtype()
+    return len(value)
+
+
+@command("lrange", 4, "readonly", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Get a range of elements from a list")
+def lrange(client: Any, argv: list[bytes]) -> list[bytes]:
+    start = parse_ll(argv[2])
+    end = parse_ll(argv[3])
+    if start is None or end is None:
+        raise ErrorReply(NOT_INT)
+    value = client.db.read(argv[1])
+    if value is None:
+        return []
+    if type(value) is not RList:
+        raise ErrorReply(WRONGTYPE)
+    size = len(value)
+    if start < 0:
+        start += size
+        if start < 0:
+            start = 0
+    if end < 0:
+        end += size
+    elif end >= size:
+        end = size - 1
+    if start > end:
+        return []
+    if start == 0 and end == size - 1:
+        return list(value)
+    if start <= size - 1 - end:             # nearer the head: walk from the left
+        return list(islice(value, start, end + 1))
+    out = list(islice(reversed(value), size - 1 - end, size - start))
+    out.reverse()
+    return out
+
+
+@command("lindex", 3, "readonly", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Get an element from a list by its index")
+def lindex(client: Any, argv: list[bytes]) -> Any:
+    value = client.db.read(argv[1])
+    if value is None:
+        return None
+    if type(value) is not RList:
+        raise _wrongtype()
+    index = _int(argv[2])
+    size = len(value)
+    if index < 0:
+        index += size
+    if 0 <= index < size:
+        return value[index]
+    return None
+
+
+_RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+              "or use negative to start from the end of the list")
+
+
+@command("lpos", -3, "readonly", keys=(1, 1, 1), group=GROUP, since="6.0.6",
+         summary="Return the index of matching elements on a list")
+def lpos(client: Any, argv: list[bytes]) -> Any:
+    rank = 1
+    count: int | None = None
+    maxlen = 0
+    i = 3
+    argc = len(argv)
+    while i < argc:
+        option = argv[i].lower()
+        if i + 1 >= argc:
+            raise ErrorReply(SYNTAX)
+        raw = argv[i + 1]
+        if option == b"rank":
+            rank = _int(raw)
+            if rank == 0:
+                raise ErrorReply(_RANK_ZERO)
+        elif option == b"count":
+            parsed = parse_ll(raw)
+            if parsed is None or parsed < 0:
+                raise ErrorReply("ERR COUNT can't be negative")
+            count = parsed
+        elif option == b"maxlen":
+            parsed = parse_ll(raw)
+            if parsed is None or parsed < 0:
+                raise ErrorReply("ERR MAXLEN can't be negative")
+            maxlen = parsed
+        else:
+            raise ErrorReply(SYNTAX)
+        i += 2
+    value = client.db.read(argv[1])
+    if value is None:
+        return None if count is None else []
+    if type(value) is not RList:
+        raise _wrongtype()
+    element = argv[2]
+    size = len(value)
+    if rank > 0:
+        items = iter(value)
+        position = lambda n: n  # noqa: E731
+    else:
+        items = reversed(value)
+        position = lambda n: size - 1 - n  # noqa: E731
+        # -LLONG_MIN overflows to itself in Redis: every match qualifies, like rank 1.
+        rank = 1 if rank == LLONG_MIN else -rank
+    if maxlen:
+        items = islice(items, maxlen)
+    wanted = 1 if count is None else count
+    matches = 0
+    found: list[int] = []
+    for n, item in enumerate(items):
+        if item == element:
+            matches += 1
+            if matches >= rank:
+                found.append(position(n))
+                if wanted and len(found) >= wanted:
+                    break
+    if count is None:
+        return found[0] if found else None
+    return found
+
+
+# --- in-place writes -------------------------------------------------------------------------
+
+@command("lset", 4, "write denyoom", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Set the value of an element in a list by its index")
+def lset(client: Any, argv: list[bytes]) -> Any:
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        raise ErrorReply(NO_SUCH_KEY)
+    if type(value) is not RList:
+        raise _wrongtype()
+    index = _int(argv[2])
+    size = len(value)
+    if index < 0:
+        index += size
+    if not 0 <= index < size:
+        raise ErrorReply(OUT_OF_RANGE)
+    value[index] = argv[3]
+    db.modified(key)
+    return OK
+
+
+@command("linsert", 5, "write denyoom", keys=(1, 1, 1), group=GROUP, since="2.2.0",
+         summary="Insert an element before or after another element in a list")
+def linsert(client: Any, argv: list[bytes]) -> int:
+    where = argv[2].lower()
+    if where == b"after":
+        after = True
+    elif where == b"before":
+        after = False
+    else:
+        raise ErrorReply(SYNTAX)
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        return 0
+    if type(value) is not RList:
+        raise _wrongtype()
+    try:
+        index = value.index(argv[3])
+    except ValueError:
+        return -1
+    value.insert(index + 1 if after else index, argv[4])
+    db.modified(key)
+    return len(value)
+
+
+@command("lrem", 4, "write", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Remove elements from a list")
+def lrem(client: Any, argv: list[bytes]) -> int:
+    count = _int(argv[2])
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        return 0
+    if type(value) is not RList:
+        raise _wrongtype()
+    element = argv[3]
+    size = len(value)
+    if count == 1 or count == -1:
+        # One removal: deque.remove works from the head; from the tail, search reversed.
+        if count == 1:
+            try:
+                value.remove(element)
+            except ValueError:
+                return 0
+        else:
+            for n, item in enumerate(reversed(value)):
+                if item == element:
+                    del value[size - 1 - n]
+                    break
+            else:
+                return 0
+        removed = 1
+    else:
+        limit = abs(count) or size
+        kept: list[bytes] = []
+        removed = 0
+        source = value if count >= 0 else reversed(value)
+        for item in source:
+            if removed < limit and item == element:
+                removed += 1
+            else:
+                kept.append(item)
+        if not removed:
+            return 0
+        if count < 0:
+            kept.reverse()
+        value.clear()
+        value.extend(kept)
+    db.modified(key)
+    client.engine.dirty += removed - 1
+    db.drop_if_empty(key)
+    return removed
+
+
+@command("ltrim", 4, "write", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+         summary="Trim a list to the specified range")
+def ltrim(client: Any, argv: list[bytes]) -> Any:
+    start = _int(argv[2])
+    end = _int(argv[3])
+    db = client.db
+    key = argv[1]
+    value = db.lookup(key)
+    if value is None:
+        return OK
+    if type(value) is not RList:
+        raise _wrongtype()
+    size = len(value)
+    if start < 0:
+        start = max(start + size, 0)
+    if end < 0:
+        end += size
+    if start > end or start >= size:
+        left, right = size, 0                 # everything goes
+    else:
+        end = min(end, size - 1)
+        left, right = start, size - 1 - end
+    if not left and not right:
+        # Nothing removed: Redis still signals the key (WATCH) but does not dirty the dataset.
+        engine = client.engine
+        if engine.watched:
+            engine.touch_watched(db.index, key)
+        return OK
+    keep = size - left - right
+    if keep < left + right:
+        kept = list(islice(value, left, left + keep))
+        value.clear()
+        value.extend(kept)
+    else:
+        popleft, pop = value.popleft, value.pop
+        for _ in range(left):
+            popleft()
+        for _ in range(right):
+            pop()
+    db.modified(key)
+    db.drop_if_empty(key)
+    return OK
+
+
+# --- moves -----------------------------------------------------------------------------------
+
+def _move(client: Any, source: bytes, destination: bytes, from_left: bool, to_left: bool) -> Any:
+    """Pop from source, push to destination; None when source is missing."""
+    db = client.db
+    src = db.lookup(source)
+    if src is None:
+        return None
+    if type(src) is not RList:
+        raise _wrongtype()
+    dst = db.lookup(destination)
+    if dst is not None and type(dst) is not RList:
+        raise _wrongtype()
+    item = src.popleft() if from_left else src.pop()
+    if dst is None:
+        db.set(destination, RList((item,)))
+    else:
+        if to_left:
+            dst.appendleft(item)
+        else:
+            dst.append(item)
+        db.modified(destination)
+    if src is not dst:
+        db.modified(source)
+        db.drop_if_empty(source)
+    return item
+
+
+@command("lmove", 5, "write denyoom", keys=(1, 2, 1), group=GROUP, since="6.2.0",
+         summary="Pop an element from a list, push it to another list and return it")
+def lmove(client: Any, argv: list[bytes]) -> Any:
+    from_left = _side(argv[3])
+    to_left = _side(argv[4])
+    return _move(client, argv[1], argv[2], from_left, to_left)
+
+
+@command("rpoplpush", 3, "write denyoom", keys=(1, 2, 1), group=GROUP, since="1.2.0",
+         summary="Remove the last element in a list, prepend it to another list and return it")
+def rpoplpush(client: Any, argv: list[bytes]) -> Any:
+    return _move(client, argv[1], argv[2], False, True)
+
+
+# --- multi-key pops --------------------------------------------------------------------------
+
+def _mpop_args(argv: list[bytes], first: int) -> tuple[list[bytes], bool, int]:
+    """numkeys key... LEFT|RIGHT [COUNT n] starting at argv[first]."""
+    numkeys = _range_arg(argv[first], "ERR numkeys should be greater than 0")
+    where = first + numkeys + 1
+    if where >= len(argv):
+        raise ErrorReply(SYNTAX)
+    left = _side(argv[where])
+    count = -1
+    i = where + 1
+    while i < len(argv):
+        if count == -1 and argv[i].lower() == b"count" and i + 1 < len(argv):
+            count = _range_arg(argv[i + 1], "ERR count should be greater than 0")
+            i += 2
+        else:
+            raise ErrorReply(SYNTAX)
+    return argv[first + 1:where], left, (1 if count == -1 else count)
+
+
+def _mpop_keys(first: int) -> Callable[[list[bytes]], list[bytes]]:
+    def finder(argv: list[bytes]) -> list[bytes]:
+        numkeys = parse_ll(argv[first]) if len(argv) > first else None
+        if numkeys is None or numkeys < 1:
+            return []
+        return argv[first + 1:first + 1 + numkeys]
+    return finder
+
+
+def _pop_range(client: Any, key: bytes, value: RList, left: bool, count: int) -> list[Any]:
+    """Pop up to count elements of a non-empty list: [key, [elements]], propagated as [LR]POP."""
+    n = min(count, len(value))
+    pop = value.popleft if left else value.pop
+    items = [pop() for _ in range(n)]
+    db = client.db
+    db.modified(key)
+    client.engine.dirty += n - 1
+    db.drop_if_empty(key)
+    client.rewrite([b"LPOP" if left else b"RPOP", key, b"%d" % n])
+    return [key, items]
+
+
+def _mpop_now(client: Any, keys: list[bytes], left: bool, count: int) -> Any:
+    db = client.db
+    for key in keys:
+        value = db.lookup(key)
+        if value is None:
+            continue
+        if type(value) is not RList:
+            raise _wrongtype()
+        if value:
+            return _pop_range(client, key, value, left, count)
+    return None
+
+
+@command("lmpop", -4, "write movablekeys", group=GROUP, since="7.0.0",
+         summary="Pop elements from a list", key_finder=_mpop_keys(1))
+def lmpop(client: Any, argv: list[bytes]) -> Any:
+    keys, left, count = _mpop_args(argv, 1)
+    reply = _mpop_now(client, keys, left, count)
+    return NULL_ARRAY if reply is None else reply
+
+
+# --- blocking --------------------------------------------------------------------------------
+
+_TIMEOUT_ERROR = "ERR timeout is not a float or out of range"
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
+_INF = re.compile(r"[+-]?(?:inf|infinity)", re.IGNORECASE)
+_LDBL_MAX = Decimal("1.18973149535723176502e4932")
+_LDBL_TRUE_MIN = Decimal("3.6451995318824746025e-4951")
+
+
+def parse_timeout(raw: bytes) -> float:
+    """A blocking timeout in seconds as Redis 7.0 reads it (0 = forever).
+
+    Redis parses a long double (strtold: decimal, hex, inf; no spaces, nan, overflow or
+    underflow), rounds seconds*1000 up to whole milliseconds and stores a long long: so tiny
+    negatives round to 0 (block forever), and values beyond the long long range, inf included,
+    wrap to a negative number ("timeout is negative").
+    """
+    if not raw or len(raw) >= 5120:
+        raise ErrorReply(_TIMEOUT_ERROR)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ErrorReply(_TIMEOUT_ERROR) from None
+    if _DECIMAL.fullmatch(text):
+        exact = Decimal(text)
+    elif _HEX.fullmatch(text):
+        try:
+            exact = Decimal(float.fromhex(text))
+        except (OverflowError, ValueError):
+            raise ErrorReply(_TIMEOUT_ERROR) from None
+    elif _INF.fullmatch(text):
+        raise ErrorReply("ERR timeout is negative")
+    else:
+        raise ErrorReply(_TIMEOUT_ERROR)
+    magnitude = abs(exact)
+    if magnitude > _LDBL_MAX or (magnitude and magnitude < _LDBL_TRUE_MIN):
+        raise ErrorReply(_TIMEOUT_ERROR)
+    if magnitude > LLONG_MAX:               # far out of range whatever the rounding
+        raise ErrorReply("ERR timeout is negative")
+    ms = math.ceil(exact.scaleb(3))
+    if ms > LLONG_MAX or ms < 0:
+        raise ErrorReply("ERR timeout is negative")
+    if ms == 0 or ms > LLONG_MAX - int(time.time() * 1000):
+        return 0.0                           # forever (Redis's deadline would overflow)
+    return ms / 1000
+
+
+def _ready_key(client: Any) -> bytes | None:
+    """The key whose change woke this blocked client up (Redis serves from that key), when
+    the engine tells; None otherwise (then the keys are tried in argument order)."""
+    block = client.blocked
+    if block is None:
+        return None
+    key = getattr(block, "ready_key", None)
+    if key is not None:
+        return key
+    frame = sys._getframe(2)
+    for _ in range(3):
+        if frame is None:
+            break
+        if frame.f_code.co_name == "handle_ready":
+            slot = frame.f_locals.get("slot")
+            if type(slot) is tuple and len(slot) == 2 and slot[0] == block.db:
+                return slot[1]
+            break
+        frame = frame.f_back
+    return None
+
+
+def _ordered(client: Any, keys: list[bytes]) -> list[bytes]:
+    ready = _ready_key(client)
+    if ready is None or ready not in keys or keys[0] == ready:
+        return keys
+    return [ready] + [key for key in keys if key != ready]
+
+
+def _unique(keys: list[bytes]) -> list[bytes]:
+    return list(dict.fromkeys(keys))
+
+
+def _bpop(client: Any, argv: list[bytes], left: bool) -> Any:
+    timeout = parse_timeout(argv[-1])
+    keys = argv[1:-1]
+    name = b"LPOP" if left else b"RPOP"
+    db = client.db
+    for key in keys:
+        value = db.lookup(key)
+        if value is None:
+            continue
+        if type(value) is not RList:
+            raise _wrongtype()
+        if value:
+            item = value.popleft() if left else value.pop()
+            db.modified(key)
+            db.drop_if_empty(key)
+            client.rewrite([name, key])
+            return [key, item]
+    keys = _unique(keys)
+
+    def attempt() -> Any:
+        current = client.db
+        for key in _ordered(client, keys):
+            value = current.lookup(key)
+            if type(value) is RList and value:
+                item = value.popleft() if left else value.pop()
+                current.modified(key)
+                current.drop_if_empty(key)
+                client.rewrite([name, key])
+                return [key, item]
+        return None
+
+    return client.block(keys, timeout, NULL_ARRAY, attempt)
+
+
+@command("blpop", -3, "write noscript blocking", keys=(1, -2, 1), group=GROUP, since="2.0.0",
+         summary="Remove and get the first element in a list, or block until one is available")
+def blpop(client: Any, argv: list[bytes]) -> Any:
+    return _bpop(client, argv, True)
+
+
+@command("brpop", -3, "write noscript blocking", keys=(1, -2, 1), group=GROUP, since="2.0.0",
+         summary="Remove and get the last element in a list, or block until one is available")
+def brpop(client: Any, argv: list[bytes]) -> Any:
+    return _bpop(client, argv, False)
+
+
+def _bmove(client: Any, argv: list[bytes], from_left: bool, to_left: bool, timeout: float,
+           propagate: list[bytes]) -> Any:
+    source, destination = argv[1], argv[2]
+    db = client.db
+    src = db.lookup(source)
+    if src is not None:
+        if type(src) is not RList:
+            raise _wrongtype()
+        if src:
+            item = _move(client, source, destination, from_left, to_left)
+            client.rewrite(propagate)
+            return item
+    if not client.may_block:
+        return None                            # MULTI / scripts: a null bulk, not a null array
+
+    def attempt() -> Any:
+        current = client.db
+        value = current.lookup(source)
+        if type(value) is not RList or not value:
+            return None
+        target = current.lookup(destination)
+        if target is not None and type(target) is not RList:
+            raise _wrongtype()                 # Redis unblocks the client with the error
+        item = _move(client, source, destination, from_left, to_left)
+        client.rewrite(propagate)
+        return item
+
+    return client.block([source], timeout, NULL_ARRAY, attempt)
+
+
+@command("blmove", 6, "write denyoom noscript blocking", keys=(1, 2, 1), group=GROUP, since="6.2.0",
+         summary="Pop an element from a list, push it to another list and return it; "
+                 "or block until one is available")
+def blmove(client: Any, argv: list[bytes]) -> Any:
+    from_left = _side(argv[3])
+    to_left = _side(argv[4])
+    timeout = parse_timeout(argv[5])
+    return _bmove(client, argv, from_left, to_left, timeout,
+                  [b"LMOVE", argv[1], argv[2], b"LEFT" if from_left else b"RIGHT",
+                   b"LEFT" if to_left else b"RIGHT"])
+
+
+@command("brpoplpush", 4, "write denyoom noscript blocking", keys=(1, 2, 1), group=GROUP, since="2.2.0",
+         summary="Pop an element from a list, push it to another list and return it; "
+                 "or block until one is available")
+def brpoplpush(client: Any, argv: list[bytes]) -> Any:
+    timeout = parse_timeout(argv[3])
+    return _bmove(client, argv, False, True, timeout, [b"RPOPLPUSH", argv[1], argv[2]])
+
+
+@command("blmpop", -5, "write blocking movablekeys", group=GROUP, since="7.0.0",
+         summary="Pop elements from a list, or block until one is available", key_finder=_mpop_keys(2))
+def blmpop(client: Any, argv: list[bytes]) -> Any:
+    keys, left, count = _mpop_args(argv, 2)
+    timeout = parse_timeout(argv[1])
+    reply = _mpop_now(client, keys, left, count)
+    if reply is not None:
+        return reply
+    keys = _unique(keys)
+
+    def attempt() -> Any:
+        current = client.db
+        for key in _ordered(client, keys):
+            value = current.lookup(key)
+            if type(value) is RList and value:
+                return _pop_range(client, key, value, left, count)
+        return None
+
+    return client.block(keys, timeout, NULL_ARRAY, attempt)
