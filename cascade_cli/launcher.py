@@ -10,7 +10,8 @@ Both engines take the same redis.conf directives, so one generated config file (
 in the state dir) serves both: `redis-server FILE` (or valkey-server) and
 `python -m cascade_cli.resp FILE`. The password only ever travels in that file, never on a
 command line. The state of the server on port P lives in `$XDG_STATE_HOME/cascade/redis-P/`
-(`~/.local/state/...`): `redis.pid`, `redis.log`, `redis.conf`, `launch.json` and `data/`.
+(`~/.local/state/...`): `redis.pid`, `redis.log`, `redis.conf`, `launch.json`, `lock` and
+`data/`.
 
 Start-up and stop talk to the server with a tiny synchronous RESP client (PING, AUTH, INFO,
 SHUTDOWN: a few commands on a local socket, no client library to import); status and ping go
@@ -21,6 +22,7 @@ failures are `cascade_cli.errors` exceptions.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -29,7 +31,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +135,22 @@ class StatePaths:
 
 def state_paths(port: int, env: Mapping[str, str] | None = None) -> StatePaths:
     return StatePaths(state_home(env) / f"redis-{port}")
+
+
+@contextmanager
+def _locked(paths: StatePaths) -> Iterator[None]:
+    """Serialise starts and stops on one port (two at once would fight over the pidfile)."""
+    try:
+        paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(paths.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise OperationalError(f"cannot use the state directory {paths.root}: {exc.strerror}",
+                               "check its permissions, or set XDG_STATE_HOME") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 # ---- pure helpers -----------------------------------------------------------------------------
@@ -723,10 +742,11 @@ def start(options: StartOptions, *, on_wait: Callable[[float], None] | None = No
     or does not answer in time; UsageError for a bad bind address.
     """
     paths = state_paths(options.port, env)
-    found = _already_running(options, paths)
-    if isinstance(found, Started):
-        return found
-    _, result = _spawn(options, paths, foreground=False, on_wait=on_wait)
+    with _locked(paths):
+        found = _already_running(options, paths)
+        if isinstance(found, Started):
+            return found
+        _, result = _spawn(options, paths, foreground=False, on_wait=on_wait)
     result.removed_stale_pid = found
     return result
 
@@ -746,9 +766,6 @@ def run_foreground(options: StartOptions, *, on_ready: Callable[[Started], None]
     Started when one already runs on the port, else how it finished. OperationalError when it
     fails to start or exits on its own with an error."""
     paths = state_paths(options.port, env)
-    found = _already_running(options, paths)
-    if isinstance(found, Started):
-        return found
     procs: list[subprocess.Popen[bytes]] = []
     asked: list[int] = []
 
@@ -765,12 +782,16 @@ def run_foreground(options: StartOptions, *, on_ready: Callable[[Started], None]
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, forward) for sig in handled}
     try:
-        try:
-            proc, result = _spawn(options, paths, foreground=True, on_spawn=spawned)
-        except OperationalError:
-            if asked:  # stopped while starting: that is what was asked for
-                return Finished(0, signal.Signals(asked[0]).name)
-            raise
+        with _locked(paths):  # held until the server answers, not while it runs
+            found = _already_running(options, paths)
+            if isinstance(found, Started):
+                return found
+            try:
+                proc, result = _spawn(options, paths, foreground=True, on_spawn=spawned)
+            except OperationalError:
+                if asked:  # stopped while starting: that is what was asked for
+                    return Finished(0, signal.Signals(asked[0]).name)
+                raise
         result.removed_stale_pid = found if isinstance(found, int) else None
         try:
             if on_ready:
@@ -825,6 +846,13 @@ def stop(port: int, *, nosave: bool = False, timeout: float = 30.0,
     save failed), OperationalError when it does not exit within `timeout` seconds.
     """
     paths = state_paths(port, env)
+    if not paths.root.is_dir():
+        return _stop(paths, port, nosave, timeout)
+    with _locked(paths):
+        return _stop(paths, port, nosave, timeout)
+
+
+def _stop(paths: StatePaths, port: int, nosave: bool, timeout: float) -> Stopped:
     launch = paths.read_launch()
     host = connect_host(launch.get("bind", "127.0.0.1"))
     pid = paths.read_pid()
@@ -881,6 +909,12 @@ def _signal(pid: int, sig: int) -> None:
 
 
 # ---- clients: status and ping -----------------------------------------------------------------
+
+def port_url(port: int, env: Mapping[str, str] | None = None) -> str:
+    """The URL of the server on this machine's `port`: where cascade started it, else loopback."""
+    bind = state_paths(port, env).read_launch().get("bind") or "127.0.0.1"
+    return local_url(connect_host(str(bind)), port)
+
 
 def target(url: str, env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
     """(url, fallback password) for a status or ping. The fallback is the password cascade

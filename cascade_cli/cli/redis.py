@@ -59,7 +59,9 @@ def _target(settings: Settings, url: str | None, port: int | None) -> str | None
         raise UsageError("give --url or --port, not both",
                          "--port P is short for --url redis://127.0.0.1:P/0")
     if port is not None:
-        return f"redis://127.0.0.1:{port}/0"
+        from cascade_cli.launcher import port_url
+
+        return port_url(port)
     return url
 
 
@@ -262,7 +264,8 @@ def _status_view(record: dict[str, Any]) -> dict[str, Any]:
 @app.command("status")
 def status_cmd(
     port: Annotated[Optional[int], typer.Option("--port", "-p", min=1, max=65535,
-                                                help="Check redis://127.0.0.1:PORT/0.")] = None,
+                                                help="Check the server on this machine's PORT "
+                                                     "(redis://127.0.0.1:PORT/0).")] = None,
     url: UrlOption = None,
     fmt: FormatOption = Format.table,
     json_flag: JsonOption = False,
@@ -295,7 +298,8 @@ def _ping_view(record: dict[str, Any]) -> dict[str, Any]:
 def ping_cmd(
     url: UrlOption = None,
     port: Annotated[Optional[int], typer.Option("--port", "-p", min=1, max=65535,
-                                                help="Ping redis://127.0.0.1:PORT/0.")] = None,
+                                                help="Ping the server on this machine's PORT "
+                                                     "(redis://127.0.0.1:PORT/0).")] = None,
     count: Annotated[int, typer.Option("--count", "-c", min=1, max=1_000_000, help="Number of PINGs.")] = 10,
     interval: Annotated[float, typer.Option("--interval", "-i", min=0.0, max=3600.0,
                                             help="Seconds between PINGs.")] = 0.1,
