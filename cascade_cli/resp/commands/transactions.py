@@ -1,5 +1,87 @@
-"""Transactions commands (Redis 7.0 semantics)."""
+"""Transaction commands (Redis 7.0 semantics): MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+
+The engine queues commands while `client.multi` is a list, flags queue-time errors (unknown
+command, wrong arity, NOAUTH, no-multi commands, OOM) in `client.multi_error`, marks WATCHing
+clients dirty when their keys change, and runs the queue in `Engine.exec` (EXECABORT after
+queue-time errors, a null reply when a watched key changed or expired, per-command errors
+inside the result otherwise; blocking commands answer at once inside EXEC).
+"""
 
 from __future__ import annotations
 
-from cascade_cli.resp.commands import command  # noqa: F401
+from typing import TYPE_CHECKING
+
+from cascade_cli.resp.commands import COMMANDS, Command, command
+from cascade_cli.resp.protocol import OK, ErrorReply
+
+if TYPE_CHECKING:
+    from cascade_cli.resp.core import Client
+
+
+@command("multi", 1, "noscript loading stale fast allow-busy", group="transactions", since="1.2.0",
+         summary="Mark the start of a transaction block")
+def multi(client: Client, argv: list[bytes]) -> object:
+    if client.multi is not None:
+        raise ErrorReply("ERR MULTI calls can not be nested")
+    client.multi = []
+    client.multi_error = False
+    return OK
+
+
+def _discard(client: Client) -> None:
+    client.multi = None
+    client.multi_error = False
+    client.engine.unwatch_all(client)
+
+
+@command("exec", 1, "noscript loading stale skip-slowlog", group="transactions", since="1.2.0",
+         summary="Execute all commands issued after MULTI")
+def exec_(client: Client, argv: list[bytes]) -> object:
+    if len(argv) != 1:
+        # Redis rejects a malformed EXEC by aborting the transaction (and the WATCHes).
+        _discard(client)
+        raise ErrorReply("EXECABORT Transaction discarded because of: wrong number of arguments for "
+                         "'exec' command")
+    if client.multi is None:
+        raise ErrorReply("ERR EXEC without MULTI")
+    return client.engine.exec(client)
+
+
+class _ExecCommand(Command):
+    """EXEC checks its own arity: Redis answers a wrong one with EXECABORT, not the usual error.
+    (COMMAND still reports arity 1.)"""
+
+    def arity_ok(self, argc: int) -> bool:
+        return True
+
+
+_registered = COMMANDS[b"exec"]
+COMMANDS[b"exec"] = _ExecCommand(**{name: getattr(_registered, name)
+                                    for name in _registered.__dataclass_fields__})
+
+
+@command("discard", 1, "noscript loading stale fast allow-busy", group="transactions",
+         since="2.0.0", summary="Discard all commands issued after MULTI")
+def discard(client: Client, argv: list[bytes]) -> object:
+    if client.multi is None:
+        raise ErrorReply("ERR DISCARD without MULTI")
+    _discard(client)
+    return OK
+
+
+@command("watch", -2, "noscript loading stale fast allow-busy", keys=(1, -1, 1), group="transactions",
+         since="2.2.0", summary="Watch the given keys to determine execution of the MULTI/EXEC block")
+def watch(client: Client, argv: list[bytes]) -> object:
+    if client.multi is not None:
+        raise ErrorReply("ERR WATCH inside MULTI is not allowed")
+    engine = client.engine
+    for key in argv[1:]:
+        engine.watch(client, key)
+    return OK
+
+
+@command("unwatch", 1, "noscript loading stale fast allow-busy", group="transactions",
+         since="2.2.0", summary="Forget about all watched keys")
+def unwatch(client: Client, argv: list[bytes]) -> object:
+    client.engine.unwatch_all(client)
+    return OK
