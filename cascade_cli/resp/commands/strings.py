@@ -345,6 +345,21 @@ _INFINITY = re.compile(rb"([+-]?)(?:inf|infinity)", re.IGNORECASE)
 ExtValue = tuple[int, int, int] | tuple[int, str, int]   # (sign, m, e) or (sign, "inf", 0)
 
 
+def _digits_to_int(digits: bytes) -> int:
+    """int(digits) without Python's limit on the length of decimal conversions."""
+    if len(digits) <= 4000:
+        return int(digits)
+    return _digits_to_int(digits[:-4000]) * 10**4000 + int(digits[-4000:])
+
+
+def _int_to_digits(number: int) -> str:
+    """str(number) (non-negative) without Python's limit on the length of decimal conversions."""
+    if number < 10**4000:
+        return str(number)
+    high, low = divmod(number, 10**4000)
+    return _int_to_digits(high) + str(low).rjust(4000, "0")
+
+
 def _round_ext(num: int, den: int) -> tuple[int, int] | None:
     """num/den (positive, exact) rounded to the nearest extended value (m, e): m * 2**e,
     ties to even; None on overflow. (0, 0) when it underflows to zero."""
@@ -378,9 +393,7 @@ def _strtold(raw: bytes) -> ExtValue | None:
     garbage, no NaN, no overflow or underflow to zero); None when it is not a valid float."""
     if not raw or len(raw) >= 5 * 1024:
         return None
-    if b"\0" in raw:
-        raw = raw[:raw.index(b"\0")]
-    if not raw or raw[:1].isspace():
+    if raw[:1].isspace():
         return None
     match = _DECIMAL.fullmatch(raw)
     if match is not None:
@@ -397,7 +410,7 @@ def _strtold(raw: bytes) -> ExtValue | None:
             return None
         if magnitude < -4952:
             return None
-        mantissa = int(digits)
+        mantissa = _digits_to_int(digits)
         rounded = (_round_ext(mantissa * 10**scale, 1) if scale >= 0
                    else _round_ext(mantissa, 10**-scale))
     else:
@@ -457,7 +470,7 @@ def _format_ext(value: ExtValue) -> bytes:
         scaled, r = divmod(num, den)
         if 2 * r > den or (2 * r == den and scaled & 1):
             scaled += 1
-    digits = str(scaled).rjust(18, "0")
+    digits = _int_to_digits(scaled).rjust(18, "0")
     text = digits[:-17] + "." + digits[-17:]
     text = text.rstrip("0").rstrip(".")
     if sign < 0 and text != "0":
