@@ -378,11 +378,12 @@ def test_encoding_transitions(pair: Pair) -> None:
     encoding(pair, "nx")
     pair.both("HSETNX", "nx", "g" * 65, "1")
     encoding(pair, "nx")
-    pair.both("HSET", "entries", *[x for i in range(128) for x in (f"f{i}", "v")])
+    # redis-server's built-in default is 512 entries (redis.conf's example says 128).
+    pair.both("HSET", "entries", *[x for i in range(512) for x in (f"f{i}", "v")])
     assert encoding(pair, "entries") == ("$", b"listpack")
     pair.both("HSET", "entries", "one-more", "v")
     assert encoding(pair, "entries") == ("$", b"hashtable")
-    pair.both("HDEL", "entries", *[f"f{i}" for i in range(120)])
+    pair.both("HDEL", "entries", *[f"f{i}" for i in range(500)])
     assert encoding(pair, "entries") == ("$", b"hashtable")   # never converts back
     pair.both("HSET", "incr", "f", "1")
     pair.both("HINCRBY", "incr", "g" * 65, "1")
@@ -390,9 +391,9 @@ def test_encoding_transitions(pair: Pair) -> None:
     pair.both("HSET", "fincr", "f", "1")
     pair.both("HINCRBYFLOAT", "fincr", "g" * 65, "1")
     encoding(pair, "fincr")
-    pair.both("HSET", "many", *[x for i in range(129) for x in (f"f{i}", "v")])
+    pair.both("HSET", "many", *[x for i in range(513) for x in (f"f{i}", "v")])
     encoding(pair, "many")
-    pair.both("HSET", "full", *[x for i in range(128) for x in (f"f{i}", "v")])
+    pair.both("HSET", "full", *[x for i in range(512) for x in (f"f{i}", "v")])
     pair.both("HINCRBY", "full", "counter", "1")
     encoding(pair, "full")
 
@@ -418,7 +419,7 @@ def test_encoding_follows_config(pair: Pair) -> None:
         encoding(pair, "e")
     finally:
         pair.each("CONFIG", "SET", "hash-max-listpack-value", "64")
-        pair.each("CONFIG", "SET", "hash-max-listpack-entries", "128")
+        pair.each("CONFIG", "SET", "hash-max-listpack-entries", "512")
 
 
 # --- random operations checked against the real server -----------------------------------------
