@@ -89,11 +89,12 @@ def _set_one(client: Client, key: bytes, h: RHash | None, field: bytes, value: b
 
 # --- writes ------------------------------------------------------------------------------------
 
-def _hset(client: Client, argv: list[bytes], name: str) -> int:
-    """HSET/HMSET: set the field/value pairs; the number of fields that were new."""
+@command("hset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
+def hset(client: Client, argv: list[bytes]) -> object:
+    """Set the string value of a hash field"""
     n = len(argv)
     if n & 1:
-        raise ErrorReply(f"ERR wrong number of arguments for '{name}' command")
+        raise ErrorReply("ERR wrong number of arguments for 'hset' command")
     db = client.db
     key = argv[1]
     h = db.lookup(key)
@@ -106,32 +107,33 @@ def _hset(client: Client, argv: list[bytes], name: str) -> int:
         added = len(h)
         db.set(key, h)
     elif type(h) is RHash:
-        before = len(h)
+        added = len(h)
         if n == 4:
             h[argv[2]] = argv[3]
         else:
             h.update(zip(argv[2::2], argv[3::2]))
-        added = len(h) - before
+        added = len(h) - added
         db.modified(key)
     else:
         raise ErrorReply(WRONGTYPE)
     if n > 4:
-        client.engine.dirty += (n - 2) // 2 - 1
+        client.engine.dirty += (n - 2) // 2 - 1     # Redis counts one change per field
     if not h.big:
-        _check_big(client, h, argv[2:])
+        params = client.engine.params
+        limit = params.hash_max_listpack_value
+        if len(h) > params.hash_max_listpack_entries or (
+                len(argv[2]) > limit or len(argv[3]) > limit if n == 4
+                else max(map(len, argv[2:])) > limit):
+            h.big = True
     return added
-
-
-@command("hset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
-def hset(client: Client, argv: list[bytes]) -> object:
-    """Set the string value of a hash field"""
-    return _hset(client, argv, "hset")
 
 
 @command("hmset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hmset(client: Client, argv: list[bytes]) -> object:
     """Set multiple hash fields to multiple values"""
-    _hset(client, argv, "hmset")
+    if len(argv) & 1:
+        raise ErrorReply("ERR wrong number of arguments for 'hmset' command")
+    hset(client, argv)
     return OK
 
 

@@ -197,7 +197,7 @@ def _spop_count(client: Client, argv: list[bytes]) -> object:
     db = client.db
     size = len(s)
     if count >= size:
-        reply = SetReply(_ordered(s, not s.big))
+        reply = _reply_set(client, s)       # Redis answers with SUNION of the set
         db.delete(key)
         client.rewrite([b"DEL", key])
         return reply
