@@ -10,6 +10,7 @@ import copy
 import math
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp import scan as scanning
@@ -158,16 +159,52 @@ def keys(client: Client, argv: list[bytes]) -> Any:
         if not expires:
             return list(db.data)
         return [key for key in db.data if not (key in expires and expires[key] <= now)]
-    matches = compile_glob(pattern)
+    matches = _matcher(pattern)
     return [key for key in db.data
             if matches(key) and not (expires and key in expires and expires[key] <= now)]
+
+
+def _last_match(argv: list[bytes]) -> bytes:
+    """The pattern of the last MATCH option of SCAN (options come in name/value pairs)."""
+    pattern = b"*"
+    for i in range(2, len(argv) - 1, 2):
+        if argv[i].lower() == b"match":
+            pattern = argv[i + 1]
+    return pattern
+
+
+def _matcher(pattern: bytes) -> Callable[[bytes], bool]:
+    """Redis's stringmatchlen for one pattern. An empty string matches only the empty pattern
+    (Redis's loop never runs on an empty string: even `**` does not match it)."""
+    matches = compile_glob(pattern)
+    if not pattern:
+        return matches
+    return lambda key: bool(key) and matches(key)
+
+
+_CURSOR = re.compile(rb"[+-]?\d+")
+
+
+def _parse_cursor(raw: bytes) -> int:
+    """parseScanCursorOrReply: C strtoul over the whole argument (a sign is accepted and a
+    negative number wraps around; no leading space; out of range is an error)."""
+    if not raw:
+        return 0
+    if _CURSOR.fullmatch(raw) is None:
+        raise ErrorReply("ERR invalid cursor")
+    number = int(raw)
+    if abs(number) >= 2**64:
+        raise ErrorReply("ERR invalid cursor")
+    return number % 2**64
 
 
 @command("scan", -2, "readonly", group="generic", since="2.8.0",
          summary="Incrementally iterate the keys space")
 def scan(client: Client, argv: list[bytes]) -> Any:
-    cursor = scanning.parse_cursor(argv[1])
+    cursor = _parse_cursor(argv[1])
     matches, count, kind = scanning.parse_options(argv, 2, allow_type=True)
+    if matches is not None:
+        matches = _matcher(_last_match(argv))
     db = client.db
     cursor, batch = scanning.scan(cursor, lambda: list(db.data), count)
     out = []
@@ -226,11 +263,14 @@ def renamenx(client: Client, argv: list[bytes]) -> Any:
     return _rename(client, argv, True)
 
 
-def _db_index(client: Client, raw: bytes, error: str = NOT_INT) -> int:
-    """A DB number argument (a C int) -> index, or DB_RANGE when there is no such database."""
+def _db_index(raw: bytes, error: str | None = None) -> int:
+    """A DB number argument (getIntFromObjectOrReply: a C int) -> number."""
     number = parse_ll(raw)
-    if number is None or not -2**31 <= number <= INT_MAX:
-        raise ErrorReply(error)
+    if number is None:
+        raise ErrorReply(error or NOT_INT)
+    if not -2**31 <= number <= INT_MAX:
+        raise ErrorReply(error or "ERR value is out of range, value must between -2147483648 and "
+                                  "2147483647")
     return number
 
 
@@ -247,7 +287,7 @@ def duplicate(value: Any) -> Any:
         new = t(value)
         new.big = value.big
         return new
-    dup = getattr(value, "duplicate", None)
+    dup = getattr(value, "copy", None)         # ZSet, Stream
     if dup is not None:
         return dup()
     return copy.deepcopy(value)
@@ -298,7 +338,7 @@ def copy_(client: Client, argv: list[bytes]) -> Any:
          summary="Move a key to another database")
 def move(client: Client, argv: list[bytes]) -> Any:
     engine = client.engine
-    number = _db_index(client, argv[2])
+    number = _db_index(argv[2])
     if not 0 <= number < len(engine.dbs):
         raise ErrorReply(DB_RANGE)
     src = client.db
@@ -326,8 +366,8 @@ def move(client: Client, argv: list[bytes]) -> Any:
          summary="Swaps two Redis databases")
 def swapdb(client: Client, argv: list[bytes]) -> Any:
     engine = client.engine
-    first = _db_index(client, argv[1], "ERR invalid first DB index")
-    second = _db_index(client, argv[2], "ERR invalid second DB index")
+    first = _db_index(argv[1], "ERR invalid first DB index")
+    second = _db_index(argv[2], "ERR invalid second DB index")
     count = len(engine.dbs)
     if not (0 <= first < count and 0 <= second < count):
         raise ErrorReply(DB_RANGE)
@@ -584,8 +624,9 @@ def _strtod(raw: bytes) -> float | None:
             return None                        # NaN
     except (ValueError, OverflowError):
         return None
-    if math.isinf(value) or (value == 0.0 and _NONZERO.search(mantissa)):
-        return None                            # ERANGE
+    if math.isinf(value) or (value == 0.0 and _NONZERO.search(mantissa)) \
+            or 0.0 < abs(value) < 2.2250738585072014e-308:
+        return None                            # ERANGE: overflow, underflow, subnormal
     return -value if sign == b"-" else value
 
 
@@ -628,22 +669,7 @@ def _by_pattern(db: Database, pattern: bytes, subst: bytes) -> bytes | None:
 
 def _zset_items(value: Any) -> list[tuple[bytes, float]]:
     """(member, score) pairs of a sorted set in its order (score, then member)."""
-    for name in ("items_ordered", "ordered_items"):
-        method = getattr(value, name, None)
-        if method is not None:
-            return list(method())
-    scores = None
-    for name in ("scores", "dict", "members", "table"):
-        candidate = getattr(value, name, None)
-        if isinstance(candidate, dict):
-            scores = candidate
-            break
-    if scores is None and isinstance(value, dict):
-        scores = value
-    if scores is None:
-        items = getattr(value, "items", None)
-        scores = dict(items()) if items is not None else {}
-    return sorted(scores.items(), key=lambda pair: (pair[1], pair[0]))
+    return list(value.items())
 
 
 def _sort_keys(argv: list[bytes]) -> list[bytes]:
