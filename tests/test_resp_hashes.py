@@ -28,6 +28,12 @@ def encoding(pair: Pair, key: str) -> tuple:
     return real
 
 
+def shape(reply: tuple) -> object:
+    """A reply's types and sizes without its values (for random replies)."""
+    kind, value = reply
+    return (kind, [shape(item) for item in value]) if isinstance(value, list) else kind
+
+
 def config_set(pair: Pair, name: str, value: str) -> None:
     real, mem = pair.each("CONFIG", "SET", name, value)
     if mem[0] == "-" and "unknown command" in mem[1]:
@@ -273,6 +279,10 @@ def test_hrandfield_deterministic_shapes(pair: Pair, resp: int) -> None:
     pair.both("HRANDFIELD", "h", "-9223372036854775807", "WITHVALUES")
     pair.both("HRANDFIELD", "h", "4611686018427387904", "WITHVALUES")
     pair.both("HRANDFIELD", "h", "-4611686018427387904", "WITHVALUES")
+    for command in (("HRANDFIELD", "h", "2"), ("HRANDFIELD", "h", "-5"), ("HRANDFIELD", "h", "2", "WITHVALUES"),
+                    ("HRANDFIELD", "h", "-5", "WITHVALUES"), ("HRANDFIELD", "h")):
+        real, mem = pair.each(*command)                       # random picks: compare shapes
+        assert shape(real) == shape(mem), f"{command}: {real!r} vs {mem!r}"
     pair.both("HRANDFIELD", "h", "1", "WITHVALUE")
     pair.both("HRANDFIELD", "h", "1", "WITHVALUES", "x")
 
@@ -530,3 +540,29 @@ def test_big_flag(engine) -> None:
     assert client.db.data[b"h2"].big is True
     run(engine, client, "HDEL", "h", *[f"f{i}" for i in range(0, 254, 2)])
     assert client.db.data[b"h"].big is True
+
+
+def test_keyspace_hits_and_misses(pair: Pair) -> None:
+    """Read lookups count keyspace hits/misses (INFO stats) exactly as Redis counts them."""
+    import re
+
+    def counters(client) -> tuple[int, int] | None:
+        info = client.call("INFO", "stats")[1]
+        info = info.decode() if isinstance(info, bytes) else str(info)
+        found = [re.search(name + r":(\d+)", info) for name in ("keyspace_hits", "keyspace_misses")]
+        return None if None in found else (int(found[0].group(1)), int(found[1].group(1)))
+
+    if counters(pair.mem) is None:
+        pytest.skip("INFO stats of the in-memory server has no keyspace counters yet")
+    pair.both("HSET", "h", "f", "v")
+    for command in (("HSET", "h", "g", "v"), ("HINCRBY", "h", "n", "1"), ("HINCRBYFLOAT", "h", "x", "1"),
+                    ("HSETNX", "h", "x", "1"), ("HDEL", "h", "zz"), ("HGET", "h", "f"), ("HGET", "nokey", "f"),
+                    ("HMGET", "nokey", "a"), ("HRANDFIELD", "h", "2"), ("HRANDFIELD", "nokey"),
+                    ("HSCAN", "h", "0"), ("HEXISTS", "h", "f"), ("HGETALL", "h"), ("HKEYS", "nokey"),
+                    ("HVALS", "h"), ("HSTRLEN", "h", "f"), ("HLEN", "nokey")):
+        before = counters(pair.real), counters(pair.mem)
+        pair.each(*command)
+        after = counters(pair.real), counters(pair.mem)
+        real = tuple(x - y for x, y in zip(after[0], before[0]))
+        mem = tuple(x - y for x, y in zip(after[1], before[1]))
+        assert mem == real, f"{command}: redis-server counted {real}, in-memory {mem}"

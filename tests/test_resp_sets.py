@@ -37,6 +37,12 @@ def config_set(pair: Pair, name: str, value: str) -> None:
     assert real == mem == ("+", "OK")
 
 
+def shape(reply: tuple) -> object:
+    """A reply's types and sizes without its values (for random replies)."""
+    kind, value = reply
+    return (kind, [shape(item) for item in value]) if isinstance(value, list) else kind
+
+
 def scan_both(pair: Pair, *args: str) -> tuple:
     """A one-call SSCAN on both servers: same cursor, same elements in any order."""
     real, mem = pair.each(*args)
@@ -235,6 +241,11 @@ def test_spop_srandmember_deterministic(pair: Pair, resp: int) -> None:
     pair.both("SADD", "m", "a", "b", "c")
     pair.both("SPOP", "m", "10", sort=True)
     pair.both("SCARD", "m")
+    # Random picks: the same reply shapes (set vs array) and sizes on both servers.
+    pair.both("SADD", "r", "1", "2", "3", "a", "b")
+    for command in (("SPOP", "r", "2"), ("SRANDMEMBER", "r", "2"), ("SRANDMEMBER", "r", "-7"), ("SPOP", "r")):
+        real, mem = pair.each(*command)
+        assert shape(real) == shape(mem), f"{command}: {real!r} vs {mem!r}"
     # A hashtable set left with integers only: popping it all answers in intset order.
     pair.both("SADD", "h", "x", "30", "10", "20")
     pair.both("SREM", "h", "x")
@@ -594,3 +605,31 @@ def test_big_flag(engine) -> None:
     assert client.db.data[b"t"].big is True
     run(engine, client, "SINTERSTORE", "u", "t", "t")
     assert client.db.data[b"u"].big is False
+
+
+def test_keyspace_hits_and_misses(pair: Pair) -> None:
+    """Read lookups count keyspace hits/misses (INFO stats) exactly as Redis counts them."""
+    import re
+
+    def counters(client) -> tuple[int, int] | None:
+        info = client.call("INFO", "stats")[1]
+        info = info.decode() if isinstance(info, bytes) else str(info)
+        found = [re.search(name + r":(\d+)", info) for name in ("keyspace_hits", "keyspace_misses")]
+        return None if None in found else (int(found[0].group(1)), int(found[1].group(1)))
+
+    if counters(pair.mem) is None:
+        pytest.skip("INFO stats of the in-memory server has no keyspace counters yet")
+    pair.both("SADD", "a", "1", "2")
+    pair.both("SADD", "b", "2")
+    for command in (("SINTERSTORE", "d", "a", "b", "nokey"), ("SUNIONSTORE", "d", "a", "nokey"),
+                    ("SDIFFSTORE", "d", "a", "nokey"), ("SINTER", "a", "b", "nokey"), ("SUNION", "a", "nokey"),
+                    ("SDIFF", "nokey", "a"), ("SINTERCARD", "2", "a", "nokey"), ("SMOVE", "a", "b", "1"),
+                    ("SADD", "a", "1"), ("SREM", "a", "zz"), ("SRANDMEMBER", "a"), ("SRANDMEMBER", "nokey", "3"),
+                    ("SSCAN", "a", "0"), ("SMISMEMBER", "a", "1"), ("SISMEMBER", "nokey", "1"),
+                    ("SCARD", "a"), ("SMEMBERS", "nokey"), ("SPOP", "nokey")):
+        before = counters(pair.real), counters(pair.mem)
+        pair.each(*command)
+        after = counters(pair.real), counters(pair.mem)
+        real = tuple(x - y for x, y in zip(after[0], before[0]))
+        mem = tuple(x - y for x, y in zip(after[1], before[1]))
+        assert mem == real, f"{command}: redis-server counted {real}, in-memory {mem}"

@@ -292,13 +292,12 @@ def sscan(client: Client, argv: list[bytes]) -> object:
 
 # --- set algebra -------------------------------------------------------------------------------
 
-def _gather(client: Client, keys: list[bytes], store: bool) -> list[Any]:
+def _gather(client: Client, keys: list[bytes]) -> list[Any]:
     """The sets at keys (None for missing ones); WRONGTYPE if any key holds another type."""
-    db = client.db
-    fetch = db.lookup if store else db.read
+    read = client.db.read                   # the *STORE variants count keyspace hits too
     sets = []
     for key in keys:
-        value = fetch(key)
+        value = read(key)
         if value is not None and type(value) is not RSet:
             raise ErrorReply(WRONGTYPE)
         sets.append(value)
@@ -327,14 +326,14 @@ def _store(client: Client, destination: bytes, result: set[bytes]) -> int:
 @command("sinter", -2, "readonly", keys=(1, -1, 1), group="set", since="1.0.0")
 def sinter(client: Client, argv: list[bytes]) -> object:
     """Intersect multiple sets"""
-    result, intset = _intersection(_gather(client, argv[1:], False))
+    result, intset = _intersection(_gather(client, argv[1:]))
     return SetReply(_ordered(result, intset))
 
 
 @command("sinterstore", -3, "write denyoom", keys=(1, -1, 1), group="set", since="1.0.0")
 def sinterstore(client: Client, argv: list[bytes]) -> object:
     """Intersect multiple sets and store the resulting set in a key"""
-    result, _ = _intersection(_gather(client, argv[2:], True))
+    result, _ = _intersection(_gather(client, argv[2:]))
     return _store(client, argv[1], result)
 
 
@@ -364,7 +363,7 @@ def sintercard(client: Client, argv: list[bytes]) -> object:
             i += 2
         else:
             raise ErrorReply(SYNTAX)
-    sets = _gather(client, argv[2:2 + numkeys], False)
+    sets = _gather(client, argv[2:2 + numkeys])
     if any(s is None for s in sets):
         return 0
     ordered = sorted(sets, key=len)
@@ -403,22 +402,22 @@ def _reply_set(client: Client, result: set[bytes]) -> SetReply:
 @command("sunion", -2, "readonly", keys=(1, -1, 1), group="set", since="1.0.0")
 def sunion(client: Client, argv: list[bytes]) -> object:
     """Add multiple sets"""
-    return _reply_set(client, _union(_gather(client, argv[1:], False)))
+    return _reply_set(client, _union(_gather(client, argv[1:])))
 
 
 @command("sunionstore", -3, "write denyoom", keys=(1, -1, 1), group="set", since="1.0.0")
 def sunionstore(client: Client, argv: list[bytes]) -> object:
     """Add multiple sets and store the resulting set in a key"""
-    return _store(client, argv[1], _union(_gather(client, argv[2:], True)))
+    return _store(client, argv[1], _union(_gather(client, argv[2:])))
 
 
 @command("sdiff", -2, "readonly", keys=(1, -1, 1), group="set", since="1.0.0")
 def sdiff(client: Client, argv: list[bytes]) -> object:
     """Subtract multiple sets"""
-    return _reply_set(client, _difference(_gather(client, argv[1:], False)))
+    return _reply_set(client, _difference(_gather(client, argv[1:])))
 
 
 @command("sdiffstore", -3, "write denyoom", keys=(1, -1, 1), group="set", since="1.0.0")
 def sdiffstore(client: Client, argv: list[bytes]) -> object:
     """Subtract multiple sets and store the resulting set in a key"""
-    return _store(client, argv[1], _difference(_gather(client, argv[2:], True)))
+    return _store(client, argv[1], _difference(_gather(client, argv[2:])))
