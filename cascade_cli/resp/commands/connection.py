@@ -127,32 +127,27 @@ def hello(client: Client, argv: list[bytes]) -> object:
             raise ErrorReply("ERR Protocol version is not an integer or out of range")
         if version not in (2, 3):
             raise ErrorReply("NOPROTO unsupported protocol version")
-    credentials = None
-    name = None
     i = 2
     while i < len(argv):
         option = argv[i].lower()
         more = len(argv) - i - 1
         if option == b"auth" and more >= 2:
-            credentials = (argv[i + 1], argv[i + 2])
+            # Redis authenticates right here: a later bad option leaves the client authenticated
+            if not password_ok(client, argv[i + 1], argv[i + 2]):
+                raise ErrorReply(WRONGPASS)
+            client.authenticated = True
+            client.user = "default"
             i += 3
         elif option == b"setname" and more >= 1:
-            name = argv[i + 1]
-            check_name(name)
+            check_name(argv[i + 1])
+            client.name = argv[i + 1]          # at once, as Redis (even when NOAUTH follows)
             i += 2
         else:
             raise ErrorReply(f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
-    if credentials is not None:
-        if not password_ok(client, *credentials):
-            raise ErrorReply(WRONGPASS)
-        client.authenticated = True
-        client.user = "default"
     if not client.authenticated:
         raise ErrorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise "
                          "the HELLO AUTH <user> <pass> option can be used to authenticate the client and "
                          "select the RESP protocol version at the same time")
-    if name is not None:
-        client.name = name
     client.resp = version
     return {b"server": b"redis", b"version": client.engine.version.encode(), b"proto": version,
             b"id": client.id, b"mode": b"standalone", b"role": b"master", b"modules": []}
@@ -247,6 +242,8 @@ def client_line(other: Client, caller: Client, argv: list[bytes], current: str) 
         qbuf_free = 20474
         rbs, rbp = 1024, 0
         cmd = other.last_cmd or "NULL"
+        if other.multi:                  # Redis names the last command queued
+            cmd = other.multi[-1][0].name
     multi = -1
     multi_mem = 0
     if other.multi is not None:
@@ -608,7 +605,7 @@ def _caching_active(client: Client, state: dict[str, Any]) -> bool:
          summary="Instruct the server about tracking or not keys in the next request")
 def client_caching(client: Client, argv: list[bytes]) -> object:
     state = _tracking_state(client)
-    if state is None or not (state["optin"] or state["optout"]):
+    if state is None:
         raise ErrorReply("ERR CLIENT CACHING can be called only when the client is in tracking mode "
                          "with OPTIN or OPTOUT mode enabled")
     value = argv[2].lower()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cascade_cli.resp.commands import COMMANDS, Command, command
+from cascade_cli.resp.commands import command
 from cascade_cli.resp.protocol import OK, ErrorReply
 
 if TYPE_CHECKING:
@@ -37,27 +37,9 @@ def _discard(client: Client) -> None:
 @command("exec", 1, "noscript loading stale skip-slowlog", group="transactions", since="1.2.0",
          summary="Execute all commands issued after MULTI")
 def exec_(client: Client, argv: list[bytes]) -> object:
-    if len(argv) != 1:
-        # Redis rejects a malformed EXEC by aborting the transaction (and the WATCHes).
-        _discard(client)
-        raise ErrorReply("EXECABORT Transaction discarded because of: wrong number of arguments for "
-                         "'exec' command")
     if client.multi is None:
         raise ErrorReply("ERR EXEC without MULTI")
     return client.engine.exec(client)
-
-
-class _ExecCommand(Command):
-    """EXEC checks its own arity: Redis answers a wrong one with EXECABORT, not the usual error.
-    (COMMAND still reports arity 1.)"""
-
-    def arity_ok(self, argc: int) -> bool:
-        return True
-
-
-_registered = COMMANDS[b"exec"]
-COMMANDS[b"exec"] = _ExecCommand(**{name: getattr(_registered, name)
-                                    for name in _registered.__dataclass_fields__})
 
 
 @command("discard", 1, "noscript loading stale fast allow-busy", group="transactions",
