@@ -387,7 +387,7 @@ def test_sscan_small_sets(pair: Pair, resp: int) -> None:
     pair.both("SSCAN", "missing", "0", "MATCH")
     for bad in (("COUNT", "0"), ("COUNT", "x"), ("COUNT",), ("MATCH",), ("FOO", "bar"), ("TYPE", "set")):
         pair.both("SSCAN", "i", "0", *bad)
-    for cursor in ("-1", "x", "", "+3", "18446744073709551616", " 0"):
+    for cursor in ("-1", "x", "", "+3", "18446744073709551616", " 0", "\x00", "0\x00x", "-\x001"):
         pair.both("SSCAN", "i", cursor)
     pair.both("SADD", "m", "a", "b", "c")
     scan_both(pair, "SSCAN", "m", "0", "MATCH", "[ab]")

@@ -47,7 +47,11 @@ def _write(client: Client, key: bytes) -> Any:
 def parse_cursor(raw: bytes) -> int:
     """A SCAN-family cursor as Redis 7.0 reads it (strtoul over the whole argument: an optional
     sign, digits or nothing at all; a negative value wraps around). Stands in for
-    scan.parse_cursor, which rejects "", "+5" and "-1" that Redis accepts."""
+    scan.parse_cursor, which rejects "", "+5" and "-1" that Redis accepts. strtoul stops at a
+    NUL byte, so "1\\0x" is cursor 1 and "\\0" is cursor 0."""
+    cut = raw.find(b"\0")
+    if cut >= 0:
+        raw = raw[:cut]
     digits = raw[1:] if raw[:1] in (b"+", b"-") else raw
     if not digits.isdigit():
         if raw:                               # "" converts nothing and is cursor 0
