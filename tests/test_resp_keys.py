@@ -515,3 +515,73 @@ def test_commands_do_not_crash_on_binary(pair):
     with socket.create_connection(("127.0.0.1", pair.mem_port), timeout=5) as sock:
         sock.sendall(b"PING\r\n")
         assert sock.recv(100) == b"+PONG\r\n"
+
+
+# --- what is propagated to the append-only file (pure engine, no sockets) --------------------------
+
+class _Feed:
+    def __init__(self):
+        self.entries = []
+
+    def feed(self, entries):
+        self.entries += entries
+
+
+def _engine():
+    from cascade_cli.resp.core import Client, Engine
+    engine = Engine()
+    feed = _Feed()
+    engine.aof = feed
+    client = Client(engine)
+    engine.connect(client)
+    return engine, client, feed
+
+
+def _run(engine, client, *args):
+    return engine.execute(client, [a if isinstance(a, bytes) else str(a).encode() for a in args])
+
+
+def test_expire_propagates_as_pexpireat_or_del():
+    engine, client, feed = _engine()
+    _run(engine, client, "SET", "k", "v")
+    feed.entries.clear()
+    before = int(time.time() * 1000)
+    assert _run(engine, client, "EXPIRE", "k", "100") == 1
+    (db, argv), = feed.entries
+    assert db == 0 and argv[:2] == [b"PEXPIREAT", b"k"]
+    assert before + 100000 <= int(argv[2]) <= before + 101000
+    feed.entries.clear()
+    assert _run(engine, client, "PEXPIREAT", "k", "99999999999999", "GT") == 1
+    assert feed.entries == [(0, [b"PEXPIREAT", b"k", b"99999999999999", b"GT"])]
+    feed.entries.clear()
+    assert _run(engine, client, "EXPIRE", "k", "-1") == 1
+    assert feed.entries == [(0, [b"DEL", b"k"])]
+    feed.entries.clear()
+    assert _run(engine, client, "EXPIRE", "k", "100") == 0          # no key: nothing to propagate
+    assert _run(engine, client, "PERSIST", "k") == 0
+    assert feed.entries == []
+
+
+def test_lazy_expiry_propagates_del():
+    engine, client, feed = _engine()
+    _run(engine, client, "SET", "k", "v", "PX", "20")
+    feed.entries.clear()
+    time.sleep(0.03)
+    assert _run(engine, client, "GET", "k") is None
+    assert feed.entries == [(0, [b"DEL", b"k"])]
+
+
+def test_keys_writes_propagation():
+    engine, client, feed = _engine()
+    _run(engine, client, "SET", "a", "1")
+    feed.entries.clear()
+    _run(engine, client, "RENAME", "a", "a")                       # same key: no change
+    _run(engine, client, "DEL", "nope")
+    _run(engine, client, "SORT", "nope", "STORE", "nope2")
+    assert feed.entries == []
+    _run(engine, client, "RENAME", "a", "b")
+    _run(engine, client, "COPY", "b", "c", "DB", "3")
+    _run(engine, client, "MOVE", "b", "2")
+    _run(engine, client, "SWAPDB", "0", "1")
+    assert [argv[0] for _db, argv in feed.entries] == [b"RENAME", b"COPY", b"MOVE", b"SWAPDB"]
+    assert engine.dbs[3].data == {b"c": b"1"} and engine.dbs[2].data == {b"b": b"1"}

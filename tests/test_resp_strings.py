@@ -428,3 +428,70 @@ def test_string_encodings(pair):
         ("OBJECT", "ENCODING", "m"), ("OBJECT", "ENCODING", "n"), ("GETSET", "m", "7"),
         ("OBJECT", "ENCODING", "m"), ("SETRANGE", "m", "0", "8"), ("OBJECT", "ENCODING", "m"),
         ("BITOP", "OR", "d", "n"), ("OBJECT", "ENCODING", "d"))
+
+
+# --- what is propagated to the append-only file (pure engine, no sockets) --------------------------
+
+class _Feed:
+    def __init__(self):
+        self.entries = []
+
+    def feed(self, entries):
+        self.entries += entries
+
+
+def _engine():
+    from cascade_cli.resp.core import Client, Engine
+    engine = Engine()
+    feed = _Feed()
+    engine.aof = feed
+    client = Client(engine)
+    engine.connect(client)
+    return engine, client, feed
+
+
+def _run(engine, client, *args):
+    return engine.execute(client, [a if isinstance(a, bytes) else str(a).encode() for a in args])
+
+
+def test_relative_and_float_writes_propagate_deterministically():
+    engine, client, feed = _engine()
+    before = int(time.time() * 1000)
+    _run(engine, client, "SET", "k", "v", "EX", "100", "GET")
+    _run(engine, client, "SETEX", "s", "10", "v")
+    _run(engine, client, "PSETEX", "p", "10000", "v")
+    _run(engine, client, "INCRBYFLOAT", "f", "10.5")
+    _run(engine, client, "GETEX", "k", "PX", "5000")
+    _run(engine, client, "GETEX", "k", "PERSIST")
+    _run(engine, client, "GETEX", "k", "PERSIST")                   # no TTL left: nothing
+    _run(engine, client, "GETEX", "k")                              # nothing
+    _run(engine, client, "GETDEL", "s")
+    _run(engine, client, "GETSET", "p", "w")
+    _run(engine, client, "SET", "g", "v", "GET", "XX")              # XX fails: nothing
+    _run(engine, client, "SET", "g", "v", "GET")
+    _run(engine, client, "GETEX", "g", "EXAT", "1")
+    got = [argv for _db, argv in feed.entries]
+    assert [argv[0] for argv in got] == [b"SET", b"SET", b"SET", b"SET", b"PEXPIREAT", b"PERSIST", b"DEL",
+                                         b"SET", b"SET", b"DEL"]
+    assert got[0][:4] == [b"SET", b"k", b"v", b"PXAT"] and before + 100000 <= int(got[0][4]) < before + 101000
+    assert got[1][:4] == [b"SET", b"s", b"v", b"PXAT"]
+    assert got[3] == [b"SET", b"f", b"10.5", b"KEEPTTL"]
+    assert got[4][:2] == [b"PEXPIREAT", b"k"] and before + 5000 <= int(got[4][2]) < before + 6000
+    assert got[6] == [b"DEL", b"s"] and got[7] == [b"SET", b"p", b"w"]
+    assert got[8] == [b"SET", b"g", b"v"] and got[9] == [b"DEL", b"g"]
+
+
+def test_noop_writes_are_not_propagated():
+    engine, client, feed = _engine()
+    _run(engine, client, "SET", "k", "\xff")
+    feed.entries.clear()
+    _run(engine, client, "SETNX", "k", "x")
+    _run(engine, client, "MSETNX", "k", "x", "j", "y")
+    _run(engine, client, "SETBIT", "k", "0", "1")                   # already 1
+    _run(engine, client, "BITOP", "AND", "dest", "nope")            # nothing to delete
+    _run(engine, client, "SETRANGE", "nope", "3", "")
+    _run(engine, client, "BITFIELD", "k", "GET", "u8", "0")
+    assert feed.entries == []
+    _run(engine, client, "SETBIT", "k", "0", "0")
+    _run(engine, client, "BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000")
+    assert [argv[0] for _db, argv in feed.entries] == [b"SETBIT", b"BITFIELD"]

@@ -289,8 +289,14 @@ def _incr(client: Client, key: bytes, delta: int) -> int:
         t = type(value)
         if t is not bytes and t is not bytearray:
             raise ErrorReply(WRONGTYPE)
-        old = parse_ll(value)
-        if old is None:
+        if len(value) > 20:
+            raise ErrorReply(NOT_INT)
+        try:
+            old = int(value)
+        except ValueError:
+            raise ErrorReply(NOT_INT) from None
+        # string2ll: canonical decimal only (no sign, spaces, leading zeros or underscores)
+        if b"%d" % old != value or not LLONG_MIN <= old <= LLONG_MAX:
             raise ErrorReply(NOT_INT)
         number = old + delta
         if not LLONG_MIN <= number <= LLONG_MAX:
