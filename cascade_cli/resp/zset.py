@@ -9,6 +9,7 @@ index lookups go through cumulative chunk offsets that are rebuilt lazily after 
 Dict-like API: `len(z)`, `member in z`, `z.scores[member]`, `iter(z)` (members in order),
 `z.items()` ((member, score) in order), `z.copy()`. Ordered access: `entries()`, `slice()`,
 `rank()`, `at()`, `count_below()`, `lex_below()`, `pop()`, `delete_slice()`.
+Changing: `add()` (insert or move), `insert()` (a member known to be absent), `discard()`.
 
 `big` mirrors OBJECT ENCODING: False = listpack, True = skiplist. The command layer decides
 it (zset-max-listpack-entries / -value); a listpack stores -0 as 0 (it keeps scores as
@@ -49,6 +50,12 @@ class ZSet:
         zset._build(sorted([(score, member) for member, score in scores.items()]))
         return zset
 
+    def __copy__(self) -> ZSet:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ZSet:
+        return self.copy()
+
     def copy(self) -> ZSet:
         other = ZSet()
         other.scores = dict(self.scores)
@@ -86,15 +93,33 @@ class ZSet:
 
     def add(self, member: bytes, score: float) -> bool:
         """Insert `member` or move it to `score`; True when it is new."""
-        scores = self.scores
-        old = scores.get(member)
-        scores[member] = score
-        if old is None:
-            self._insert((score, member))
-            return True
-        self._remove((old, member))
-        self._insert((score, member))
-        return False
+        old = self.scores.get(member)
+        if old is not None:
+            self._remove((old, member))
+        self.insert(member, score)
+        return old is None
+
+    def insert(self, member: bytes, score: float) -> None:
+        """Add a member that is not in the set yet (the fast path of `add`)."""
+        self.scores[member] = score
+        entry = (score, member)
+        maxes = self._maxes
+        self._offsets = None
+        if not maxes:
+            self._chunks.append([entry])
+            maxes.append(entry)
+            return
+        i = bisect_left(maxes, entry)
+        if i == len(maxes):
+            i -= 1
+            chunk = self._chunks[i]
+            chunk.append(entry)
+            maxes[i] = entry
+        else:
+            chunk = self._chunks[i]
+            insort(chunk, entry)
+        if len(chunk) > 2 * LOAD:
+            self._split(i)
 
     def discard(self, member: bytes) -> bool:
         """Remove `member`; True when it was there."""
@@ -217,25 +242,6 @@ class ZSet:
         self._chunks = chunks
         self._maxes = [chunk[-1] for chunk in chunks]
         self._offsets = None
-
-    def _insert(self, entry: Entry) -> None:
-        maxes = self._maxes
-        self._offsets = None
-        if not maxes:
-            self._chunks.append([entry])
-            maxes.append(entry)
-            return
-        i = bisect_left(maxes, entry)
-        if i == len(maxes):
-            i -= 1
-            chunk = self._chunks[i]
-            chunk.append(entry)
-            maxes[i] = entry
-        else:
-            chunk = self._chunks[i]
-            insort(chunk, entry)
-        if len(chunk) > 2 * LOAD:
-            self._split(i)
 
     def _split(self, i: int) -> None:
         chunk = self._chunks[i]

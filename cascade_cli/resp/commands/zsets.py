@@ -78,6 +78,8 @@ def _nonzero(text: bytes) -> bool:
 
 def parse_score(raw: bytes, error: str = NOT_FLOAT) -> float:
     """A score, increment or weight as Redis's string2d reads it."""
+    if raw.isdigit() and len(raw) < 300:
+        return float(raw)
     if _DECIMAL.fullmatch(raw) is not None:
         value = float(raw)
         if value == inf or value == -inf or (value == 0.0 and raw != b"0" and _nonzero(raw)):
@@ -231,8 +233,66 @@ def _store(client: Client, dst: bytes, scores: dict[bytes, float]) -> int:
     return 0
 
 
+def _gte_min(member: bytes, low: Any, low_ex: bool) -> bool:
+    if low is MIN_STRING:
+        return True
+    if low is MAX_STRING:
+        return False
+    return member > low if low_ex else member >= low
+
+
+def _lte_max(member: bytes, high: Any, high_ex: bool) -> bool:
+    if high is MAX_STRING:
+        return True
+    if high is MIN_STRING:
+        return False
+    return member < high if high_ex else member <= high
+
+
+def _lex_empty(low: Any, low_ex: bool, high: Any, high_ex: bool) -> bool:
+    """Redis's test for lexicographical ranges that are always empty."""
+    if low is high:
+        cmp = 0
+    elif low is MIN_STRING or high is MAX_STRING:
+        cmp = -1
+    elif low is MAX_STRING or high is MIN_STRING:
+        cmp = 1
+    else:
+        cmp = (low > high) - (low < high)
+    return cmp > 0 or (cmp == 0 and (low_ex or high_ex))
+
+
+def _lp_lex_first(entries: list[tuple[float, bytes]], low: Any, low_ex: bool, high: Any, high_ex: bool,
+                  reverse: bool) -> int | None:
+    """Where a listpack's walk over a lexicographical range starts (Redis scans it linearly, which
+    decides the answer when scores differ): the first entry >= min from the head (the last
+    entry <= max from the tail with reverse), when that entry is also in range."""
+    if not entries or _lex_empty(low, low_ex, high, high_ex) \
+            or not _gte_min(entries[-1][1], low, low_ex) or not _lte_max(entries[0][1], high, high_ex):
+        return None
+    if reverse:
+        for i in range(len(entries) - 1, -1, -1):
+            member = entries[i][1]
+            if _lte_max(member, high, high_ex):
+                return i if _gte_min(member, low, low_ex) else None
+    else:
+        for i, (_, member) in enumerate(entries):
+            if _gte_min(member, low, low_ex):
+                return i if _lte_max(member, high, high_ex) else None
+    return None
+
+
 def _lex_span(zset: ZSet, low: Any, low_ex: bool, high: Any, high_ex: bool) -> tuple[int, int]:
     """[start, stop) ranks of a lexicographical range."""
+    if not zset.big:
+        entries = zset.slice(0, len(zset))
+        start = _lp_lex_first(entries, low, low_ex, high, high_ex, False)
+        if start is None:
+            return 0, 0
+        stop = start + 1
+        while stop < len(entries) and _lte_max(entries[stop][1], high, high_ex):
+            stop += 1
+        return start, stop
     if low is MIN_STRING:
         start = 0
     elif low is MAX_STRING:
@@ -246,6 +306,28 @@ def _lex_span(zset: ZSet, low: Any, low_ex: bool, high: Any, high_ex: bool) -> t
     else:
         stop = zset.lex_below(high, not high_ex)
     return start, stop
+
+
+def _lp_lex_range(zset: ZSet, bounds: tuple[Any, bool, Any, bool], reverse: bool, offset: int,
+                  limit: int) -> list[tuple[float, bytes]]:
+    """ZRANGE BYLEX over a listpack, walked as Redis walks it."""
+    entries = zset.slice(0, len(zset))
+    low, low_ex, high, high_ex = bounds
+    i = _lp_lex_first(entries, low, low_ex, high, high_ex, reverse)
+    out: list[tuple[float, bytes]] = []
+    if i is None:
+        return out
+    step = -1 if reverse else 1
+    i += step * offset
+    count = len(entries)
+    while 0 <= i < count and limit != 0:
+        member = entries[i][1]
+        if not (_gte_min(member, low, low_ex) if reverse else _lte_max(member, high, high_ex)):
+            break
+        out.append(entries[i])
+        i += step
+        limit -= 1
+    return out
 
 
 def _score_span(zset: ZSet, low: float, low_ex: bool, high: float, high_ex: bool) -> tuple[int, int]:
@@ -314,7 +396,7 @@ def _zadd(client: Client, argv: list[bytes], incr: bool) -> Any:
         raise ErrorReply("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and pairs > 2:
         raise ErrorReply("ERR INCR option supports a single increment-element pair")
-    scores = [parse_score(argv[i]) for i in range(idx, argc, 2)]
+    scores = [parse_score(argv[idx])] if pairs == 2 else [parse_score(argv[i]) for i in range(idx, argc, 2)]
 
     key = argv[1]
     db = client.db
@@ -326,7 +408,6 @@ def _zadd(client: Client, argv: list[bytes], incr: bool) -> Any:
         if xx:
             return None if incr else 0
         zset = ZSet()
-    params = client.engine.params
     current = zset.scores
     added = updated = processed = 0
     newscore = 0.0
@@ -353,12 +434,13 @@ def _zadd(client: Client, argv: list[bytes], incr: bool) -> Any:
                 updated += 1
         elif not xx:
             newscore = score
-            if not zset.big and (len(current) >= params.zset_max_listpack_entries
-                                 or len(member) > params.zset_max_listpack_value):
-                zset.big = True
-            if not zset.big and score == 0.0:
-                score = 0.0
-            zset.add(member, score)
+            if not zset.big:
+                params = client.engine.params
+                if len(current) >= params.zset_max_listpack_entries or len(member) > params.zset_max_listpack_value:
+                    zset.big = True
+                elif score == 0.0:
+                    score = 0.0
+            zset.insert(member, score)
             added += 1
             processed += 1
     if added or updated:
@@ -542,6 +624,8 @@ def _zrange(client: Client, argv: list[bytes], first: int, store: bool, kind: in
     else:
         if (offset > 0 and offset >= length) or offset < 0:
             entries = []
+        elif kind == LEX and not zset.big:
+            entries = _lp_lex_range(zset, bounds, reverse, offset, limit)
         else:
             low, stop = (_score_span if kind == SCORE else _lex_span)(zset, *bounds)
             count = stop - low - offset
