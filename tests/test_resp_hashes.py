@@ -279,8 +279,9 @@ def test_hrandfield_deterministic_shapes(pair: Pair, resp: int) -> None:
     pair.both("HRANDFIELD", "h", "-9223372036854775807", "WITHVALUES")
     pair.both("HRANDFIELD", "h", "4611686018427387904", "WITHVALUES")
     pair.both("HRANDFIELD", "h", "-4611686018427387904", "WITHVALUES")
-    for command in (("HRANDFIELD", "h", "2"), ("HRANDFIELD", "h", "-5"), ("HRANDFIELD", "h", "2", "WITHVALUES"),
-                    ("HRANDFIELD", "h", "-5", "WITHVALUES"), ("HRANDFIELD", "h")):
+    for command in (("HRANDFIELD", "h", "2"), ("HRANDFIELD", "h", "-5"),
+                    ("HRANDFIELD", "h", "2", "WITHVALUES"), ("HRANDFIELD", "h", "-5", "WITHVALUES"),
+                    ("HRANDFIELD", "h")):
         real, mem = pair.each(*command)                       # random picks: compare shapes
         assert shape(real) == shape(mem), f"{command}: {real!r} vs {mem!r}"
     pair.both("HRANDFIELD", "h", "1", "WITHVALUE")
@@ -443,7 +444,8 @@ def test_random_operations(pair: Pair) -> None:
         key = rng.choice(keys)
         op = rng.randrange(9)
         if op == 0:
-            args = [x for _ in range(rng.randint(1, 4)) for x in (rng.choice(fields), str(rng.randint(0, 99)))]
+            args = [x for _ in range(rng.randint(1, 4))
+                    for x in (rng.choice(fields), str(rng.randint(0, 99)))]
             pair.both("HSET", key, *args)
         elif op == 1:
             pair.both("HDEL", key, *rng.sample(fields, rng.randint(1, 4)))
@@ -557,7 +559,8 @@ def test_keyspace_hits_and_misses(pair: Pair) -> None:
         pytest.skip("INFO stats of the in-memory server has no keyspace counters yet")
     pair.both("HSET", "h", "f", "v")
     for command in (("HSET", "h", "g", "v"), ("HINCRBY", "h", "n", "1"), ("HINCRBYFLOAT", "h", "x", "1"),
-                    ("HSETNX", "h", "x", "1"), ("HDEL", "h", "zz"), ("HGET", "h", "f"), ("HGET", "nokey", "f"),
+                    ("HSETNX", "h", "x", "1"), ("HDEL", "h", "zz"), ("HGET", "h", "f"),
+                    ("HGET", "nokey", "f"),
                     ("HMGET", "nokey", "a"), ("HRANDFIELD", "h", "2"), ("HRANDFIELD", "nokey"),
                     ("HSCAN", "h", "0"), ("HEXISTS", "h", "f"), ("HGETALL", "h"), ("HKEYS", "nokey"),
                     ("HVALS", "h"), ("HSTRLEN", "h", "f"), ("HLEN", "nokey")):

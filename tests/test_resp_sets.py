@@ -180,9 +180,11 @@ def test_sintercard(pair: Pair) -> None:
     pair.both("HSET", "h", "f", "v")
     for args in (("1", "a"), ("2", "a", "b"), ("3", "a", "b", "c"), ("2", "a", "missing"),
                  ("2", "b", "c"), ("1", "missing"), ("2", "a", "a"),
-                 ("2", "a", "b", "LIMIT", "0"), ("2", "a", "b", "LIMIT", "3"), ("2", "a", "b", "limit", "100"),
+                 ("2", "a", "b", "LIMIT", "0"), ("2", "a", "b", "LIMIT", "3"),
+                 ("2", "a", "b", "limit", "100"),
                  ("1", "a", "LIMIT", "1", "LIMIT", "5"), ("1", "a", "LIMIT", "5", "LIMIT", "0"),
-                 ("0", "a"), ("-1", "a"), ("x", "a"), ("1.5", "a"), ("9223372036854775808", "a"), ("3", "a", "b"),
+                 ("0", "a"), ("-1", "a"), ("x", "a"), ("1.5", "a"), ("9223372036854775808", "a"),
+                 ("3", "a", "b"),
                  ("9223372036854775807", "a"),
                  ("1", "a", "LIMIT"), ("1", "a", "LIMIT", "-1"), ("1", "a", "LIMIT", "x"), ("1", "a", "FOO"),
                  ("1", "a", "FOO", "1"), ("1", "a", "b"), ("1", "h", "LIMIT", "x"), ("1", "h", "BAD"),
@@ -622,9 +624,11 @@ def test_keyspace_hits_and_misses(pair: Pair) -> None:
     pair.both("SADD", "a", "1", "2")
     pair.both("SADD", "b", "2")
     for command in (("SINTERSTORE", "d", "a", "b", "nokey"), ("SUNIONSTORE", "d", "a", "nokey"),
-                    ("SDIFFSTORE", "d", "a", "nokey"), ("SINTER", "a", "b", "nokey"), ("SUNION", "a", "nokey"),
+                    ("SDIFFSTORE", "d", "a", "nokey"), ("SINTER", "a", "b", "nokey"),
+                    ("SUNION", "a", "nokey"),
                     ("SDIFF", "nokey", "a"), ("SINTERCARD", "2", "a", "nokey"), ("SMOVE", "a", "b", "1"),
-                    ("SADD", "a", "1"), ("SREM", "a", "zz"), ("SRANDMEMBER", "a"), ("SRANDMEMBER", "nokey", "3"),
+                    ("SADD", "a", "1"), ("SREM", "a", "zz"), ("SRANDMEMBER", "a"),
+                    ("SRANDMEMBER", "nokey", "3"),
                     ("SSCAN", "a", "0"), ("SMISMEMBER", "a", "1"), ("SISMEMBER", "nokey", "1"),
                     ("SCARD", "a"), ("SMEMBERS", "nokey"), ("SPOP", "nokey")):
         before = counters(pair.real), counters(pair.mem)
