@@ -483,7 +483,7 @@ def test_relative_and_float_writes_propagate_deterministically():
 
 def test_noop_writes_are_not_propagated():
     engine, client, feed = _engine()
-    _run(engine, client, "SET", "k", "\xff")
+    _run(engine, client, "SET", "k", b"\xff")
     feed.entries.clear()
     _run(engine, client, "SETNX", "k", "x")
     _run(engine, client, "MSETNX", "k", "x", "j", "y")
@@ -492,6 +492,34 @@ def test_noop_writes_are_not_propagated():
     _run(engine, client, "SETRANGE", "nope", "3", "")
     _run(engine, client, "BITFIELD", "k", "GET", "u8", "0")
     assert feed.entries == []
-    _run(engine, client, "SETBIT", "k", "0", "0")
     _run(engine, client, "BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000")
+    _run(engine, client, "BITFIELD", "k", "SET", "u8", "0", "255")
+    assert feed.entries == []
+    _run(engine, client, "SETBIT", "k", "0", "0")
+    _run(engine, client, "BITFIELD", "k", "INCRBY", "u8", "0", "1")
     assert [argv[0] for _db, argv in feed.entries] == [b"SETBIT", b"BITFIELD"]
+
+
+def test_bitfield_signals_only_real_changes(pair):
+    other = pair.connect()
+
+    def touched(*cmd):
+        run(pair, ("WATCH", "x"))
+        other.both(*cmd)
+        run(pair, ("MULTI",), ("PING",), ("EXEC",))
+
+    try:
+        pair.both("SET", "x", "a")
+        for cmd in (("BITFIELD", "x", "SET", "u8", "0", "98"), ("BITFIELD", "x", "SET", "u8", "0", "98"),
+                    ("BITFIELD", "x", "INCRBY", "u8", "0", "0"), ("BITFIELD", "x", "INCRBY", "i8", "0", "1"),
+                    ("BITFIELD", "x", "GET", "u8", "0"),
+                    ("BITFIELD", "x", "OVERFLOW", "FAIL", "INCRBY", "u8", "100", "1000"),
+                    ("BITFIELD", "x", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000", "SET", "u8", "0", "99"),
+                    ("SETRANGE", "x", "0", "c"), ("SETRANGE", "x", "0", ""), ("APPEND", "x", ""),
+                    ("PERSIST", "x"), ("BITOP", "OR", "x", "x")):
+            touched(*cmd)
+        run(pair, ("GET", "x"), ("WATCH", "n"))
+        other.both("BITFIELD", "n", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000")
+        run(pair, ("MULTI",), ("PING",), ("EXEC",), ("GET", "n"))
+    finally:
+        other.close()

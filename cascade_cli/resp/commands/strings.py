@@ -1068,8 +1068,7 @@ def _bitfield(client: Client, argv: list[bytes], readonly_cmd: bool) -> Any:
             target = old + arg if op == _INCR_OP else arg % 2**64
         if target > high or target < low:
             if ow == _FAIL:
-                out.append(None)
-                changes += 1
+                out.append(None)               # not written, not a change
                 continue
             if ow == _SAT:
                 target = high if target > high else low
@@ -1077,9 +1076,11 @@ def _bitfield(client: Client, argv: list[bytes], readonly_cmd: bool) -> Any:
                 target %= 1 << bits
                 if signed and target > high:
                     target -= 1 << bits
-        _field_set(value, offset, bits, target)  # type: ignore[arg-type]
         out.append(target if op == _INCR_OP else old)
-        changes += 1
+        unsigned_old = old % (1 << bits)
+        if target % (1 << bits) != unsigned_old:           # Redis signals real changes only
+            _field_set(value, offset, bits, target)  # type: ignore[arg-type]
+            changes += 1
     if changes:
         db.modified(argv[1])
     return out
