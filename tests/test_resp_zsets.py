@@ -579,8 +579,12 @@ def test_encoding_thresholds_from_config(pair: Any) -> None:
         check(pair, "CONFIG SET zset-max-listpack-entries 2", "CONFIG SET zset-max-listpack-value 4",
               "ZADD a 1 x 2 y", "OBJECT ENCODING a", "ZADD a 3 z", "OBJECT ENCODING a", "ZADD b 1 abcd",
               "OBJECT ENCODING b", "ZADD c 1 abcde", "OBJECT ENCODING c", "ZADD d -0 x 1 y 2 z",
-              "ZSCORE d x", "ZSCAN d 0", "CONFIG SET zset-max-listpack-entries 0", "ZADD e 1 a",
-              "OBJECT ENCODING e", "ZADD f -0 a", "ZSCORE f a", "ZUNIONSTORE g 1 a", "OBJECT ENCODING g")
+              "ZSCORE d x", "OBJECT ENCODING d", "ZADD d2 -0 x 1 y", "ZSCAN d2 0",
+              "CONFIG SET zset-max-listpack-entries 0", "ZADD e 1 a",
+              "OBJECT ENCODING e", "ZADD f -0 a", "ZSCORE f a", "ZUNIONSTORE g 1 a", "OBJECT ENCODING g",
+              "ZRANGESTORE h a 0 -1", "OBJECT ENCODING h")
+        real, mem = pair.each("ZSCAN", "d", "0")
+        assert scan_pairs(mem) == scan_pairs(real)
     finally:
         check(pair, "CONFIG SET zset-max-listpack-entries 128", "CONFIG SET zset-max-listpack-value 64")
 
