@@ -142,8 +142,10 @@ def _matching(table: dict[bytes, object], argv: list[bytes]) -> list[bytes]:
         raise _syntax(argv)
     if len(argv) == 2:
         return list(table)
-    matches = compile_glob(argv[2])
-    return [name for name in table if matches(name)]
+    pattern = argv[2]
+    matches = compile_glob(pattern)
+    # Redis's matcher never matches an empty name, except with an empty pattern
+    return [name for name in table if (matches(name) if name else not pattern)]
 
 
 @command("pubsub|channels", -2, "pubsub loading stale", group="pubsub", since="2.8.0",
