@@ -585,3 +585,33 @@ def test_keys_writes_propagation():
     _run(engine, client, "SWAPDB", "0", "1")
     assert [argv[0] for _db, argv in feed.entries] == [b"RENAME", b"COPY", b"MOVE", b"SWAPDB"]
     assert engine.dbs[3].data == {b"c": b"1"} and engine.dbs[2].data == {b"b": b"1"}
+
+
+def test_keyspace_hits_and_misses(pair):
+    def stats():
+        out = []
+        for client in (pair.real, pair.mem):
+            text = client.call("INFO", "stats")[1].decode()
+            out.append({line.split(":")[0]: line.split(":")[1].strip() for line in text.splitlines()
+                        if line.startswith("keyspace_")})
+        assert out[0] == out[1]
+
+    run(pair, ("CONFIG", "RESETSTAT"), ("MSET", "a", "1", "b", "2", "c", "3"), ("RPUSH", "l", "x"))
+    stats()
+    for cmd in (("SCAN", "0", "TYPE", "string"), ("SCAN", "0", "MATCH", "a", "TYPE", "list"), ("SCAN", "0"),
+                ("KEYS", "*"), ("EXISTS", "a", "nope"), ("TYPE", "a"), ("TYPE", "nope"),
+                ("OBJECT", "ENCODING", "a"), ("TTL", "a"), ("PTTL", "nope"), ("SORT", "nope"),
+                ("SORT", "l", "BY", "w_*", "GET", "#", "GET", "a"), ("RANDOMKEY",), ("TOUCH", "a", "nope"),
+                ("GET", "a"), ("MGET", "a", "nope"), ("STRLEN", "a"), ("GETRANGE", "nope", "0", "1"),
+                ("EXPIRE", "a", "100"), ("RENAME", "a", "a2"), ("COPY", "a2", "a3"), ("COPY", "nope", "x"),
+                ("LCS", "a2", "nope"), ("BITCOUNT", "b"), ("BITPOS", "nope", "1"), ("GETBIT", "b", "1"),
+                ("BITOP", "OR", "d", "b", "nope"), ("BITFIELD", "b", "GET", "u8", "0"),
+                ("BITFIELD", "b", "SET", "u8", "0", "1"), ("SETBIT", "b", "1", "1"), ("INCR", "n"),
+                ("APPEND", "b", "x"), ("SET", "b", "v", "GET"), ("GETEX", "b"), ("GETDEL", "b"),
+                ("GETSET", "c", "1"), ("SETRANGE", "c", "1", "x"), ("INCRBYFLOAT", "c", "1"),
+                ("PERSIST", "a2"), ("MOVE", "a2", "1"), ("DEL", "a3"), ("OBJECT", "FREQ", "nope")):
+        if cmd[0] in ("SCAN", "RANDOMKEY"):
+            pair.each(*cmd)
+        else:
+            pair.both(*cmd, sort=cmd[0] == "KEYS")
+        stats()

@@ -210,6 +210,7 @@ def scan(client: Client, argv: list[bytes]) -> Any:
     out = []
     data = db.data
     expires = db.expires
+    stats = client.engine.stats
     now = now_ms()
     for key in batch:
         value = data.get(key)
@@ -218,10 +219,14 @@ def scan(client: Client, argv: list[bytes]) -> Any:
         if matches is not None and not matches(key):
             continue
         if expires and key in expires and expires[key] <= now:
+            if kind is not None:               # Redis looked it up (a miss) for its type
+                stats.keyspace_misses += 1
             db.lookup(key)                     # deletes it (and propagates the DEL)
             continue
-        if kind is not None and type_name(value) != kind:
-            continue
+        if kind is not None:
+            stats.keyspace_hits += 1
+            if type_name(value) != kind:
+                continue
         out.append(key)
     return [b"%d" % cursor, out]
 
