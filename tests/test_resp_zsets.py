@@ -689,3 +689,31 @@ def test_zset_structure_against_a_model() -> None:
             [*z.items(), (b"new", 0.0)], key=lambda pair: (pair[1], pair[0]))
     finally:
         module.LOAD = saved
+
+
+def _hits(client: Any) -> tuple[int, int]:
+    text = client.call("INFO", "stats")[1].decode()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return int(fields["keyspace_hits"]), int(fields["keyspace_misses"])
+
+
+def test_keyspace_hits_and_misses(pair: Any) -> None:
+    """Read commands count hits and misses (store commands too: their sources are read);
+    writes and pops do not."""
+    kind, text = pair.mem.call("INFO", "stats")
+    if kind != "$" or b"keyspace_hits" not in text:
+        pytest.skip("INFO stats is not implemented in the in-memory server yet")
+    commands = ["ZADD z 1 a 2 b", "ZINCRBY z 1 a", "ZREM z nope", "ZCARD z", "ZCARD nokey", "ZSCORE z a",
+                "ZMSCORE nokey a", "ZRANK z a", "ZREVRANK nokey a", "ZCOUNT z 0 1", "ZLEXCOUNT z - +",
+                "ZRANGE z 0 -1", "ZRANGE nokey 0 -1", "ZRANGESTORE d z 0 -1", "ZRANGESTORE d nokey 0 -1",
+                "ZREMRANGEBYRANK z 5 6", "ZUNION 2 z nokey", "ZINTERSTORE d 2 z nokey", "ZDIFFSTORE d 2 z z",
+                "ZINTERCARD 2 z nokey", "ZADD p 1 a 2 b 3 c", "ZPOPMIN p", "ZPOPMIN nokey",
+                "ZMPOP 2 nokey p MIN", "BZPOPMIN nokey p 0", "ZRANDMEMBER z", "ZRANDMEMBER nokey 2",
+                "ZSCAN z 0", "ZSCAN nokey 0"]
+    for line in commands:
+        before = _hits(pair.real), _hits(pair.mem)
+        pair.each(*line.split())                         # ZRANDMEMBER differs; the counters may not
+        after = _hits(pair.real), _hits(pair.mem)
+        real = (after[0][0] - before[0][0], after[0][1] - before[0][1])
+        mem = (after[1][0] - before[1][0], after[1][1] - before[1][1])
+        assert mem == real, f"{line}: redis-server counted {real}, in-memory {mem}"

@@ -785,7 +785,7 @@ def _setop(client: Client, argv: list[bytes], name: str, dst: bytes | None, numk
     db = client.db
     sources: list[Any] = []
     for j in range(numkeys_index + 1, numkeys_index + 1 + setnum):
-        value = db.lookup(argv[j]) if dst is not None else db.read(argv[j])
+        value = db.read(argv[j])
         if value is not None and type(value) is not ZSet and type_name(value) != b"set":
             raise ErrorReply(WRONGTYPE)
         sources.append(value)
