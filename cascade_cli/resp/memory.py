@@ -41,6 +41,7 @@ EXACT_KEYS = 256                # databases up to this size are measured key by 
 SAMPLE_KEYS = 64                # otherwise, this many random keys
 POOL_SIZE = 16                  # eviction pool (best candidates kept between evictions)
 INSTANTANEOUS_SAMPLES = 16
+SLACK = 16                      # per key: what real Redis shows beyond its MEMORY USAGE (rehashing...)
 
 
 def jemalloc(size: int) -> int:
@@ -268,7 +269,7 @@ class Tracker:
             if not sample:
                 return cached[0] if cached else 64.0
             avg = sum(key_usage(key, data[key]) for key in sample) / len(sample)
-        avg += 8                                 # the dict entry is a 32-byte allocation
+        avg += 8 + SLACK                         # the dict entry is a 32-byte allocation
         self.estimates[db.index] = (avg, now, dirty, keys)
         return avg
 

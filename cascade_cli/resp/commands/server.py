@@ -718,6 +718,9 @@ def _has_keys(cmd: Command) -> bool:
 
 
 def _key_flags(cmd: Command) -> list[str]:
+    explicit = cmd.extra.get("key_flags")
+    if explicit is not None:
+        return list(explicit)
     flags = cmd.flags
     if "write" in flags:
         return ["RW", "update"] if "readonly" not in flags else ["RW", "access"]
@@ -1451,6 +1454,7 @@ def memory_purge(client: Client, argv: list[bytes]) -> object:
     return OK
 
 
+COMMANDS[b"memory"].subcommands[b"usage"].extra["key_flags"] = ["RO"]  # type: ignore[index]
 for _name in ("memory|doctor", "memory|stats", "memory|malloc-stats"):
     _acl(_name, "", "nondeterministic_output request_policy:all_shards response_policy:special")
 _acl("memory|purge", "", "request_policy:all_shards response_policy:all_succeeded")
@@ -1497,7 +1501,10 @@ def function_help(client: Client, argv: list[bytes]) -> object:
 @command("function|flush", -2, "write noscript", group="scripting", since="7.0.0",
          summary="Deleting all functions")
 def function_flush(client: Client, argv: list[bytes]) -> object:
-    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"async", b"sync")):
+    if len(argv) > 3:
+        raise ErrorReply("ERR unknown subcommand or wrong number of arguments for "
+                         f"'{argv[1].decode('utf-8', 'replace')}'. Try FUNCTION HELP.")
+    if len(argv) == 3 and argv[2].lower() not in (b"async", b"sync"):
         raise ErrorReply("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
     return OK
 
