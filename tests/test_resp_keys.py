@@ -339,7 +339,8 @@ def test_expire_family_options(pair):
             (name, "k", amount, "NX", "GT"), (name, "k", amount, "NX", "LT"), (name, "k", amount, "GT", "LT"),
             (name, "k", amount, "FOO"), (name, "k", "x"), (name, "k", "1.5"), (name, "k", "x", "FOO"),
             (name, "k", "x", "NX", "XX"), (name, "k"), ("PERSIST", "k"), ("PERSIST", "k"),
-            ("PERSIST", "nope"), ("TTL", "k"), (name, "k", amount, "GT", "GT"), (name, "k", amount, "LT", "GT"))
+            ("PERSIST", "nope"), ("TTL", "k"), (name, "k", amount, "GT", "GT"), (name, "k", amount, "LT", "GT"),
+            (name, "k", amount, "nx\x00junk"), (name, "k", amount, "\x00"), (name, "k", amount, "é"))
     # equal absolute times are neither greater nor less
     run(pair, ("PEXPIREAT", "k", "9999999999000"), ("PEXPIREAT", "k", "9999999999000", "GT"),
         ("PEXPIREAT", "k", "9999999999000", "LT"), ("EXPIREAT", "k", "9999999999", "LT"))

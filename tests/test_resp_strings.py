@@ -105,7 +105,8 @@ def test_getex(pair):
         ("GETEX", "k", "GET"), ("GETEX", "k", "EX"), ("GETEX", "k", "EX", "1", "PX", "1"),
         ("GETEX", "k", "PERSIST", "EX", "1"), ("GETEX", "k", "EX", "1", "PERSIST"),
         ("GETEX", "k", "PERSIST", "PERSIST"), ("GETEX", "k", "EXAT", "1"), ("EXISTS", "k"),
-        ("RPUSH", "l", "a"), ("GETEX", "l"), ("GETEX", "l", "EX", "5"), ("GETEX",))
+        ("RPUSH", "l", "a"), ("GETEX", "l"), ("GETEX", "l", "EX", "5"), ("GETEX", "l", "EX", "x"),
+        ("GETEX", "nope", "PXAT", "EX"), ("GETEX", "nope", "EX", "0"), ("GETEX",))
 
 
 def test_getdel_getset(pair):

@@ -485,6 +485,7 @@ def _expire(client: Client, argv: list[bytes], base: int, seconds: bool) -> Any:
     name = argv[0].decode("utf-8", "replace").lower()
     flags = 0
     for raw in argv[3:]:
+        raw = _c_string(raw)                   # options are compared and printed as C strings
         flag = _EXPIRE_FLAGS.get(raw.lower())
         if flag is None:
             raise ErrorReply(f"ERR Unsupported option {raw.decode('utf-8', 'replace')}")

@@ -194,13 +194,13 @@ def get(client: Client, argv: list[bytes]) -> Any:
          summary="Get the value of a key and optionally set its expiration")
 def getex(client: Client, argv: list[bytes]) -> Any:
     flags, expire = _parse_set_options(argv, 2, True)
-    when = None
-    if expire is not None:
-        when = _expire_at(expire, bool(flags & (_EX | _EXAT)), bool(flags & (_EX | _PX)), "getex")
     key = argv[1]
     value = _read_string(client, key)
     if value is None:
         return None
+    when = None
+    if expire is not None:                     # validated after the lookup, as Redis does
+        when = _expire_at(expire, bool(flags & (_EX | _EXAT)), bool(flags & (_EX | _PX)), "getex")
     db = client.db
     if when is not None:
         if flags & (_EXAT | _PXAT) and when <= now_ms():
