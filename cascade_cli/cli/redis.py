@@ -123,7 +123,8 @@ def _describe(started: Started) -> str:
 def start_cmd(
     port: PortOption = None,
     bind: Annotated[str, typer.Option(
-        "--bind", metavar="ADDRESS", help="Address to listen on; several separated by spaces.")] = "127.0.0.1",
+        "--bind", metavar="ADDRESS",
+        help="Address to listen on; several separated by spaces.")] = "127.0.0.1",
     engine: Annotated[Optional[Engine], typer.Option(
         "--engine", case_sensitive=False,
         help="auto: redis-server or valkey-server from PATH (or redis.server_binary), else the "
