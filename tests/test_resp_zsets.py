@@ -131,7 +131,13 @@ def test_double_formatting_and_negative_zero(zp: Any) -> None:
     check(zp, "ZADD lp -0 a", "ZSCORE lp a", "ZINCRBY lp2 -0 a", "ZSCORE lp2 a",
           ("ZADD", "sl", "-0", "a", "1", LONG), "ZSCORE sl a", "ZADD sl 0 a", "ZSCORE sl a",
           ("ZADD", "sl2", "-0", LONG), ("ZSCORE", "sl2", LONG), "ZADD sl3 0 x", ("ZADD", "sl3", "-0", LONG),
-          ("ZSCORE", "sl3", LONG))
+          ("ZSCORE", "sl3", LONG),
+          # store results: a listpack result turns -0 into 0, a skiplist result keeps it
+          "ZADD c 0 x 1 y", "ZUNIONSTORE d 1 c WEIGHTS -1", "ZRANGE d 0 -1 WITHSCORES",
+          "ZUNION 1 c WEIGHTS -1 WITHSCORES", ("ZADD", "c", "2", LONG), "ZUNIONSTORE d 1 c WEIGHTS -1",
+          "ZRANGE d 0 -1 WITHSCORES", "ZRANGESTORE e d 0 -1", "ZRANGE e 0 -1 WITHSCORES",
+          "ZRANGESTORE e d 1 2", "ZRANGE e 0 -1 WITHSCORES", "ZINTERSTORE d 2 c c WEIGHTS 1 -1",
+          "ZRANGE d 0 -1 WITHSCORES")
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -437,6 +443,24 @@ def test_blocked_clients_fifo_and_leftovers(pair: Any) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_blocking_in_another_database(pair: Any) -> None:
+    other = pair.connect()
+    try:
+        check(other, "SELECT 3")
+        other.real.send("BZMPOP", "0", "1", "k", "MAX", "COUNT", "2")
+        other.mem.send("BZMPOP", "0", "1", "k", "MAX", "COUNT", "2")
+        time.sleep(0.05)
+        check(pair, "ZADD k 1 a")                        # database 0: not the awaited key
+        for client in (other.real, other.mem):
+            with pytest.raises(TimeoutError):
+                client.read(timeout=0.1)
+        check(pair, "SELECT 3", "ZADD k 1 a 2 b 3 c")
+        assert other.mem.read(timeout=5) == other.real.read(timeout=5)
+        check(pair, "ZRANGE k 0 -1 WITHSCORES", "SELECT 0", "ZRANGE k 0 -1 WITHSCORES")
+    finally:
+        other.close()
 
 
 class _Recorder:
