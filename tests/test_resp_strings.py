@@ -201,7 +201,7 @@ def test_setrange(pair):
         ("SETRANGE", "k", "1", "a"), ("GET", "k"), ("SETRANGE", "k", "20", ""), ("GET", "k"),
         ("SETRANGE", "new", "3", ""), ("EXISTS", "new"), ("SETRANGE", "new", "3", "x"),
         ("GET", "new"), ("SETRANGE", "k", "-1", "x"), ("SETRANGE", "k", "x", "x"),
-        ("SETRANGE", "k", "536870911", "x"), ("SETRANGE", "k", "536870912", "x"),
+        ("SETRANGE", "k", "536870912", "x"), ("SETRANGE", "k", "536870911", "xy"),
         ("SETRANGE", "k", "536870911", ""), ("SETRANGE", "k", "9223372036854775807", "xx"),
         ("RPUSH", "l", "a"), ("SETRANGE", "l", "0", "x"), ("SETRANGE", "l", "-1", "x"),
         ("SETRANGE", "l", "0", ""), ("SET", "n", "123"), ("SETRANGE", "n", "1", "9"),
@@ -266,11 +266,25 @@ def test_setbit_getbit(pair):
         ("SETBIT", "b", "100", "1"), ("STRLEN", "b"), ("GETBIT", "b", "100"), ("GETBIT", "b", "10000"),
         ("GETBIT", "nope", "3"), ("SETBIT", "b", "1", "2"), ("SETBIT", "b", "1", "-1"),
         ("SETBIT", "b", "1", "x"), ("SETBIT", "b", "-1", "1"), ("SETBIT", "b", "x", "1"),
-        ("SETBIT", "b", "4294967295", "0"), ("SETBIT", "b", "4294967296", "1"),
+        ("SETBIT", "b", "4294967296", "1"),
         ("GETBIT", "b", "-1"), ("GETBIT", "b", "4294967296"), ("GETBIT", "b", "x"),
         ("RPUSH", "l", "a"), ("SETBIT", "l", "0", "1"), ("GETBIT", "l", "0"), ("SETBIT", "l", "-1", "1"),
         ("SET", "n", "12"), ("SETBIT", "n", "0", "0"), ("OBJECT", "ENCODING", "n"), ("GET", "n"),
         ("SETBIT", "b", "1"), ("GETBIT", "b"))
+
+
+def test_size_limits_follow_proto_max_bulk_len(pair):
+    try:
+        run(pair, ("CONFIG", "SET", "proto-max-bulk-len", "1mb"), ("SET", "k", "abc"),
+            ("SETRANGE", "k", "1048575", "x"), ("STRLEN", "k"), ("SETRANGE", "k", "1048575", "xy"),
+            ("SETRANGE", "k", "1048576", "x"), ("APPEND", "k", "y"), ("SETBIT", "b", "8388607", "1"),
+            ("STRLEN", "b"), ("SETBIT", "b", "8388608", "1"), ("GETBIT", "b", "8388608"),
+            ("BITFIELD", "b", "SET", "u8", "#1048575", "1"), ("BITFIELD", "b", "GET", "u8", "#1048576"),
+            ("BITFIELD", "b", "SET", "u16", "8388607", "1"), ("STRLEN", "b"),
+            ("SET", "a", "x" * 600), ("LCS", "a", "a", "LEN"), ("SET", "a", "x" * 200), ("LCS", "a", "a", "LEN"))
+    finally:
+        pair.real.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
+        pair.mem.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
 
 
 def test_setbit_unchanged_bit_does_not_touch_watch(pair):
