@@ -741,3 +741,36 @@ def test_keyspace_hits_and_misses(pair: Any) -> None:
         real = (after[0][0] - before[0][0], after[0][1] - before[0][1])
         mem = (after[1][0] - before[1][0], after[1][1] - before[1][1])
         assert mem == real, f"{line}: redis-server counted {real}, in-memory {mem}"
+
+
+def test_redis_py_resp3(engine_server: Any) -> None:
+    """What a RESP3 redis-py client sees, on each engine."""
+    import redis
+    r = redis.Redis(port=engine_server.port, protocol=3)
+    assert r.zadd("z", {"a": 1, "b": 2.5}) == 2
+    assert r.zrange("z", 0, -1, withscores=True) == [[b"a", 1.0], [b"b", 2.5]]
+    assert r.zscore("z", "b") == 2.5
+    assert r.zpopmin("z") == [b"a", 1.0]
+    assert r.bzpopmax("z", 1) == [b"z", b"b", 2.5]
+    assert r.bzpopmax("z", 0.05) is None
+    assert r.zmpop(1, ["z"], min=True) is None
+    assert r.zincrby("z", 1.5, "c") == 1.5
+    assert r.zrandmember("z", 1, withscores=True) == [[b"c", 1.5]]
+    assert r.zmscore("z", ["c", "x"]) == [1.5, None]
+    assert r.zunion(["z"], withscores=True) == [[b"c", 1.5]]
+    assert r.zscan("z") == (0, [(b"c", 1.5)])
+    r.close()
+
+
+def test_redis_py_resp2(r2: Any) -> None:
+    """What a RESP2 redis-py client sees, on each engine."""
+    assert r2.zadd("z", {"a": 1, "b": 2.5}) == 2
+    assert r2.zrange("z", 0, -1, withscores=True) == [(b"a", 1.0), (b"b", 2.5)]
+    assert r2.zpopmin("z") == [(b"a", 1.0)]
+    assert r2.bzpopmax("z", 1) == (b"z", b"b", 2.5)
+    assert r2.zincrby("z", 1.5, "c") == 1.5
+    assert r2.zrandmember("z", 1, withscores=True) == [b"c", b"1.5"]
+    assert r2.zrangebyscore("z", "-inf", "+inf", withscores=True) == [(b"c", 1.5)]
+    pipe = r2.pipeline()
+    pipe.zadd("p", {"x": 1}).zrangestore("q", "p", 0, -1).zcard("q")
+    assert pipe.execute() == [1, 1, 1]
