@@ -294,8 +294,9 @@ def test_object_encoding_transitions(pair):
     try:
         _encoding_transitions(pair)
     finally:
-        pair.real.call("CONFIG", "SET", "set-max-intset-entries", "512")
-        pair.mem.call("CONFIG", "SET", "set-max-intset-entries", "512")
+        for client in (pair.real, pair.mem):
+            client.call("CONFIG", "SET", "set-max-intset-entries", "512")
+            client.call("CONFIG", "SET", "hash-max-listpack-entries", "128")
 
 
 def _encoding_transitions(pair):
@@ -315,7 +316,11 @@ def _encoding_transitions(pair):
         ("OBJECT", "ENCODING", "z2"), ("XADD", "x", "*", "f", "v"), ("OBJECT", "ENCODING", "x"),
         ("CONFIG", "SET", "set-max-intset-entries", "2"), ("SADD", "s4", "1", "2"),
         ("OBJECT", "ENCODING", "s4"), ("SADD", "s4", "3"), ("OBJECT", "ENCODING", "s4"),
-        ("CONFIG", "SET", "set-max-intset-entries", "512"))
+        ("SADD", "s5", "1", "2", "3"), ("OBJECT", "ENCODING", "s5"),
+        ("CONFIG", "SET", "set-max-intset-entries", "512"),
+        ("HSET", "h5", "a", "1", "b", "2"), ("CONFIG", "SET", "hash-max-listpack-entries", "1"),
+        ("OBJECT", "ENCODING", "h5"), ("HSET", "h5", "a", "2"), ("OBJECT", "ENCODING", "h5"),
+        ("CONFIG", "SET", "hash-max-listpack-entries", "128"))
 
 
 def test_object_refcount_of_shared_integers(pair):

@@ -60,26 +60,16 @@ def encoding_of(value: Any, params: Any) -> bytes:
         return b"raw"
     if t is RList:
         return b"quicklist"
+    # Containers: their owners turn `big` on when a write makes them outgrow the compact
+    # encoding (thresholds in params), as Redis converts on writes only: a CONFIG SET of a
+    # lower threshold leaves existing values as they are until their next write.
     if t is RHash:
-        if value.big or len(value) > params.hash_max_listpack_entries:
-            return b"hashtable"
-        limit = params.hash_max_listpack_value
-        for field, item in value.items():
-            if len(field) > limit or len(item) > limit:
-                return b"hashtable"
-        return b"listpack"
+        return b"hashtable" if value.big else b"listpack"
     if t is RSet:
-        if value.big or len(value) > params.set_max_intset_entries:
-            return b"hashtable"
-        for member in value:
-            if parse_ll(member) is None:
-                return b"hashtable"
-        return b"intset"
+        return b"hashtable" if value.big else b"intset"
     kind = type_name(value)
     if kind == b"zset":
-        if getattr(value, "big", False) or len(value) > params.zset_max_listpack_entries:
-            return b"skiplist"
-        return b"listpack"
+        return b"skiplist" if getattr(value, "big", False) else b"listpack"
     if kind == b"stream":
         return b"stream"
     return b"raw"
