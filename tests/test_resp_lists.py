@@ -375,7 +375,9 @@ def test_blocking_commands_that_answer_at_once(p: Any) -> None:
 
 TIMEOUT_ERRORS = ["-1", "-0.5", "x", "inf", "-inf", "+inf", "infinity", "nan", "1e30", "9223372036854775807",
                   "1e-5000", "1e5000", "1e4000", "1_0", "1 ", " 1", "abc", "0x", "", "1e", "1.2.3", "--1",
-                  "0.01\x00", "\x001", "\xff"]
+                  "0.01\x00", "\x001", "\xff", "1e-999999999", "1e999999999", "0x1p99999", "0x1p-16500",
+                  "0x1p2000", "1.2e4932", "0.1e4933", "9223372036854775.808", "-9223372036854775.809",
+                  "1" + "0" * 5000, "1" * 5200, "0x.p1", "0x1p", "nan(1)", "infinit"]
 
 
 def test_blocking_argument_errors(p: Any) -> None:
@@ -399,12 +401,13 @@ def test_blocking_argument_errors(p: Any) -> None:
 
 
 @pytest.mark.parametrize("timeout", ["0.0001", "1e-400", "0.0005", ".5e-3", "+0.01", "0x1p-20", "0X.8p-8",
-                                     "1e-4940"])
+                                     "1e-4940", "1e-4950", "0x1p-16440"])
 def test_tiny_timeouts_round_up_to_a_millisecond(pair: Any, timeout: str) -> None:
     assert pair.both("BLPOP", "nokey", timeout) == ("*", None)
 
 
-@pytest.mark.parametrize("timeout", ["-0.0001", "-0", "0", "0.0", "-0x0.0001p-10", "9223372036854775.807"])
+@pytest.mark.parametrize("timeout", ["-0.0001", "-0", "0", "0.0", "-0x0.0001p-10", "9223372036854775.807",
+                                     "0e99999999999", "-0x1p-30"])
 def test_timeouts_that_block_forever(pair: Any, timeout: str) -> None:
     other = pair.connect()
     try:

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from fractions import Fraction
 from itertools import islice
 from typing import Any
 
@@ -577,10 +578,28 @@ def lmpop(client: Any, argv: list[bytes]) -> Any:
 
 _TIMEOUT_ERROR = "ERR timeout is not a float or out of range"
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
+_HEX = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?[0-9]+))?")
 _INF = re.compile(r"[+-]?(?:inf|infinity)", re.IGNORECASE)
-_LDBL_MAX = Decimal("1.18973149535723176502e4932")
-_LDBL_TRUE_MIN = Decimal("3.6451995318824746025e-4951")
+_LDBL_MAX = Decimal("1.18973149535723176502e4932")          # strtold overflows beyond (ERANGE)
+_LDBL_TRUE_MIN = Decimal("3.6451995318824746025e-4951")     # and underflows to 0 below
+
+
+def _hex_value(match: re.Match[str]) -> Fraction:
+    """A C99 hex float, exactly; range errors as strtold reports them."""
+    sign, whole, fraction, exponent = match.groups()
+    if not whole and not fraction:
+        raise ErrorReply(_TIMEOUT_ERROR)
+    if exponent is not None and len(exponent) > 12:
+        exponent = exponent[0] + "9" * 12 if exponent[0] in "+-" else "9" * 12
+    mantissa = int(whole + fraction, 16)
+    if not mantissa:
+        return Fraction(0)
+    power = int(exponent or 0) - 4 * len(fraction)
+    magnitude = mantissa.bit_length() + power        # the value lies in [2**(m-1), 2**m)
+    if magnitude > 16384 or magnitude < -16444:
+        raise ErrorReply(_TIMEOUT_ERROR)
+    value = Fraction(mantissa * 2**power) if power >= 0 else Fraction(mantissa, 2**-power)
+    return -value if sign == "-" else value
 
 
 def parse_timeout(raw: bytes) -> float:
@@ -599,21 +618,21 @@ def parse_timeout(raw: bytes) -> float:
         raise ErrorReply(_TIMEOUT_ERROR) from None
     if _DECIMAL.fullmatch(text):
         exact = Decimal(text)
-    elif _HEX.fullmatch(text):
-        try:
-            exact = Decimal(float.fromhex(text))
-        except (OverflowError, ValueError):
-            raise ErrorReply(_TIMEOUT_ERROR) from None
-    elif _INF.fullmatch(text):
-        raise ErrorReply("ERR timeout is negative")
+        magnitude = exact.copy_abs()           # exact: abs() would round in the context
+        if magnitude > _LDBL_MAX or (magnitude and magnitude < _LDBL_TRUE_MIN):
+            raise ErrorReply(_TIMEOUT_ERROR)
+        value = Fraction(exact)
     else:
-        raise ErrorReply(_TIMEOUT_ERROR)
-    magnitude = abs(exact)
-    if magnitude > _LDBL_MAX or (magnitude and magnitude < _LDBL_TRUE_MIN):
-        raise ErrorReply(_TIMEOUT_ERROR)
-    if magnitude > LLONG_MAX:               # far out of range whatever the rounding
+        hexa = _HEX.fullmatch(text)
+        if hexa is not None:
+            value = _hex_value(hexa)
+        elif _INF.fullmatch(text):
+            raise ErrorReply("ERR timeout is negative")
+        else:
+            raise ErrorReply(_TIMEOUT_ERROR)
+    if abs(value) > LLONG_MAX:              # far out of the long long range whatever the rounding
         raise ErrorReply("ERR timeout is negative")
-    ms = math.ceil(exact.scaleb(3))
+    ms = math.ceil(value * 1000)
     if ms > LLONG_MAX or ms < 0:
         raise ErrorReply("ERR timeout is negative")
     if ms == 0 or ms > LLONG_MAX - int(time.time() * 1000):
