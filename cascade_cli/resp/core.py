@@ -495,6 +495,7 @@ class Engine:
         if len(entries) > 1 or (entries and len(queued) > 1):
             first = entries[0][0]
             self.pending_propagation[start:] = [(first, [b"MULTI"]), *entries, (entries[-1][0], [b"EXEC"])]
+        client.rewrite_as = []          # EXEC itself: its commands are already queued above
         return results
 
     # --- blocking --------------------------------------------------------------------------

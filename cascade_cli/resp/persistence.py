@@ -168,7 +168,7 @@ def load_file(engine: Any, path: Path, log: Any = None) -> int:
             if isinstance(reply, ErrorReply):
                 raise PersistenceError(f"{path}: command {argv[0].decode('utf-8', 'replace')!r} at byte "
                                        f"{offset} failed while loading: {reply.text}")
-        good = len(data) - parser.pending
+        good = offset                   # the files are canonical RESP: bytes of whole commands
         if loader.multi is not None:
             loader.multi = None
             good = multi_start
