@@ -732,3 +732,97 @@ def test_hello_authenticates_option_by_option(secured: tuple[int, int], args: tu
         fresh.both("CLIENT", "GETNAME")
     finally:
         fresh.close()
+
+
+# --- invalidation hooks (in-process: the engine does not call them yet) -----------------------------
+
+class _Recorder:
+    """Builds engine clients that record what is sent to them."""
+
+    def __init__(self) -> None:
+        from cascade_cli.resp.core import Client, Engine
+        self.engine = Engine()
+
+        class Recorded(Client):
+            def __init__(self, engine: Any) -> None:
+                super().__init__(engine)
+                self.sent: list[Any] = []
+
+            def send(self, reply: Any) -> None:
+                self.sent.append(reply)
+
+        self.cls = Recorded
+
+    def client(self, *setup: list[bytes]) -> Any:
+        client = self.cls(self.engine)
+        self.engine.connect(client)
+        for argv in setup:
+            self.run(client, *argv)
+        return client
+
+    def run(self, client: Any, *argv: bytes) -> Any:
+        from cascade_cli.resp.commands import connection
+        reply = self.engine.execute(client, list(argv))
+        cmd = self.engine.lookup(list(argv))
+        if client.tracking and not isinstance(cmd, Exception):
+            connection.tracking_after_command(client, cmd, list(argv))
+        return reply
+
+
+def test_tracking_invalidation_hooks() -> None:
+    from cascade_cli.resp.commands.connection import tracking_flush, tracking_invalidate
+    from cascade_cli.resp.protocol import Push
+    rec = _Recorder()
+    plain = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on"])
+    optin = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"OPTIN"])
+    optout = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"OPTOUT", b"NOLOOP"])
+    bcast = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"p:"])
+    resp2 = rec.client([b"CLIENT", b"TRACKING", b"on"])
+    listener = rec.client()
+    rec.run(listener, b"SUBSCRIBE", b"__redis__:invalidate")
+    redirected = rec.client([b"CLIENT", b"TRACKING", b"on", b"REDIRECT", str(listener.id).encode()])
+    for client in (plain, optin, optout, resp2, redirected):
+        rec.run(client, b"GET", b"k")
+    rec.run(optin, b"CLIENT", b"CACHING", b"yes")
+    rec.run(optin, b"MGET", b"k2", b"k3")                 # remembered: CACHING yes came right before
+    rec.run(optin, b"GET", b"k4")                         # not remembered: CACHING applied once
+    rec.run(optout, b"CLIENT", b"CACHING", b"no")
+    rec.run(optout, b"GET", b"k2")                        # not remembered
+    rec.run(optout, b"GET", b"k3")
+    for client in (plain, optin, optout, bcast, resp2, listener, redirected):
+        client.sent.clear()
+    tracking_invalidate(rec.engine, b"k")
+    assert plain.sent == [Push([b"invalidate", [b"k"]])]
+    assert optin.sent == [] and resp2.sent == [] and bcast.sent == []
+    assert optout.sent == [Push([b"invalidate", [b"k"]])]
+    assert listener.sent == [Push([b"message", b"__redis__:invalidate", [b"k"]])]
+    plain.sent.clear()
+    tracking_invalidate(rec.engine, b"k")                 # told once: the key was forgotten
+    assert plain.sent == []
+    tracking_invalidate(rec.engine, b"k2")
+    tracking_invalidate(rec.engine, b"k4")
+    assert optin.sent == [Push([b"invalidate", [b"k2"]])]
+    assert optout.sent == [Push([b"invalidate", [b"k"]])]
+    tracking_invalidate(rec.engine, b"k3", writer=optout)   # NOLOOP: not about its own writes
+    assert optout.sent == [Push([b"invalidate", [b"k"]])]
+    tracking_invalidate(rec.engine, b"p:1")
+    tracking_invalidate(rec.engine, b"q:1")
+    assert bcast.sent == [Push([b"invalidate", [b"p:1"]])]
+    # FLUSHALL: a null invalidation to every tracking client that can receive one
+    for client in (plain, bcast, listener):
+        client.sent.clear()
+    tracking_flush(rec.engine)
+    assert plain.sent == bcast.sent == [Push([b"invalidate", None])]
+    assert listener.sent == [Push([b"message", b"__redis__:invalidate", None])]
+    # the redirect target goes away: flagged broken (RESP3 clients are told once)
+    rec.engine.disconnect(listener)
+    rec.run(redirected, b"GET", b"k")
+    tracking_invalidate(rec.engine, b"k")
+    line = rec.run(redirected, b"CLIENT", b"INFO")
+    assert " flags=tR " in line
+    info_reply = rec.run(redirected, b"CLIENT", b"TRACKINGINFO")
+    assert list(info_reply[b"flags"]) == [b"on", b"broken_redirect"]
+    # a tracking client that disconnected is forgotten
+    rec.engine.disconnect(plain)
+    tracking_flush(rec.engine)
+    assert plain not in rec.engine.tracking_clients

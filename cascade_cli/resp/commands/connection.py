@@ -44,7 +44,7 @@ def ping(client: Client, argv: list[bytes]) -> object:
     """Ping the server."""
     if len(argv) > 2:
         raise arity_error("ping")
-    if client.resp == 2 and (client.channels or client.patterns or client.shard_channels):
+    if client.subscribed and client.resp == 2:
         return [b"pong", argv[1] if len(argv) == 2 else b""]
     return argv[1] if len(argv) == 2 else PONG
 
@@ -578,7 +578,7 @@ def client_tracking(client: Client, argv: list[bytes]) -> object:
                         "not overlap.")
     if state is None:
         state = {"redirect": 0, "bcast": bcast, "optin": False, "optout": False, "noloop": False,
-                 "prefixes": [], "caching": False, "caching_cmd": 0, "broken": False}
+                 "prefixes": [], "caching": False, "broken": False}
     # Redis keeps the options already on and adds the new ones; a new REDIRECT replaces it.
     state["redirect"] = redirect
     state["optin"] = state["optin"] or optin
@@ -589,6 +589,7 @@ def client_tracking(client: Client, argv: list[bytes]) -> object:
         state["prefixes"] = sorted(set(existing) | set(new))
     client.tracking_state = state       # type: ignore[attr-defined]
     client.tracking = True
+    _tracking_clients(engine)            # forget the tracking clients that went away
     table = getattr(engine, "tracking_clients", None)
     if table is None:
         table = engine.tracking_clients = {}
@@ -597,7 +598,8 @@ def client_tracking(client: Client, argv: list[bytes]) -> object:
 
 
 def _caching_active(client: Client, state: dict[str, Any]) -> bool:
-    # CLIENT CACHING applies to the next command only (any CLIENT subcommand keeps it, as in Redis).
+    # CLIENT CACHING applies to the next command only (CLIENT subcommands keep it, as in Redis);
+    # last_cmd tells even when the engine does not call tracking_after_command.
     return bool(state["caching"]) and client.last_cmd.startswith("client|")
 
 
@@ -654,70 +656,80 @@ def client_trackinginfo(client: Client, argv: list[bytes]) -> object:
             b"prefixes": list(state["prefixes"])}
 
 
-# Invalidation. The engine should call `tracking_remember(client, keys)` after a read-only
-# command of a tracking client, `tracking_invalidate(engine, key)` when a key changes and
+# Invalidation. The engine should call `tracking_after_command(client, cmd, argv)` after every
+# command of a client with `client.tracking` set, `tracking_invalidate(engine, key, writer)` when
+# a key changes (writes, expiry, eviction) while `engine.tracking_clients` is non-empty, and
 # `tracking_flush(engine)` on FLUSHDB/FLUSHALL. Until it does, no invalidation is sent.
 
-def tracking_remember(client: Client, keys: list[bytes]) -> None:
-    """Remember that `client` may cache `keys` (default mode; OPTIN/OPTOUT honour CACHING)."""
+def tracking_after_command(client: Client, cmd: Any, argv: list[bytes]) -> None:
+    """Remember the keys a read-only command read (default and OPTIN/OPTOUT modes), then end
+    the effect of CLIENT CACHING (kept across CLIENT subcommands and inside MULTI, as Redis)."""
     state = _tracking_state(client)
-    if state is None or state["bcast"] or not keys:
+    if state is None:
         return
-    caching = _caching_active(client, state)
-    if (state["optin"] and not caching) or (state["optout"] and caching):
-        return
-    engine: Any = client.engine
-    table = getattr(engine, "tracking_table", None)
-    if table is None:
-        table = engine.tracking_table = {}
-    for key in keys:
-        table.setdefault(key, {})[client.id] = None
+    if "readonly" in cmd.flags and not state["bcast"]:
+        caching = state["caching"]
+        if not ((state["optin"] and not caching) or (state["optout"] and caching)):
+            keys = cmd.keys_of(argv)
+            if keys:
+                engine: Any = client.engine
+                table = getattr(engine, "tracking_table", None)
+                if table is None:
+                    table = engine.tracking_table = {}
+                for key in keys:
+                    table.setdefault(key, {})[client.id] = None
+    if not cmd.name.startswith("client|") and client.multi is None:
+        state["caching"] = False
 
 
-def _invalidation_target(engine: Any, client: Client, state: dict[str, Any]) -> Client | None:
-    if state["redirect"]:
-        target = engine.clients.get(state["redirect"])
-        if target is None:
+def _tracking_clients(engine: Any) -> list[Client]:
+    """The tracking clients still connected (forgets the ones that went away)."""
+    table = getattr(engine, "tracking_clients", None)
+    if not table:
+        return []
+    for client in [c for c in table if c.closed or engine.clients.get(c.id) is not c]:
+        del table[client]
+    return list(table)
+
+
+def _send_invalidation(engine: Any, client: Client, state: dict[str, Any], keys: list[bytes] | None) -> None:
+    target = client
+    redirected = bool(state["redirect"])
+    if redirected:
+        found = engine.clients.get(state["redirect"])
+        if found is None:
             if not state["broken"]:
                 state["broken"] = True
                 if client.resp == 3:
                     client.send(Push([b"tracking-redir-broken", state["redirect"]]))
-            return None
-        return target
-    return client
-
-
-def _send_invalidation(target: Client, keys: list[bytes] | None) -> None:
+            return
+        target = found
     if target.resp == 3:
         target.send(Push([b"invalidate", keys]))
-    elif target.channels and b"__redis__:invalidate" in target.channels:
+    elif redirected and target.subscribed:
         target.send(Push([b"message", b"__redis__:invalidate", keys]))
 
 
 def tracking_invalidate(engine: Any, key: bytes, writer: Client | None = None) -> None:
-    """A key changed: tell the clients that may cache it (and the BCAST clients by prefix)."""
+    """`key` changed: tell the clients that may cache it, and the BCAST clients whose prefixes
+    match (NOLOOP clients are not told about their own writes)."""
+    clients = _tracking_clients(engine)
+    if not clients:
+        return
     table = getattr(engine, "tracking_table", None)
     ids = table.pop(key, None) if table else None
     for client_id in ids or ():
         client = engine.clients.get(client_id)
         state = _tracking_state(client) if client is not None else None
-        if state is None or state["bcast"]:
+        if state is None or state["bcast"] or (state["noloop"] and client is writer):
             continue
-        if state["noloop"] and client is writer:
-            continue
-        target = _invalidation_target(engine, client, state)
-        if target is not None:
-            _send_invalidation(target, [key])
-    for client in list(getattr(engine, "tracking_clients", {}) or ()):
+        _send_invalidation(engine, client, state, [key])   # type: ignore[arg-type]
+    for client in clients:
         state = _tracking_state(client)
-        if state is None or not state["bcast"]:
-            continue
-        if state["noloop"] and client is writer:
+        if state is None or not state["bcast"] or (state["noloop"] and client is writer):
             continue
         if any(key.startswith(prefix) for prefix in state["prefixes"]):
-            target = _invalidation_target(engine, client, state)
-            if target is not None:
-                _send_invalidation(target, [key])
+            _send_invalidation(engine, client, state, [key])
 
 
 def tracking_flush(engine: Any) -> None:
@@ -725,12 +737,10 @@ def tracking_flush(engine: Any) -> None:
     table = getattr(engine, "tracking_table", None)
     if table:
         table.clear()
-    for client in list(getattr(engine, "tracking_clients", {}) or ()):
+    for client in _tracking_clients(engine):
         state = _tracking_state(client)
         if state is not None:
-            target = _invalidation_target(engine, client, state)
-            if target is not None:
-                _send_invalidation(target, None)
+            _send_invalidation(engine, client, state, None)
 
 
 # --- CLIENT HELP ---------------------------------------------------------------------------------
