@@ -233,7 +233,8 @@ def test_zrange_errors(zp: Any) -> None:
           "ZRANGE z 0 -1 withscores bylex", "ZRANGE z - + BYLEX WITHSCORES",
           "ZRANGE z - + BYLEX LIMIT 0 1 WITHSCORES", "ZRANGE z 0 -1 REV REV",
           "ZRANGE z 0 -1 BYSCORE BYLEX", "ZRANGE z 0 -1 BYSCORE BYSCORE", "ZRANGE z 0 -1 foo",
-          "ZRANGE z 0 -1 LIMIT 0 x BYSCORE", "ZRANGE z 0 -1 LIMIT x 1 BYSCORE", "ZRANGE z x 1 LIMIT 0 1 BYSCORE",
+          "ZRANGE z 0 -1 LIMIT 0 x BYSCORE", "ZRANGE z 0 -1 LIMIT x 1 BYSCORE",
+          "ZRANGE z x 1 LIMIT 0 1 BYSCORE",
           "ZRANGE z 0 -1 LIMIT x 1", "ZRANGE z 0 -1 LIMIT 0 1 BYSCORE", "ZRANGE z a b",
           "ZRANGE z 0 1.5", "ZRANGE z 0 9223372036854775808", "ZRANGE nokey x y",
           "ZRANGE nokey x y BYSCORE", "ZRANGE nokey 0 1 BYLEX", "ZRANGE s 0 1", "ZRANGE s 0 1 BYLEX",
@@ -299,7 +300,8 @@ def test_big_ranges(pair: Any) -> None:
               f"ZRANGEBYLEX l [k{abs(a):05d} (k{abs(b):05d}", f"ZLEXCOUNT l (k{abs(a):05d} +")
     for _ in range(10):
         a, b = rng.randrange(-3000, 3000), rng.randrange(-3000, 3000)
-        check(pair, f"ZREMRANGEBYRANK z {a} {b}", "ZCARD z", f"ZREMRANGEBYSCORE z {a / 40} {b / 20}", "ZCARD z")
+        check(pair, f"ZREMRANGEBYRANK z {a} {b}", "ZCARD z", f"ZREMRANGEBYSCORE z {a / 40} {b / 20}",
+              "ZCARD z")
     check(pair, "ZRANGE z 0 -1 WITHSCORES", "ZREMRANGEBYLEX l [k00100 (k02900", "ZRANGE l 0 -1")
 
 
@@ -547,7 +549,8 @@ def test_zscan(zp: Any) -> None:
           "ZSCAN z 123", "ZSCAN z 0 MATCH *", "ZSCAN nokey 0", "ZSCAN nokey 0 COUNT x", "ZSCAN z x",
           "ZSCAN z -1", "ZSCAN z 0 COUNT 0", "ZSCAN z 0 COUNT x", "ZSCAN z 0 MATCH", "ZSCAN z 0 TYPE zset",
           "ZSCAN z 0 FOO bar", "SET s x", "ZSCAN s 0", "ZSCAN s x", "ZSCAN z",
-          "ZSCAN z +0", "ZSCAN z ''", "ZSCAN z +", "ZSCAN z ' 0'", "ZSCAN z '0 '", "ZSCAN z 18446744073709551615",
+          "ZSCAN z +0", "ZSCAN z ''", "ZSCAN z +", "ZSCAN z ' 0'", "ZSCAN z '0 '",
+          "ZSCAN z 18446744073709551615",
           "ZSCAN z 18446744073709551616", "ZSCAN z -18446744073709551615", "ZSCAN z -18446744073709551616",
           ("ZSCAN", "z", "0\x00x"))
     args: list[str] = []

@@ -21,7 +21,7 @@ from math import inf
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp import scan as scanning
-from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command, to_int
+from cascade_cli.resp.commands import COMMANDS, SYNTAX, WRONGTYPE, command, to_int
 from cascade_cli.resp.protocol import NULL_ARRAY, ErrorReply, format_double, parse_ll
 from cascade_cli.resp.store import type_name
 from cascade_cli.resp.zset import ZSet
@@ -436,7 +436,8 @@ def _zadd(client: Client, argv: list[bytes], incr: bool) -> Any:
             newscore = score
             if not zset.big:
                 params = client.engine.params
-                if len(current) >= params.zset_max_listpack_entries or len(member) > params.zset_max_listpack_value:
+                if len(current) >= params.zset_max_listpack_entries \
+                        or len(member) > params.zset_max_listpack_value:
                     zset.big = True
                 elif score == 0.0:
                     score = 0.0
@@ -594,7 +595,8 @@ def _zrange(client: Client, argv: list[bytes], first: int, store: bool, kind: in
     if kind is None:
         kind = RANK
     if limit != -1 and kind == RANK:
-        raise ErrorReply("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+        raise ErrorReply("ERR syntax error, LIMIT is only supported in combination with either "
+                         "BYSCORE or BYLEX")
     if withscores and kind == LEX:
         raise ErrorReply("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
     if reverse and kind != RANK:
@@ -1103,8 +1105,11 @@ def zrandmember(client: Client, argv: list[bytes]) -> Any:
         elif count >= size:
             entries = zset.slice(0, size)
             entries.reverse()
-        else:
+        elif count * 3 > size:
             entries = random.sample(zset.slice(0, size), count)
+        else:
+            at = zset.at
+            entries = [at(i) for i in random.sample(range(size), count)]
         return _emit(client, entries, withscores)
     zset = _read(client, argv[1])
     if zset is None:
@@ -1138,4 +1143,14 @@ def zscan(client: Client, argv: list[bytes]) -> Any:
     return [b"%d" % following, out]
 
 
-__all__ = ["NOT_INT", "ZSet", "parse_score"]
+# COMMAND INFO details that the flags alone do not imply: key-spec flags and command tips.
+_KEY_FLAGS = {"zincrby": "RW access update", "zrem": "RW delete", "zcard": "RO",
+              "zremrangebyrank": "RW delete", "zremrangebyscore": "RW delete", "zremrangebylex": "RW delete",
+              "zpopmin": "RW access delete", "zpopmax": "RW access delete", "zmpop": "RW access delete",
+              "bzpopmin": "RW access delete", "bzpopmax": "RW access delete", "bzmpop": "RW access delete"}
+for _name, _flags in _KEY_FLAGS.items():
+    COMMANDS[_name.encode()].extra["key_flags"] = _flags.split()
+for _name in ("zrandmember", "zscan"):
+    COMMANDS[_name.encode()].extra["tips"] = ["nondeterministic_output"]
+
+__all__ = ["ZSet", "parse_score"]
