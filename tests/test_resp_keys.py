@@ -129,7 +129,8 @@ def scan_all(client, *options):
                                      ("MATCH", "user:*"), ("MATCH", "*:1?"), ("MATCH", "nomatch*"),
                                      ("TYPE", "string"), ("TYPE", "list"), ("TYPE", "hash"),
                                      ("TYPE", "SET"), ("TYPE", "zset"), ("TYPE", "stream"),
-                                     ("TYPE", "nosuchtype"), ("MATCH", "user:*", "TYPE", "string", "COUNT", "3"),
+                                     ("TYPE", "nosuchtype"),
+                                     ("MATCH", "user:*", "TYPE", "string", "COUNT", "3"),
                                      ("count", "5", "match", "*1*", "type", "STRING")])
 def test_scan_full_iteration(pair, options):
     for client in (pair.real, pair.mem):
@@ -344,7 +345,8 @@ def test_expire_family_options(pair):
             (name, "k", amount, "NX", "GT"), (name, "k", amount, "NX", "LT"), (name, "k", amount, "GT", "LT"),
             (name, "k", amount, "FOO"), (name, "k", "x"), (name, "k", "1.5"), (name, "k", "x", "FOO"),
             (name, "k", "x", "NX", "XX"), (name, "k"), ("PERSIST", "k"), ("PERSIST", "k"),
-            ("PERSIST", "nope"), ("TTL", "k"), (name, "k", amount, "GT", "GT"), (name, "k", amount, "LT", "GT"),
+            ("PERSIST", "nope"), ("TTL", "k"), (name, "k", amount, "GT", "GT"),
+            (name, "k", amount, "LT", "GT"),
             (name, "k", amount, "nx\x00junk"), (name, "k", amount, "\x00"), (name, "k", amount, "é"))
     # equal absolute times are neither greater nor less
     run(pair, ("PEXPIREAT", "k", "9999999999000"), ("PEXPIREAT", "k", "9999999999000", "GT"),
@@ -478,7 +480,8 @@ def test_sort(pair, args):
 def test_sort_set_without_sorting_is_unordered(pair):
     setup_sort(pair)
     run(pair, ("SORT", "numset", "BY", "nosort"), ("SORT", "wordset", "BY", "nosort", "GET", "#"),
-        ("SORT", "wordset", "BY", "nosort", "ALPHA", "LIMIT", "0", "10"), ("SORT", "numset", "BY", "nosort", "DESC"),
+        ("SORT", "wordset", "BY", "nosort", "ALPHA", "LIMIT", "0", "10"),
+        ("SORT", "numset", "BY", "nosort", "DESC"),
         sort=True)
 
 
@@ -499,7 +502,8 @@ def test_sort_store(pair):
     setup_sort(pair)
     run(pair, ("SORT", "nums", "STORE", "out"), ("LRANGE", "out", "0", "-1"), ("TYPE", "out"),
         ("OBJECT", "ENCODING", "out"), ("SORT", "nums", "GET", "n_*", "STORE", "out"),
-        ("LRANGE", "out", "0", "-1"), ("SORT", "nums", "GET", "#", "GET", "w_*", "LIMIT", "0", "2", "STORE", "out"),
+        ("LRANGE", "out", "0", "-1"),
+        ("SORT", "nums", "GET", "#", "GET", "w_*", "LIMIT", "0", "2", "STORE", "out"),
         ("LRANGE", "out", "0", "-1"), ("SORT", "missing", "STORE", "out"), ("EXISTS", "out"),
         ("SET", "out", "x", "EX", "100"), ("SORT", "nums", "LIMIT", "0", "1", "STORE", "out"), ("TTL", "out"),
         ("SORT", "wordset", "BY", "nosort", "STORE", "out"), ("LRANGE", "out", "0", "-1"),

@@ -281,7 +281,8 @@ def test_size_limits_follow_proto_max_bulk_len(pair):
             ("STRLEN", "b"), ("SETBIT", "b", "8388608", "1"), ("GETBIT", "b", "8388608"),
             ("BITFIELD", "b", "SET", "u8", "#1048575", "1"), ("BITFIELD", "b", "GET", "u8", "#1048576"),
             ("BITFIELD", "b", "SET", "u16", "8388607", "1"), ("STRLEN", "b"),
-            ("SET", "a", "x" * 600), ("LCS", "a", "a", "LEN"), ("SET", "a", "x" * 200), ("LCS", "a", "a", "LEN"))
+            ("SET", "a", "x" * 600), ("LCS", "a", "a", "LEN"), ("SET", "a", "x" * 200),
+            ("LCS", "a", "a", "LEN"))
     finally:
         pair.real.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
         pair.mem.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
@@ -361,7 +362,8 @@ BITFIELD_CASES = [
     ("OVERFLOW", "SAT", "INCRBY", "u8", "0", "300"), ("OVERFLOW", "SAT", "INCRBY", "u8", "0", "-300"),
     ("OVERFLOW", "SAT", "INCRBY", "i8", "0", "300"), ("OVERFLOW", "SAT", "INCRBY", "i8", "0", "-300"),
     ("OVERFLOW", "SAT", "SET", "u8", "0", "-1"), ("OVERFLOW", "SAT", "SET", "i4", "0", "100"),
-    ("OVERFLOW", "SAT", "SET", "i4", "0", "-100"), ("OVERFLOW", "SAT", "INCRBY", "i64", "0", "9223372036854775807"),
+    ("OVERFLOW", "SAT", "SET", "i4", "0", "-100"),
+    ("OVERFLOW", "SAT", "INCRBY", "i64", "0", "9223372036854775807"),
     ("OVERFLOW", "SAT", "INCRBY", "i64", "0", "-9223372036854775808"),
     ("OVERFLOW", "FAIL", "INCRBY", "u8", "0", "300"), ("OVERFLOW", "FAIL", "SET", "i8", "0", "200"),
     ("OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1"), ("OVERFLOW", "fail", "INCRBY", "i3", "0", "-5"),
@@ -529,7 +531,8 @@ def test_bitfield_signals_only_real_changes(pair):
                     ("BITFIELD", "x", "INCRBY", "u8", "0", "0"), ("BITFIELD", "x", "INCRBY", "i8", "0", "1"),
                     ("BITFIELD", "x", "GET", "u8", "0"),
                     ("BITFIELD", "x", "OVERFLOW", "FAIL", "INCRBY", "u8", "100", "1000"),
-                    ("BITFIELD", "x", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000", "SET", "u8", "0", "99"),
+                    ("BITFIELD", "x", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000",
+                     "SET", "u8", "0", "99"),
                     ("SETRANGE", "x", "0", "c"), ("SETRANGE", "x", "0", ""), ("APPEND", "x", ""),
                     ("PERSIST", "x"), ("BITOP", "OR", "x", "x")):
             touched(*cmd)
