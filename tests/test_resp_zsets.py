@@ -777,3 +777,20 @@ def test_redis_py_resp2(r2: Any) -> None:
     pipe = r2.pipeline()
     pipe.zadd("p", {"x": 1}).zrangestore("q", "p", 0, -1).zcard("q")
     assert pipe.execute() == [1, 1, 1]
+
+
+def test_command_info(pair: Any) -> None:
+    """Arity, flags, key positions, ACL categories, tips and key-spec flags of the commands
+    with one plain key spec (the store and numkeys commands need several specs)."""
+    if not has_command(pair, "COMMAND", "COUNT"):
+        pytest.skip("COMMAND is not implemented in the in-memory server yet")
+    for name in ("zadd", "zincrby", "zrem", "zcard", "zcount", "zlexcount", "zscore", "zmscore", "zrank",
+                 "zrevrank", "zrange", "zrevrange", "zrangebyscore", "zrevrangebyscore", "zrangebylex",
+                 "zrevrangebylex", "zremrangebyrank", "zremrangebyscore", "zremrangebylex", "zpopmin",
+                 "zpopmax", "bzpopmin", "bzpopmax", "zrandmember", "zscan"):
+        pair.both("COMMAND", "INFO", name)
+    for line in ("COMMAND GETKEYS ZUNIONSTORE d 2 a b WEIGHTS 1 2", "COMMAND GETKEYS ZINTER 2 a b",
+                 "COMMAND GETKEYS ZINTERCARD 1 a LIMIT 1", "COMMAND GETKEYS ZMPOP 2 a b MIN",
+                 "COMMAND GETKEYS BZMPOP 0 2 a b MAX COUNT 2", "COMMAND GETKEYS BZPOPMIN a b 0",
+                 "COMMAND GETKEYS ZRANGESTORE d s 0 -1", "COMMAND GETKEYS ZDIFFSTORE d 1 a"):
+        pair.both(*line.split())
