@@ -465,7 +465,10 @@ SORT_CASES = [
     ("words", "LIMIT", "0"), ("words", "LIMIT", "a", "1"), ("words", "LIMIT", "0", "b"),
     ("words", "FOO"), ("words", "BY"), ("words", "GET"), ("str",), ("hash",), ("nums", "STORE"),
     ("words", "ALPHA", "LIMIT", "-5", "-5"), ("nums", "BY", "w_*", "LIMIT", "1", "2"),
-    ("numset", "limit", "1", "2", "desc"), ("numset", "ALPHA", "DESC"),
+    ("numset", "limit", "1", "2", "desc"), ("numset", "ALPHA", "DESC"), ("nums", "BY", "nosort", "BY", "w_*"),
+    ("nums", "BY", "w_*", "BY", "nosort"), ("nums", "LIMIT", "0", "9223372036854775807"),
+    ("nums", "BY", "nosort", "DESC", "LIMIT", "-9223372036854775808", "2"), ("nums", "BY", "*"),
+    ("nums", "GET", "h_*->"), ("nums", "GET", "h_*->f->g"), ("nums", "ASC", "DESC", "ALPHA", "ASC"),
 ]
 
 

@@ -714,7 +714,8 @@ def _sort(client: Client, argv: list[bytes], readonly: bool) -> Any:
             i += 1
         elif opt == b"by" and left >= 1:
             sortby = argv[i + 1]
-            dontsort = b"*" not in _c_string(sortby)
+            if b"*" not in _c_string(sortby):
+                dontsort = True                # and a later BY with a pattern does not undo it
             i += 1
         elif opt == b"get" and left >= 1:
             gets.append(argv[i + 1])
