@@ -165,8 +165,9 @@ def test_lpos(p: Any) -> None:
     p.both("SET", "s", "x")
     cases = [
         [], ["RANK", "2"], ["RANK", "-1"], ["RANK", "-3"], ["RANK", "-4"], ["RANK", "4"],
-        ["COUNT", "0"], ["COUNT", "2"], ["COUNT", "0", "RANK", "-1"], ["COUNT", "0", "RANK", "2", "MAXLEN", "3"],
-        ["COUNT", "0", "MAXLEN", "3"], ["MAXLEN", "3"], ["MAXLEN", "2"], ["MAXLEN", "0"], ["RANK", "-2", "MAXLEN", "2"],
+        ["COUNT", "0"], ["COUNT", "2"], ["COUNT", "0", "RANK", "-1"],
+        ["COUNT", "0", "RANK", "2", "MAXLEN", "3"], ["COUNT", "0", "MAXLEN", "3"], ["MAXLEN", "3"],
+        ["MAXLEN", "2"], ["MAXLEN", "0"], ["RANK", "-2", "MAXLEN", "2"],
         ["RANK", "-9223372036854775808"], ["RANK", "-9223372036854775808", "COUNT", "0"],
         ["RANK", "9223372036854775807"], ["RANK", "1", "RANK", "2"], ["COUNT", "1", "COUNT", "0"],
         ["rank", "1", "count", "2", "maxlen", "100"],
@@ -391,7 +392,8 @@ def test_blocking_argument_errors(p: Any) -> None:
     # BLMOVE checks LEFT/RIGHT before the timeout; BLMPOP checks its other arguments first.
     assert p.both("BLMOVE", "nokey", "d", "UP", "LEFT", "x") == SYNTAX
     assert p.both("BLMOVE", "nokey", "d", "LEFT", "UP", "-1") == SYNTAX
-    for args in [("x", "1", "nokey", "FOO"), ("x", "0", "nokey", "LEFT"), ("x", "1", "nokey", "LEFT", "COUNT", "0"),
+    for args in [("x", "1", "nokey", "FOO"), ("x", "0", "nokey", "LEFT"),
+                 ("x", "1", "nokey", "LEFT", "COUNT", "0"),
                  ("0", "1", "nokey"), ("0", "2", "nokey", "LEFT"), ("0.01", "1", "nokey", "LEFT", "COUNT"),
                  ("0", "1", "nokey", "LEFT", "COUNT", "1", "COUNT", "1"), ("0", "-1", "nokey", "LEFT")]:
         p.both("BLMPOP", *args)
@@ -435,8 +437,10 @@ def test_parse_timeout_unit() -> None:
 def test_blocking_inside_multi_answers_at_once(p: Any) -> None:
     p.both("SET", "s", "x")
     p.both("MULTI")
-    for cmd in [("BLPOP", "nokey", "0"), ("BRPOP", "nokey", "nokey2", "0"), ("BLMOVE", "nokey", "d", "LEFT", "LEFT", "0"),
-                ("BRPOPLPUSH", "nokey", "d", "0"), ("BLMPOP", "0", "1", "nokey", "LEFT"), ("BLPOP", "nokey", "-1"),
+    for cmd in [("BLPOP", "nokey", "0"), ("BRPOP", "nokey", "nokey2", "0"),
+                ("BLMOVE", "nokey", "d", "LEFT", "LEFT", "0"),
+                ("BRPOPLPUSH", "nokey", "d", "0"), ("BLMPOP", "0", "1", "nokey", "LEFT"),
+                ("BLPOP", "nokey", "-1"),
                 ("BLPOP", "s", "0"), ("RPUSH", "l", "a", "b"), ("BLMOVE", "l", "d", "LEFT", "LEFT", "0"),
                 ("BLPOP", "d", "0"), ("BLMPOP", "0", "1", "l", "RIGHT", "COUNT", "3")]:
         assert p.both(*cmd) == ("+", "QUEUED")
@@ -494,7 +498,8 @@ def test_blpop_served_by_push(pair: Any, resp: int) -> None:
 def test_timeouts(pair: Any) -> None:
     for resp in (2, 3):
         conns = []
-        for cmd in [("BLPOP", "k", "0.1"), ("BRPOP", "k", "k2", "0.1"), ("BLMOVE", "k", "d", "LEFT", "RIGHT", "0.1"),
+        for cmd in [("BLPOP", "k", "0.1"), ("BRPOP", "k", "k2", "0.1"),
+                    ("BLMOVE", "k", "d", "LEFT", "RIGHT", "0.1"),
                     ("BRPOPLPUSH", "k", "d", "0.1"), ("BLMPOP", "0.1", "1", "k", "LEFT")]:
             conn = pair.connect()
             if resp == 3:
@@ -689,7 +694,7 @@ def test_served_blocking_pops_propagate_as_plain_pops() -> None:
 
 
 def test_blocked_client_is_served_in_its_own_database() -> None:
-    engine, aof, client = _engine()
+    engine, _aof, client = _engine()
     waiting, writer = client(), client()
     engine.execute(waiting, [b"SELECT", b"3"])
     engine.execute(waiting, [b"BLPOP", b"k", b"0"])

@@ -225,9 +225,7 @@ def lrange(client: Any, argv: list[bytes]) -> list[bytes]:
         raise ErrorReply(WRONGTYPE)
     size = len(value)
     if start < 0:
-        start += size
-        if start < 0:
-            start = 0
+        start = max(start + size, 0)
     if end < 0:
         end += size
     elif end >= size:
@@ -301,12 +299,11 @@ def lpos(client: Any, argv: list[bytes]) -> Any:
         raise _wrongtype()
     element = argv[2]
     size = len(value)
-    if rank > 0:
+    forward = rank > 0
+    if forward:
         items = iter(value)
-        position = lambda n: n  # noqa: E731
     else:
         items = reversed(value)
-        position = lambda n: size - 1 - n  # noqa: E731
         # -LLONG_MIN overflows to itself in Redis: every match qualifies, like rank 1.
         rank = 1 if rank == LLONG_MIN else -rank
     if maxlen:
@@ -318,7 +315,7 @@ def lpos(client: Any, argv: list[bytes]) -> Any:
         if item == element:
             matches += 1
             if matches >= rank:
-                found.append(position(n))
+                found.append(n if forward else size - 1 - n)
                 if wanted and len(found) >= wanted:
                     break
     if count is None:
