@@ -665,15 +665,16 @@ def _random_command(rng: random.Random) -> list[str]:
     return ["ZCOUNT", "z", rng.choice(scores), "(" + rng.choice(scores)]
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_random_sequences(pair: Any, seed: int) -> None:
+@pytest.mark.parametrize("seed", range(4))
+def test_random_sequences(zp: Any, seed: int) -> None:
+    """Random ZADD/ZINCRBY/ZREM/pop/range-removal sequences leave identical sets."""
     rng = random.Random(seed)
     for step in range(250):
-        pair.both(*_random_command(rng))
+        zp.both(*_random_command(rng))
         if step % 25 == 0:
-            pair.both("ZRANGE", "z", "0", "-1", "WITHSCORES")
-    pair.both("ZRANGE", "z", "0", "-1", "WITHSCORES")
-    pair.both("ZCARD", "z")
+            zp.both("ZRANGE", "z", "0", "-1", "WITHSCORES")
+    zp.both("ZRANGE", "z", "0", "-1", "WITHSCORES")
+    zp.both("ZCARD", "z")
 
 
 def test_zset_structure_against_a_model() -> None:
