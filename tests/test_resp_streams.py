@@ -66,7 +66,8 @@ def mask_pending_rows(reply):
     kind, rows = reply
     if not isinstance(rows, list):
         return reply
-    return kind, [("*", [row[1][0], row[1][1], (":", 0), row[1][3]]) if row[0] == "*" else row for row in rows]
+    return kind, [("*", [row[1][0], row[1][1], (":", 0),
+                         row[1][3]]) if row[0] == "*" else row for row in rows]
 
 
 def mask_full(reply):
@@ -312,7 +313,8 @@ def test_xadd_trim_options(p):
     p.both("XADD", "s", "MINID", "~", "100", "LIMIT", "10", "14-1", "f", "v")
     p.both("XADD", "s", "MAXLEN", "~", "1", "LIMIT", "0", "15-1", "f", "v")
     p.both("XRANGE", "s", "-", "+")
-    for args in (["MAXLEN", "1", "LIMIT", "5"], ["MAXLEN", "-1"], ["LIMIT", "5"], ["MINID", "1", "MAXLEN", "1"],
+    for args in (["MAXLEN", "1", "LIMIT", "5"], ["MAXLEN", "-1"], ["LIMIT", "5"], ["MINID", "1", "MAXLEN",
+                                                                                   "1"],
                  ["MAXLEN", "x"], ["MAXLEN"], ["MINID"], ["LIMIT"], ["MAXLEN", "~"], ["MINID", "~", "+"]):
         p.both("XADD", "s", *args, "20-1", "f", "v")
         p.both("XADD", "s", *args, "*", "f", "v")
@@ -389,12 +391,14 @@ def test_xread_sync(p):
 def test_xread_errors(p):
     fill(p, "a", 2)
     p.both("SET", "str", "x")
-    for args in (["STREAMS", "a"], ["STREAMS", "a", "b", "0"], ["COUNT", "1"], ["COUNT", "x", "STREAMS", "a", "0"],
+    for args in (["STREAMS", "a"], ["STREAMS", "a", "b", "0"], ["COUNT", "1"], ["COUNT", "x", "STREAMS",
+                                                                                "a", "0"],
                  ["BLOCK", "x", "STREAMS", "a", "0"], ["BLOCK", "-1", "STREAMS", "a", "0"],
                  ["BLOCK", "1.5", "STREAMS", "a", "0"], ["FOO", "STREAMS", "a", "0"],
                  ["GROUP", "g", "c", "STREAMS", "a", "0"], ["NOACK", "STREAMS", "a", "0"],
                  ["STREAMS", "a", ">"], ["STREAMS", "a", "x"], ["STREAMS", "a", "-"], ["STREAMS", "a", "+"],
-                 ["STREAMS", "str", "0"], ["STREAMS", "a", "str", "0", "0"], ["STREAMS", "str", "a", "x", "0"],
+                 ["STREAMS", "str", "0"], ["STREAMS", "a", "str", "0", "0"], ["STREAMS", "str", "a", "x",
+                                                                              "0"],
                  ["COUNT", "1", "COUNT"], ["STREAMS", "a", "b", "c"], ["BLOCK"], ["BLOCK", "0"],
                  ["STREAMS", "a", "(1"]):
         p.both("XREAD", *args)
@@ -658,7 +662,8 @@ def test_xreadgroup_errors(p):
 def test_xreadgroup_block(p):
     p.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
     first = _blocked_both(p, "XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">")
-    second = _blocked_both(p, "XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", ">")
+    second = _blocked_both(p, "XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "BLOCK", "0", "STREAMS",
+                           "s", ">")
     assert_blocked(first)
     p.both("XADD", "s", "1-1", "f", "v")
     assert_served(first)
@@ -717,7 +722,8 @@ def test_xack_xpending(p):
                  ["idle", "100000", "-", "+", "10"], ["4", "2", "10"]):
         both(p, "XPENDING", "s", "g", *args, mask=mask_pending_rows)
     for args in (["-"], ["-", "+"], ["-", "+", "x"], ["x", "+", "1"], ["-", "x", "1"], ["(", "+", "1"],
-                 ["IDLE", "x", "-", "+", "1"], ["IDLE", "1", "-", "+"], ["IDLE", "1", "-", "+", "1", "a", "b"],
+                 ["IDLE", "x", "-", "+", "1"], ["IDLE", "1", "-", "+"], ["IDLE", "1", "-", "+", "1", "a",
+                                                                         "b"],
                  ["-", "+", "1", "a", "b"], ["(18446744073709551615-18446744073709551615", "+", "1"],
                  ["-", "(0-0", "1"]):
         p.both("XPENDING", "s", "g", *args)
@@ -767,11 +773,13 @@ def test_xclaim(p):
     p.both("XPENDING", "s", "g")
     both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
     p.both("SET", "str", "x")
-    for args in (["s", "g", "c", "x", "1-1"], ["s", "g", "c", "0", "1-1", "bad"], ["s", "g", "c", "0", "1-1", "IDLE"],
+    for args in (["s", "g", "c", "x", "1-1"], ["s", "g", "c", "0", "1-1", "bad"], ["s", "g", "c", "0",
+                                                                                   "1-1", "IDLE"],
                  ["s", "g", "c", "0", "1-1", "IDLE", "x"], ["s", "g", "c", "0", "1-1", "TIME", "x"],
                  ["s", "g", "c", "0", "1-1", "RETRYCOUNT", "x"], ["s", "g", "c", "0", "1-1", "LASTID", "x"],
                  ["s", "g", "c", "0", "1-1", "LASTID", "-"], ["s", "nog", "c", "x", "1-1"],
-                 ["missing", "g", "c", "0", "1-1"], ["str", "g", "c", "0", "1-1"], ["s", "g", "c", "-5", "3-1"],
+                 ["missing", "g", "c", "0", "1-1"], ["str", "g", "c", "0", "1-1"], ["s", "g", "c", "-5",
+                                                                                    "3-1"],
                  ["s", "g", "c", "0", "FORCE"], ["s", "g", "c", "0"], ["s", "g", "c", "0", "1-1", "+"]):
         p.both("XCLAIM", *args)
     both(p, "XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
@@ -792,12 +800,15 @@ def test_xautoclaim(p):
     both(p, "XPENDING", "s", "g", "-", "+", "20", mask=mask_pending_rows)
     p.both("XPENDING", "s", "g")
     p.both("SET", "str", "x")
-    for args in (["s", "g", "c", "x", "0"], ["s", "g", "c", "0", "x"], ["s", "g", "c", "0", "0", "COUNT", "0"],
+    for args in (["s", "g", "c", "x", "0"], ["s", "g", "c", "0", "x"], ["s", "g", "c", "0", "0", "COUNT",
+                                                                        "0"],
                  ["s", "g", "c", "0", "0", "COUNT", "x"], ["s", "g", "c", "0", "0", "COUNT", "-1"],
                  ["s", "g", "c", "0", "0", "COUNT", "576460752303423488"], ["s", "g", "c", "0", "0", "COUNT"],
-                 ["s", "g", "c", "0", "0", "FOO"], ["s", "nog", "c", "0", "0"], ["missing", "g", "c", "0", "0"],
+                 ["s", "g", "c", "0", "0", "FOO"], ["s", "nog", "c", "0", "0"], ["missing", "g", "c", "0",
+                                                                                 "0"],
                  ["str", "g", "c", "0", "0"], ["missing", "g", "c", "x", "0"], ["s", "g", "c", "0", "(+"],
-                 ["s", "g", "c", "0", "(18446744073709551615-18446744073709551615"], ["s", "g", "c", "-1", "0"]):
+                 ["s", "g", "c", "0", "(18446744073709551615-18446744073709551615"], ["s", "g", "c", "-1",
+                                                                                      "0"]):
         p.both("XAUTOCLAIM", *args)
 
 
@@ -1027,3 +1038,261 @@ def test_rewrite_commands_rebuild_the_stream():
     copy = stream.copy()
     engine.dbs[0].data[b"t"] = copy
     assert _state(engine, client, b"t") == _state(engine, client)
+
+
+# --- randomized differential run ----------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_operations(pair, seed, steps=500):
+    import random
+    rnd = random.Random(seed)
+    if seed == 2:
+        pair.real.call("HELLO", "3")
+        pair.mem.call("HELLO", "3")
+    ms, seq = 1, 0
+    added: list[str] = []
+    groups = ["g0", "g1", "g2"]
+    consumers = ["c0", "c1", "c2", "c3"]
+    fieldsets = [["f", "v"], ["f", "w"], ["a", "1", "b", "2"], ["x" * 70, "12345678901"], ["f", "-5"]]
+
+    def some_id():
+        if added and rnd.random() < 0.8:
+            return rnd.choice(added)
+        return f"{rnd.randint(0, ms + 1)}-{rnd.randint(0, 3)}"
+
+    def bound():
+        choice = rnd.random()
+        if choice < 0.15:
+            return rnd.choice(["-", "+"])
+        ident = some_id()
+        return "(" + ident if choice < 0.35 else ident
+
+    for step in range(steps):
+        op = rnd.random()
+        if op < 0.3:
+            if rnd.random() < 0.3:
+                ms += rnd.randint(1, 5000)
+                seq = rnd.randint(0, 3)
+            else:
+                seq += rnd.randint(1, 3)
+            ident = f"{ms}-{seq}"
+            trim = []
+            if rnd.random() < 0.1:
+                trim = ["MAXLEN", rnd.choice(["~", "="]), str(rnd.randint(0, 150))]
+            elif rnd.random() < 0.05:
+                trim = ["MINID", rnd.choice(["~", "="]), some_id()]
+            reply = pair.both("XADD", "s", *trim, ident, *rnd.choice(fieldsets))
+            if reply[0] == "$":
+                added.append(ident)
+        elif op < 0.36:
+            pair.both("XDEL", "s", *[some_id() for _ in range(rnd.randint(1, 3))])
+        elif op < 0.38:
+            pair.both("XTRIM", "s", rnd.choice(["MAXLEN", "MINID"]), rnd.choice(["~", "="]),
+                      str(rnd.randint(0, 200)) if rnd.random() < 0.5 else some_id())
+        elif op < 0.43:
+            extra = ["ENTRIESREAD", str(rnd.randint(-1, 20))] if rnd.random() < 0.3 else []
+            pair.both("XGROUP", "CREATE", "s", rnd.choice(groups), rnd.choice(["$", "0", some_id()]),
+                      "MKSTREAM",
+                      *extra)
+        elif op < 0.46:
+            extra = ["ENTRIESREAD", str(rnd.randint(-1, 300))] if rnd.random() < 0.5 else []
+            pair.both("XGROUP", "SETID", "s", rnd.choice(groups), rnd.choice(["$", "0", some_id()]), *extra)
+        elif op < 0.47:
+            pair.both("XGROUP", "DESTROY", "s", rnd.choice(groups))
+        elif op < 0.49:
+            pair.both("XGROUP", rnd.choice(["CREATECONSUMER", "DELCONSUMER"]), "s", rnd.choice(groups),
+                      rnd.choice(consumers))
+        elif op < 0.62:
+            options = ["COUNT", str(rnd.randint(1, 6))] if rnd.random() < 0.7 else []
+            if rnd.random() < 0.15:
+                options.append("NOACK")
+            position = ">" if rnd.random() < 0.7 else rnd.choice(["0", some_id()])
+            pair.both("XREADGROUP", "GROUP", rnd.choice(groups), rnd.choice(consumers), *options,
+                      "STREAMS", "s", position)
+        elif op < 0.67:
+            pair.both("XACK", "s", rnd.choice(groups), *[some_id() for _ in range(rnd.randint(1, 3))])
+        elif op < 0.72:
+            options = []
+            for option in ("JUSTID", "FORCE"):
+                if rnd.random() < 0.3:
+                    options.append(option)
+            if rnd.random() < 0.3:
+                options += ["RETRYCOUNT", str(rnd.randint(0, 5))]
+            if rnd.random() < 0.2:
+                options += ["LASTID", some_id()]
+            pair.both("XCLAIM", "s", rnd.choice(groups), rnd.choice(consumers), rnd.choice(["0", "3600000"]),
+                      *[some_id() for _ in range(rnd.randint(1, 3))], *options)
+        elif op < 0.76:
+            options = ["COUNT", str(rnd.randint(1, 5))] if rnd.random() < 0.7 else []
+            if rnd.random() < 0.3:
+                options.append("JUSTID")
+            pair.both("XAUTOCLAIM", "s", rnd.choice(groups), rnd.choice(consumers), rnd.choice(["0",
+                                                                                                "3600000"]),
+                      bound(), *options)
+        elif op < 0.8:
+            pair.both("XINFO", "GROUPS", "s")
+        elif op < 0.82:
+            both(pair, "XINFO", "STREAM", "s", "FULL", "COUNT", str(rnd.randint(0, 5)), mask=mask_full)
+        elif op < 0.84:
+            both(pair, "XINFO", "STREAM", "s")
+        elif op < 0.86:
+            both(pair, "XINFO", "CONSUMERS", "s", rnd.choice(groups), mask=mask_keys(b"idle"))
+        elif op < 0.88:
+            pair.both("XPENDING", "s", rnd.choice(groups))
+        elif op < 0.9:
+            extra = [rnd.choice(consumers)] if rnd.random() < 0.4 else []
+            both(pair, "XPENDING", "s", rnd.choice(groups), bound(), bound(), str(rnd.randint(0, 8)), *extra,
+                 mask=mask_pending_rows)
+        elif op < 0.95:
+            cmd = rnd.choice(["XRANGE", "XREVRANGE"])
+            count = ["COUNT", str(rnd.randint(0, 5))] if rnd.random() < 0.5 else []
+            pair.both(cmd, "s", bound(), bound(), *count)
+        elif op < 0.97:
+            pair.both("XREAD", "COUNT", str(rnd.randint(0, 4)), "STREAMS", "s", rnd.choice(["$", "0",
+                                                                                            some_id()]))
+        elif op < 0.98:
+            args = ["ENTRIESADDED", str(rnd.randint(0, 500))] if rnd.random() < 0.5 else []
+            if rnd.random() < 0.3:
+                args += ["MAXDELETEDID", some_id()]
+            reply = pair.both("XSETID", "s", f"{ms}-{seq + rnd.randint(0, 2)}", *args)
+            if reply == ("+", "OK"):
+                seq += 3
+        else:
+            pair.both("XLEN", "s")
+    both(pair, "XINFO", "STREAM", "s", "FULL", "COUNT", "0", mask=mask_full)
+
+
+def test_same_key_twice(pair):
+    fill(pair, "s", 3)
+    pair.both("XREAD", "STREAMS", "s", "s", "0", "2-1")
+    pair.both("XGROUP", "CREATE", "s", "g", "0")
+    pair.both("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "s", ">", ">")
+    pair.both("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "s", "0", "2-1")
+
+
+def test_watch(pair):
+    """XADD, XDEL and XTRIM touch WATCHed keys; consumer-group bookkeeping and XSETID do not."""
+    fill(pair, "s", 5)
+    pair.both("XGROUP", "CREATE", "s", "g", "0")
+    other = pair.connect()
+    commands = [
+        ("XGROUP", "CREATE", "s", "h", "0"), ("XGROUP", "CREATECONSUMER", "s", "g", "c"),
+        ("XREADGROUP", "GROUP", "g", "c", "COUNT", "2", "STREAMS", "s", ">"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"), ("XCLAIM", "s", "g", "d", "0", "1-1"),
+        ("XAUTOCLAIM", "s", "g", "e", "0", "0"), ("XACK", "s", "g", "1-1"), ("XGROUP", "SETID", "s", "g",
+                                                                             "0"),
+        ("XGROUP", "DELCONSUMER", "s", "g", "c"), ("XGROUP", "DESTROY", "s", "h"), ("XSETID", "s", "9-9"),
+        ("XDEL", "s", "99-1"), ("XTRIM", "s", "MAXLEN", "100"), ("XDEL", "s", "1-1"), ("XTRIM", "s",
+                                                                                       "MAXLEN", "2"),
+        ("XADD", "s", "10-1", "f", "v"), ("XADD", "s", "NOMKSTREAM", "11-1", "f", "v"),
+        ("XGROUP", "CREATE", "new", "g", "$", "MKSTREAM"),
+    ]
+    for command in commands:
+        key = "new" if "new" in command else "s"
+        pair.both("WATCH", key)
+        other.both(*command)
+        pair.both("MULTI")
+        pair.both("PING")
+        pair.both("EXEC")
+    other.close()
+
+
+@pytest.mark.parametrize("values", [
+    ["-4096", "4095", "-4097", "4096", "32767", "-32769", "8388607", "8388608", "-8388609", "2147483647",
+     "2147483648", "-2147483649", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+     "007", "-0", "0", "127", "128", " 1", "1 "],
+    ["a" * 63, "b" * 64, "c" * 4095, "d" * 4096, "e" * 126, "f" * 127, "g" * 128, "h" * 5000],
+])
+def test_node_sizes(pair, values):
+    """Integers and strings take the listpack room Redis gives them: where nodes split shows in
+    radix-tree-keys and in what MAXLEN ~ can remove."""
+    n = 0
+    for round_ in range(30):
+        for value in values:
+            n += 1
+            fields = ["k", value] if n % 4 else [value[:70], value, "k", "1"]
+            pair.both("XADD", "s", f"{n}-{round_}", *fields)
+    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XTRIM", "s", "MAXLEN", "~", str(n // 2))
+    pair.both("XLEN", "s")
+    both(pair, "XINFO", "STREAM", "s")
+
+
+@pytest.mark.parametrize("setting", [("stream-node-max-entries", "7"), ("stream-node-max-entries", "0"),
+                                     ("stream-node-max-bytes", "300"), ("stream-node-max-bytes", "0")])
+def test_node_limits_from_config(pair, setting):
+    name, value = setting
+    default = "100" if name.endswith("entries") else "4096"
+    pair.both("CONFIG", "SET", name, value)
+    try:
+        for i in range(1, 400):
+            pair.both("XADD", "s", "MAXLEN", "~", "250", f"{i}-0", "f", "v" * (i % 30))
+        pair.both("XLEN", "s")
+        both(pair, "XINFO", "STREAM", "s")
+        pair.both("XTRIM", "s", "MINID", "~", "300")
+        pair.both("XTRIM", "s", "MAXLEN", "~", "10")
+        pair.both("XLEN", "s")
+        both(pair, "XINFO", "STREAM", "s")
+    finally:
+        pair.both("CONFIG", "SET", name, default)
+
+
+def test_client_unblock(pair):
+    other = pair.connect()
+    ids = [plain_int(other.real.call("CLIENT", "ID")), plain_int(other.mem.call("CLIENT", "ID"))]
+    other.real.send("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    other.mem.send("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    time.sleep(0.05)
+    assert pair.real.call("CLIENT", "UNBLOCK", ids[0]) == pair.mem.call("CLIENT", "UNBLOCK",
+                                                                        ids[1]) == (":", 1)
+    assert_served(other)
+    other.real.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    other.mem.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    assert_served(other)           # NOGROUP: nothing to block on
+    pair.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    other.real.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    other.mem.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    time.sleep(0.05)
+    pair.real.call("CLIENT", "UNBLOCK", ids[0], "ERROR")
+    pair.mem.call("CLIENT", "UNBLOCK", ids[1], "ERROR")
+    assert_served(other)
+    other.close()
+
+
+def plain_int(reply):
+    assert reply[0] == ":"
+    return reply[1]
+
+
+def test_blocked_reads_propagate_deterministically():
+    from cascade_cli.resp.core import NO_REPLY, Client
+
+    class Recorder(Client):
+        def __init__(self, engine):
+            super().__init__(engine)
+            self.sent = []
+
+        def send(self, reply):
+            self.sent.append(reply)
+
+    engine, client, log = _engine()
+    reader = Recorder(engine)
+    _run(engine, client, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    assert _run(engine, reader, "XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "BLOCK", "0", "STREAMS", "s",
+                ">") is NO_REPLY
+    plain_reader = Recorder(engine)
+    assert _run(engine, plain_reader, "XREAD", "BLOCK", "0", "STREAMS", "s", "$") is NO_REPLY
+    _run(engine, client, "MULTI")
+    _run(engine, client, "XADD", "s", "*", "f", "1")
+    _run(engine, client, "XADD", "s", "*", "f", "2")
+    _run(engine, client, "EXEC")
+    assert len(reader.sent) == 1 and len(plain_reader.sent) == 1
+    [[key, entries]] = reader.sent[0]
+    assert key == b"s" and len(entries) == 1
+    assert len(plain_reader.sent[0][0][1]) == 2
+    commands = [argv[0].upper() for _, argv in log.entries]
+    assert commands.count(b"XCLAIM") == 1 and b"XREADGROUP" not in commands and b"XREAD" not in commands
+    replay, replay_client, _ = _engine()
+    for _, argv in log.entries:
+        assert not isinstance(replay.execute(replay_client, list(argv)), Exception), argv
+    assert _state(replay, replay_client) == _state(engine, client)

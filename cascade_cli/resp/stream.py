@@ -216,6 +216,9 @@ class Stream:
     def __bool__(self) -> bool:        # a stream is a value even when it has no entries
         return True
 
+    def __len__(self) -> int:
+        return len(self.ids)
+
     @property
     def length(self) -> int:
         return len(self.ids)

@@ -142,7 +142,8 @@ def _parse_trim(client: Client, argv: list[bytes], xadd: bool) -> _Trim:
             break
         if lowered in (b"maxlen", b"minid") and more:
             if args.active:
-                raise ErrorReply("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
+                raise ErrorReply("ERR syntax error, MAXLEN and MINID options at the same time are not "
+                                 "compatible")
             args.approx = False
             following = argv[i + 1]
             if more >= 2 and following == b"~":
@@ -445,13 +446,15 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
             break
         elif opt == b"group" and more >= 2:
             if not xreadgroup:
-                raise ErrorReply("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
+                raise ErrorReply("ERR The GROUP option is only supported by XREADGROUP. You called XREAD "
+                                 "instead.")
             group_name = argv[i + 1]
             consumer_name = argv[i + 2]
             i += 2
         elif opt == b"noack":
             if not xreadgroup:
-                raise ErrorReply("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.")
+                raise ErrorReply("ERR The NOACK option is only supported by XREADGROUP. You called XREAD "
+                                 "instead.")
             noack = True
         else:
             raise ErrorReply(SYNTAX)
@@ -493,7 +496,7 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
 
     now = now_ms()
     props: list[list[bytes]] = []
-    served: dict[bytes, Any] = {}
+    served: list[list[Any]] = []
     group_read = False
     for index, key in enumerate(keys):
         stream = db.lookup(key)
@@ -514,19 +517,27 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
         if not serve:
             continue
         if group is None:
-            served[key] = stream.range(_incr(after), MAX_ID, count)
+            served.append([key, stream.range(_incr(after), MAX_ID, count)])
             continue
         group_read = True
         consumer = _consumer(group, consumer_name, now, props, key)
         if history:
-            served[key] = _serve_history(stream, key, group, consumer, after, count, now, props)
+            entries = _serve_history(stream, key, group, consumer, after, count, now, props)
         else:
-            served[key] = _serve_group(stream, key, group, consumer, after, count, noack, now, props)
+            entries = _serve_group(stream, key, group, consumer, after, count, noack, now, props)
+        served.append([key, entries])
     if group_read:
         client.engine.dirty += 1
         client.rewrite(*props)
     if served:
-        return served if client.resp == 3 else [[k, v] for k, v in served.items()]
+        # RESP3 answers a map; a key named twice (allowed, and answered twice by Redis) can
+        # only appear once in it here: the reply types have no map with repeated keys
+        if client.resp == 2:
+            return served
+        answer: dict[bytes, Any] = {}
+        for key, entries in served:
+            answer.setdefault(key, entries)
+        return answer
     if timeout < 0:
         return NULL_ARRAY
 
@@ -1044,7 +1055,8 @@ def xsetid(client: Client, argv: list[bytes]) -> Any:
         elif opt == b"maxdeletedid" and more:
             max_deleted = _strict(argv[i + 1])
             if ident < max_deleted:
-                raise ErrorReply("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+                raise ErrorReply("ERR The ID specified in XSETID is smaller than the provided "
+                                 "max_deleted_entry_id")
             i += 2
         else:
             raise ErrorReply(SYNTAX)
@@ -1055,7 +1067,8 @@ def xsetid(client: Client, argv: list[bytes]) -> Any:
         if ident < stream.last_valid_id():
             raise ErrorReply("ERR The ID specified in XSETID is smaller than the target stream top item")
         if entries_added != -1 and stream.length > entries_added:
-            raise ErrorReply("ERR The entries_added specified in XSETID is smaller than the target stream length")
+            raise ErrorReply("ERR The entries_added specified in XSETID is smaller than the target stream "
+                             "length")
     stream.last_id = ident
     if entries_added != -1:
         stream.entries_added = entries_added
