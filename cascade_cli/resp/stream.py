@@ -139,7 +139,7 @@ def _signed(value: int) -> int:
 class Node:
     """One listpack of the stream (see the module docstring)."""
 
-    __slots__ = ("master", "fields", "live", "deleted", "size", "last")
+    __slots__ = ("deleted", "fields", "last", "live", "master", "size")
 
     def __init__(self, master: int, fields: tuple[bytes, ...]) -> None:
         self.master = master
@@ -159,7 +159,7 @@ class Node:
 class NACK:
     """A pending entry: delivered to `consumer`, not acknowledged yet."""
 
-    __slots__ = ("consumer", "time", "count")
+    __slots__ = ("consumer", "count", "time")
 
     def __init__(self, consumer: Consumer | None, time: int, count: int) -> None:
         self.consumer = consumer
@@ -168,7 +168,7 @@ class NACK:
 
 
 class Consumer:
-    __slots__ = ("name", "seen", "pel")
+    __slots__ = ("name", "pel", "seen")
 
     def __init__(self, name: bytes, seen: int) -> None:
         self.name = name
@@ -177,7 +177,7 @@ class Consumer:
 
 
 class Group:
-    __slots__ = ("name", "last_id", "entries_read", "pel", "consumers")
+    __slots__ = ("consumers", "entries_read", "last_id", "name", "pel")
 
     def __init__(self, name: bytes, last_id: int, entries_read: int) -> None:
         self.name = name
@@ -198,8 +198,19 @@ class Stream:
     TYPE = b"stream"
     ENCODING = b"stream"
 
-    __slots__ = ("ids", "entries", "nodes", "masters", "last_id", "first_id", "max_deleted",
-                 "entries_added", "groups", "appended", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "appended",
+        "entries",
+        "entries_added",
+        "first_id",
+        "groups",
+        "ids",
+        "last_id",
+        "masters",
+        "max_deleted",
+        "nodes",
+    )
 
     def __init__(self) -> None:
         self.ids: list[int] = []
@@ -245,9 +256,7 @@ class Stream:
             total = 0
             for item in fv:
                 total += len(item)
-            if node.nbytes() + total >= max_bytes:
-                node = None
-            elif max_entries > 0 and node.live + node.deleted >= max_entries:
+            if node.nbytes() + total >= max_bytes or max_entries > 0 and node.live + node.deleted >= max_entries:
                 node = None
         if node is None:
             node = Node(ident, fields)

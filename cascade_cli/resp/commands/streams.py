@@ -17,8 +17,18 @@ from typing import TYPE_CHECKING, Any
 from cascade_cli.resp.commands import NO_SUCH_KEY, SYNTAX, WRONGTYPE, arity_error, command, container, to_int
 from cascade_cli.resp.protocol import NULL_ARRAY, OK, ErrorReply, Simple
 from cascade_cli.resp.store import now_ms
-from cascade_cli.resp.stream import (INVALID_ENTRIES_READ, MAX64, MAX_ID, NACK, Consumer, Group, Stream,
-                                     format_id, parse_id, parse_id_seq)
+from cascade_cli.resp.stream import (
+    INVALID_ENTRIES_READ,
+    MAX64,
+    MAX_ID,
+    NACK,
+    Consumer,
+    Group,
+    Stream,
+    format_id,
+    parse_id,
+    parse_id_seq,
+)
 
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
@@ -109,8 +119,18 @@ def _stream_keys(argv: list[bytes]) -> list[bytes]:
 # --- XADD / XTRIM ------------------------------------------------------------------------------
 
 class _Trim:
-    __slots__ = ("maxlen", "minid", "approx", "limit", "strategy_at", "limit_at", "id_at", "ident",
-                 "seq_given", "nomkstream")
+    __slots__ = (
+        "approx",
+        "id_at",
+        "ident",
+        "limit",
+        "limit_at",
+        "maxlen",
+        "minid",
+        "nomkstream",
+        "seq_given",
+        "strategy_at",
+    )
 
     def __init__(self) -> None:
         self.maxlen: int | None = None
@@ -295,8 +315,7 @@ def xdel(client: Client, argv: list[bytes]) -> Any:
         if stream.delete(ident):
             if ident == stream.first_id:
                 first_gone = True
-            if ident > stream.max_deleted:
-                stream.max_deleted = ident
+            stream.max_deleted = max(stream.max_deleted, ident)
             deleted += 1
     if deleted:
         if not stream.ids or first_gone:
@@ -690,7 +709,7 @@ def xgroup_create(client: Client, argv: list[bytes]) -> Any:
             i += 2
         else:
             raise _subcommand_syntax(argv)
-    stream, group = _xgroup_target(client, argv, mkstream, False)
+    stream, _ = _xgroup_target(client, argv, mkstream, False)
     if len(argv) > 8:
         raise _subcommand_syntax(argv)
     if argv[4] == b"$":
@@ -824,7 +843,7 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
         end = _end_bound(argv[at + 1])
         if at + 3 < argc:
             consumer_name = argv[at + 3]
-    stream, group = _group_or_nogroup(client, argv)
+    _, group = _group_or_nogroup(client, argv)
     if summary:
         if not group.pel:
             return [0, None, None, NULL_ARRAY]
