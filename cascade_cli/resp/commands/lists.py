@@ -21,8 +21,8 @@ from fractions import Fraction
 from itertools import islice
 from typing import Any
 
-from cascade_cli.resp.commands import NO_SUCH_KEY, NOT_INT, OUT_OF_RANGE, SYNTAX, WRONGTYPE, command
-from cascade_cli.resp.protocol import NULL_ARRAY, OK, ErrorReply, parse_ll
+from cascade_cli.resp.commands import COMMANDS, NO_SUCH_KEY, NOT_INT, OUT_OF_RANGE, SYNTAX, WRONGTYPE, command
+from cascade_cli.resp.protocol import NULL_ARRAY, OK, ErrorReply, SetReply, Simple, parse_ll
 from cascade_cli.resp.store import RList
 
 GROUP = "list"
@@ -785,3 +785,29 @@ def blmpop(client: Any, argv: list[bytes]) -> Any:
         return None
 
     return client.block(keys, timeout, NULL_ARRAY, attempt)
+
+
+# --- COMMAND INFO details the flags alone do not imply ---------------------------------------
+
+def _spec(flags: str, begin: int, find: dict[bytes, Any]) -> dict[bytes, Any]:
+    return {b"flags": SetReply(Simple(flag) for flag in flags.split()),
+            b"begin_search": {b"type": b"index", b"spec": {b"index": begin}}, b"find_keys": find}
+
+
+_ONE = {b"type": b"range", b"spec": {b"lastkey": 0, b"keystep": 1, b"limit": 0}}
+_KEYNUM = {b"type": b"keynum", b"spec": {b"keynumidx": 0, b"firstkey": 1, b"keystep": 1}}
+_KEY_FLAGS = {"lpush": "RW insert", "rpush": "RW insert", "lpushx": "RW insert", "rpushx": "RW insert",
+              "linsert": "RW insert", "lpop": "RW access delete", "rpop": "RW access delete",
+              "blpop": "RW access delete", "brpop": "RW access delete", "lmpop": "RW access delete",
+              "blmpop": "RW access delete", "llen": "RO", "lrem": "RW delete", "ltrim": "RW delete",
+              "lmove": "RW access delete", "rpoplpush": "RW access delete", "blmove": "RW access delete",
+              "brpoplpush": "RW access delete"}
+for _name, _flags in _KEY_FLAGS.items():
+    COMMANDS[_name.encode()].extra["key_flags"] = _flags.split()
+# Full key specs where one range spec cannot say it: source and destination of the moves,
+# numkeys of the multi-pops (read by COMMAND INFO when it supports extra["key_specs"]).
+for _name in ("lmove", "rpoplpush", "blmove", "brpoplpush"):
+    COMMANDS[_name.encode()].extra["key_specs"] = [_spec("RW access delete", 1, _ONE),
+                                                   _spec("RW insert", 2, _ONE)]
+COMMANDS[b"lmpop"].extra["key_specs"] = [_spec("RW access delete", 1, _KEYNUM)]
+COMMANDS[b"blmpop"].extra["key_specs"] = [_spec("RW access delete", 2, _KEYNUM)]
