@@ -363,7 +363,10 @@ def _lp_score(score: float) -> bytes:
 
 # --- ZADD / ZINCRBY ----------------------------------------------------------------------------
 
-def _zadd(client: Client, argv: list[bytes], incr: bool) -> Any:
+@command("zadd", -4, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="1.2.0",
+         summary="Add one or more members to a sorted set, or update its score if it already exists")
+def zadd(client: Client, argv: list[bytes], incr: bool = False) -> Any:
+    """ZADD, and ZINCRBY with incr (Redis's zaddGenericCommand: ZINCRBY takes the options too)."""
     nx = xx = gt = lt = ch = False
     idx = 2
     argc = len(argv)
@@ -396,7 +399,11 @@ def _zadd(client: Client, argv: list[bytes], incr: bool) -> Any:
         raise ErrorReply("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and pairs > 2:
         raise ErrorReply("ERR INCR option supports a single increment-element pair")
-    scores = [parse_score(argv[idx])] if pairs == 2 else [parse_score(argv[i]) for i in range(idx, argc, 2)]
+    if pairs == 2:
+        raw = argv[idx]
+        scores = [float(raw) if raw.isdigit() and len(raw) < 300 else parse_score(raw)]
+    else:
+        scores = [parse_score(argv[i]) for i in range(idx, argc, 2)]
 
     key = argv[1]
     db = client.db
@@ -454,16 +461,10 @@ def _zadd(client: Client, argv: list[bytes], incr: bool) -> Any:
     return added + updated if ch else added
 
 
-@command("zadd", -4, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="1.2.0")
-def zadd(client: Client, argv: list[bytes]) -> Any:
-    """Add one or more members to a sorted set, or update its score if it already exists"""
-    return _zadd(client, argv, False)
-
-
 @command("zincrby", 4, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="1.2.0")
 def zincrby(client: Client, argv: list[bytes]) -> Any:
     """Increment the score of a member in a sorted set"""
-    return _zadd(client, argv, True)
+    return zadd(client, argv, True)
 
 
 # --- simple reads and removals -----------------------------------------------------------------
@@ -682,7 +683,9 @@ def zrangebylex(client: Client, argv: list[bytes]) -> Any:
     return _zrange(client, argv, 1, False, LEX, False)
 
 
-@command("zrevrangebylex", -4, "readonly", keys=(1, 1, 1), group=GROUP, since="2.8.9")
+@command("zrevrangebylex", -4, "readonly", keys=(1, 1, 1), group=GROUP, since="2.8.9",
+         summary="Return a range of members in a sorted set, by lexicographical range, ordered from "
+                 "higher to lower strings.")
 def zrevrangebylex(client: Client, argv: list[bytes]) -> Any:
     """Return a range of members in a sorted set, by lexicographical range, ordered from higher
     to lower strings."""
@@ -1013,14 +1016,18 @@ def _bzpop(client: Client, argv: list[bytes], last: bool) -> Any:
     return _blocking_pop(client, argv[1:-1], timeout, last, 1, False)
 
 
-@command("bzpopmin", -3, "write noscript blocking fast", keys=(1, -2, 1), group=GROUP, since="5.0.0")
+@command("bzpopmin", -3, "write noscript blocking fast", keys=(1, -2, 1), group=GROUP, since="5.0.0",
+         summary="Remove and return the member with the lowest score from one or more sorted sets, or "
+                 "block until one is available")
 def bzpopmin(client: Client, argv: list[bytes]) -> Any:
     """Remove and return the member with the lowest score from one or more sorted sets, or block
     until one is available"""
     return _bzpop(client, argv, False)
 
 
-@command("bzpopmax", -3, "write noscript blocking fast", keys=(1, -2, 1), group=GROUP, since="5.0.0")
+@command("bzpopmax", -3, "write noscript blocking fast", keys=(1, -2, 1), group=GROUP, since="5.0.0",
+         summary="Remove and return the member with the highest score from one or more sorted sets, or "
+                 "block until one is available")
 def bzpopmax(client: Client, argv: list[bytes]) -> Any:
     """Remove and return the member with the highest score from one or more sorted sets, or block
     until one is available"""
