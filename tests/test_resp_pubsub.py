@@ -369,6 +369,34 @@ def test_subscribe_inside_multi(pair: Pair) -> None:
                                        ("*", [("$", b"punsubscribe"), ("$", b"p"), (":", 0)])])
 
 
+def test_subscription_replies_ignore_client_reply_skip(pair: Pair) -> None:
+    for client in (pair.real, pair.mem):
+        client.send("CLIENT", "REPLY", "SKIP")
+        client.send("SUBSCRIBE", "a", "b")
+    assert both_next(pair, 2) == [("*", [("$", b"subscribe"), ("$", b"a"), (":", 1)]),
+                                  ("*", [("$", b"subscribe"), ("$", b"b"), (":", 2)])]
+    assert pair.both("PING") == ("*", [("$", b"pong"), ("$", b"")])       # SKIP was used up
+    for client in (pair.real, pair.mem):
+        client.send("UNSUBSCRIBE", "a", "b")
+    both_next(pair, 2)
+    for client in (pair.real, pair.mem):
+        client.send("CLIENT", "REPLY", "SKIP")
+        client.send("PUNSUBSCRIBE")
+    assert both_next(pair) == [("*", [("$", b"punsubscribe"), ("$", None), (":", 0)])]
+    assert pair.both("PING") == ("+", "PONG")
+
+
+@pytest.mark.xfail(strict=True, reason="server.py drops pushes under CLIENT REPLY OFF; Redis 7.0.15 "
+                                       "still delivers subscription replies (shared-file change requested)")
+def test_subscription_replies_ignore_client_reply_off(pair: Pair) -> None:
+    for client in (pair.real, pair.mem):
+        client.send("CLIENT", "REPLY", "OFF")
+        client.send("SUBSCRIBE", "a")
+    expected = ("*", [("$", b"subscribe"), ("$", b"a"), (":", 1)])
+    assert pair.real.read(timeout=0.5) == expected
+    assert pair.mem.read(timeout=0.5) == expected
+
+
 @pytest.mark.xfail(strict=True, reason="server.py drops pushes under CLIENT REPLY OFF; Redis 7.0.15 "
                                        "still delivers pub/sub messages (shared-file change requested)")
 def test_client_reply_off_still_receives_messages(pair: Pair) -> None:

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
 
 
-def _one_or_many(replies: list[Push]) -> object:
+def _one_or_many(client: Client, replies: list[Push]) -> object:
+    if client.reply_mode != "on" and client.may_block:
+        # Redis 7.0 delivers (un)subscribe confirmations even under CLIENT REPLY OFF|SKIP: send
+        # them out of band (what the command returns is then dropped by the reply mode).
+        for reply in replies:
+            client.send(reply)
+        return None
     return replies[0] if len(replies) == 1 else Replies(replies)
 
 
@@ -37,7 +43,7 @@ def subscribe(client: Client, argv: list[bytes]) -> object:
     for channel in argv[1:]:
         engine.subscribe(client, channel, engine.channels, mine)
         out.append(Push([b"subscribe", channel, len(mine) + len(client.patterns)]))
-    return _one_or_many(out)
+    return _one_or_many(client, out)
 
 
 @command("psubscribe", -2, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
@@ -49,7 +55,7 @@ def psubscribe(client: Client, argv: list[bytes]) -> object:
     for pattern in argv[1:]:
         engine.subscribe(client, pattern, engine.patterns, mine)
         out.append(Push([b"psubscribe", pattern, len(client.channels) + len(mine)]))
-    return _one_or_many(out)
+    return _one_or_many(client, out)
 
 
 @command("ssubscribe", -2, "pubsub noscript loading stale", keys=(1, -1, 1), group="pubsub",
@@ -63,7 +69,7 @@ def ssubscribe(client: Client, argv: list[bytes]) -> object:
     for channel in argv[1:]:
         engine.subscribe(client, channel, engine.shard_channels, mine)
         out.append(Push([b"ssubscribe", channel, len(mine)]))
-    return _one_or_many(out)
+    return _one_or_many(client, out)
 
 
 # --- unsubscribing -----------------------------------------------------------------------------
@@ -75,12 +81,12 @@ def unsubscribe(client: Client, argv: list[bytes]) -> object:
     mine = client.channels
     names = argv[1:] if len(argv) > 1 else list(mine)
     if not names:
-        return Push([b"unsubscribe", None, len(mine) + len(client.patterns)])
+        return _one_or_many(client, [Push([b"unsubscribe", None, len(mine) + len(client.patterns)])])
     out = []
     for channel in names:
         engine.unsubscribe(client, channel, engine.channels, mine)
         out.append(Push([b"unsubscribe", channel, len(mine) + len(client.patterns)]))
-    return _one_or_many(out)
+    return _one_or_many(client, out)
 
 
 @command("punsubscribe", -1, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
@@ -90,12 +96,12 @@ def punsubscribe(client: Client, argv: list[bytes]) -> object:
     mine = client.patterns
     names = argv[1:] if len(argv) > 1 else list(mine)
     if not names:
-        return Push([b"punsubscribe", None, len(client.channels) + len(mine)])
+        return _one_or_many(client, [Push([b"punsubscribe", None, len(client.channels) + len(mine)])])
     out = []
     for pattern in names:
         engine.unsubscribe(client, pattern, engine.patterns, mine)
         out.append(Push([b"punsubscribe", pattern, len(client.channels) + len(mine)]))
-    return _one_or_many(out)
+    return _one_or_many(client, out)
 
 
 @command("sunsubscribe", -1, "pubsub noscript loading stale", keys=(1, -1, 1), group="pubsub",
@@ -105,12 +111,12 @@ def sunsubscribe(client: Client, argv: list[bytes]) -> object:
     mine = client.shard_channels
     names = argv[1:] if len(argv) > 1 else list(mine)
     if not names:
-        return Push([b"sunsubscribe", None, len(mine)])
+        return _one_or_many(client, [Push([b"sunsubscribe", None, len(mine)])])
     out = []
     for channel in names:
         engine.unsubscribe(client, channel, engine.shard_channels, mine)
         out.append(Push([b"sunsubscribe", channel, len(mine)]))
-    return _one_or_many(out)
+    return _one_or_many(client, out)
 
 
 # --- publishing --------------------------------------------------------------------------------
