@@ -230,7 +230,8 @@ def _exact_trim_args(argv: list[bytes], args: _Trim, stream: Stream) -> list[byt
     return out
 
 
-@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Appends a new entry to a stream")
 def xadd(client: Client, argv: list[bytes]) -> Any:
     """Appends a new entry to a stream."""
     args = _parse_trim(client, argv, True)
@@ -285,7 +286,8 @@ def xadd(client: Client, argv: list[bytes]) -> Any:
     return reply
 
 
-@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Trims the stream to (approximately if '~' is passed) a certain size")
 def xtrim(client: Client, argv: list[bytes]) -> Any:
     """Deletes messages from the beginning of a stream."""
     args = _parse_trim(client, argv, False)
@@ -302,7 +304,10 @@ def xtrim(client: Client, argv: list[bytes]) -> Any:
 
 # --- XDEL / XLEN / XRANGE ----------------------------------------------------------------------
 
-@command("xdel", -3, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xdel", -3, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Removes the specified entries from the stream. Returns the number of items actually "
+                 "deleted, that may be different from the number of IDs passed in case certain IDs do not "
+                 "exist.")
 def xdel(client: Client, argv: list[bytes]) -> Any:
     """Returns the number of messages after removing them from a stream."""
     stream = _write_stream(client, argv[1])
@@ -325,7 +330,8 @@ def xdel(client: Client, argv: list[bytes]) -> Any:
     return deleted
 
 
-@command("xlen", 2, "readonly fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xlen", 2, "readonly fast", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Return the number of entries in a stream")
 def xlen(client: Client, argv: list[bytes]) -> Any:
     """Return the number of messages in a stream."""
     stream = _read_stream(client, argv[1])
@@ -351,13 +357,16 @@ def _range(client: Client, argv: list[bytes], rev: bool) -> Any:
     return stream.range(start, end, max(count, 0), rev)
 
 
-@command("xrange", -4, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xrange", -4, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Return a range of elements in a stream, with IDs matching the specified IDs interval")
 def xrange(client: Client, argv: list[bytes]) -> Any:
     """Return a range of elements in a stream, with IDs matching the specified IDs interval."""
     return _range(client, argv, False)
 
 
-@command("xrevrange", -4, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xrevrange", -4, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Return a range of elements in a stream, with IDs matching the specified IDs interval, in "
+                 "reverse order (from greater to smaller IDs) compared to XRANGE")
 def xrevrange(client: Client, argv: list[bytes]) -> Any:
     """Return a range of elements in a stream, with IDs matching the specified IDs interval,
     in reverse order (from greater to smaller IDs) compared to XRANGE."""
@@ -615,7 +624,9 @@ def _signature(value: Any, group_name: bytes | None) -> tuple[int, int, int]:
 
 
 @command("xread", -4, "readonly blocking movablekeys", group="stream", since="5.0.0",
-         key_finder=_stream_keys)
+         key_finder=_stream_keys,
+         summary="Return never seen elements in multiple streams, with IDs greater than the ones reported "
+                 "by the caller for each stream. Can block.")
 def xread(client: Client, argv: list[bytes]) -> Any:
     """Return never seen elements in multiple streams, with IDs greater than the ones reported
     by the caller for each stream. Can block."""
@@ -623,7 +634,9 @@ def xread(client: Client, argv: list[bytes]) -> Any:
 
 
 @command("xreadgroup", -7, "write blocking movablekeys", group="stream", since="5.0.0",
-         key_finder=_stream_keys)
+         key_finder=_stream_keys,
+         summary="Return new entries from a stream using a consumer group, or access the history of the "
+                 "pending entries for a given consumer. Can block.")
 def xreadgroup(client: Client, argv: list[bytes]) -> Any:
     """Return new entries from a stream using a consumer group, or access the history of the
     pending entries for a given consumer. Can block."""
@@ -693,7 +706,8 @@ def _xgroup_target(client: Client, argv: list[bytes], mkstream: bool,
     return stream, group
 
 
-@command("xgroup|create", -5, "write denyoom", keys=(2, 2, 1), group="stream", since="5.0.0")
+@command("xgroup|create", -5, "write denyoom", keys=(2, 2, 1), group="stream", since="5.0.0",
+         summary="Create a consumer group.")
 def xgroup_create(client: Client, argv: list[bytes]) -> Any:
     """Create a consumer group."""
     mkstream = False
@@ -726,7 +740,8 @@ def xgroup_create(client: Client, argv: list[bytes]) -> Any:
     return OK
 
 
-@command("xgroup|setid", -5, "write", keys=(2, 2, 1), group="stream", since="5.0.0")
+@command("xgroup|setid", -5, "write", keys=(2, 2, 1), group="stream", since="5.0.0",
+         summary="Set a consumer group to an arbitrary last delivered ID value.")
 def xgroup_setid(client: Client, argv: list[bytes]) -> Any:
     """Set a consumer group to an arbitrary last delivered ID value."""
     entries_read = INVALID_ENTRIES_READ
@@ -745,7 +760,8 @@ def xgroup_setid(client: Client, argv: list[bytes]) -> Any:
     return OK
 
 
-@command("xgroup|destroy", 4, "write", keys=(2, 2, 1), group="stream", since="5.0.0")
+@command("xgroup|destroy", 4, "write", keys=(2, 2, 1), group="stream", since="5.0.0",
+         summary="Destroy a consumer group.")
 def xgroup_destroy(client: Client, argv: list[bytes]) -> Any:
     """Destroy a consumer group."""
     stream, group = _xgroup_target(client, argv, False, False)
@@ -756,7 +772,8 @@ def xgroup_destroy(client: Client, argv: list[bytes]) -> Any:
     return 1
 
 
-@command("xgroup|createconsumer", 5, "write denyoom", keys=(2, 2, 1), group="stream", since="6.2.0")
+@command("xgroup|createconsumer", 5, "write denyoom", keys=(2, 2, 1), group="stream", since="6.2.0",
+         summary="Create a consumer in a consumer group.")
 def xgroup_createconsumer(client: Client, argv: list[bytes]) -> Any:
     """Create a consumer in a consumer group."""
     _, group = _xgroup_target(client, argv, False, True)
@@ -768,7 +785,8 @@ def xgroup_createconsumer(client: Client, argv: list[bytes]) -> Any:
     return 1
 
 
-@command("xgroup|delconsumer", 5, "write", keys=(2, 2, 1), group="stream", since="5.0.0")
+@command("xgroup|delconsumer", 5, "write", keys=(2, 2, 1), group="stream", since="5.0.0",
+         summary="Delete a consumer from a consumer group.")
 def xgroup_delconsumer(client: Client, argv: list[bytes]) -> Any:
     """Delete a consumer from a consumer group."""
     _, group = _xgroup_target(client, argv, False, True)
@@ -782,7 +800,8 @@ def xgroup_delconsumer(client: Client, argv: list[bytes]) -> Any:
     return len(consumer.pel)
 
 
-@command("xgroup|help", 2, "loading stale", group="stream", since="5.0.0")
+@command("xgroup|help", 2, "loading stale", group="stream", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
 def xgroup_help(client: Client, argv: list[bytes]) -> Any:
     """Show helpful text about the different subcommands."""
     return [Simple(line) for line in _XGROUP_HELP]
@@ -799,7 +818,10 @@ def _group_or_nogroup(client: Client, argv: list[bytes]) -> tuple[Stream, Group]
     return stream, group  # type: ignore[return-value]
 
 
-@command("xack", -4, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xack", -4, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Marks a pending message as correctly processed, effectively removing it from the pending "
+                 "entries list of the consumer group. Return value of the command is the number of messages "
+                 "successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.")
 def xack(client: Client, argv: list[bytes]) -> Any:
     """Marks a pending message as correctly processed, effectively removing it from the pending
     entries list of the consumer group."""
@@ -820,7 +842,9 @@ def xack(client: Client, argv: list[bytes]) -> Any:
     return acked
 
 
-@command("xpending", -3, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xpending", -3, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Return information and entries from a stream consumer group pending entries list, that "
+                 "are messages fetched but never acknowledged.")
 def xpending(client: Client, argv: list[bytes]) -> Any:
     """Return information and entries from a stream consumer group pending entries list, that
     are messages fetched but never acknowledged."""
@@ -888,7 +912,9 @@ def _claim(group: Group, consumer: Consumer, ident: int, nack: NACK, when: int) 
     nack.time = when
 
 
-@command("xclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="Changes (or acquires) ownership of a message in a consumer group, as if the message was "
+                 "delivered to the specified consumer.")
 def xclaim(client: Client, argv: list[bytes]) -> Any:
     """Changes (or acquires) ownership of a message in a consumer group, as if the message was
     delivered to the specified consumer."""
@@ -981,7 +1007,9 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
     return out
 
 
-@command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="6.2.0")
+@command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="6.2.0",
+         summary="Changes (or acquires) ownership of messages in a consumer group, as if the messages were "
+                 "delivered to the specified consumer.")
 def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     """Changes (or acquires) ownership of messages in a consumer group, as if the messages were
     delivered to the specified consumer."""
@@ -1055,7 +1083,8 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
 
 # --- XSETID ------------------------------------------------------------------------------------
 
-@command("xsetid", -3, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+@command("xsetid", -3, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0",
+         summary="An internal command for replicating stream values")
 def xsetid(client: Client, argv: list[bytes]) -> Any:
     """An internal command for replicating stream values."""
     ident = _strict(argv[2])
@@ -1113,7 +1142,8 @@ def _entries_read_reply(group: Group) -> int | None:
     return None if group.entries_read == INVALID_ENTRIES_READ else group.entries_read
 
 
-@command("xinfo|stream", -3, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0")
+@command("xinfo|stream", -3, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0",
+         summary="Get information about a stream")
 def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
     """Get information about a stream."""
     stream = _info_stream(client, argv)
@@ -1174,7 +1204,8 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
     return head
 
 
-@command("xinfo|groups", 3, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0")
+@command("xinfo|groups", 3, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0",
+         summary="List the consumer groups of a stream")
 def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
     """List the consumer groups of a stream."""
     stream = _info_stream(client, argv)
@@ -1187,7 +1218,8 @@ def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
     return out
 
 
-@command("xinfo|consumers", 4, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0")
+@command("xinfo|consumers", 4, "readonly", keys=(2, 2, 1), group="stream", since="5.0.0",
+         summary="List the consumers in a consumer group")
 def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
     """List the consumers in a consumer group."""
     stream = _info_stream(client, argv)
@@ -1203,7 +1235,8 @@ def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
     return out
 
 
-@command("xinfo|help", 2, "loading stale", group="stream", since="5.0.0")
+@command("xinfo|help", 2, "loading stale", group="stream", since="5.0.0",
+         summary="Show helpful text about the different subcommands")
 def xinfo_help(client: Client, argv: list[bytes]) -> Any:
     """Show helpful text about the different subcommands."""
     return [Simple(line) for line in _XINFO_HELP]
