@@ -634,6 +634,40 @@ def test_commands_pipelined_behind_a_block_wait(pair: Any) -> None:
     conn.close()
 
 
+def _dirty(client: Any) -> int:
+    info = client.call("INFO", "persistence")[1].decode()
+    return int(info.split("rdb_changes_since_last_save:")[1].split("\r\n")[0])
+
+
+def test_changes_counted_like_redis(pair: Any) -> None:
+    """rdb_changes_since_last_save grows as in Redis 7.0: per element pushed, popped, removed or
+    trimmed, one per LSET/LINSERT/move; served BLPOP/BLMOVE add nothing, served BLMPOP its count."""
+    def delta(*cmd: Any) -> None:
+        before = _dirty(pair.real), _dirty(pair.mem)
+        pair.both(*cmd)
+        assert (_dirty(pair.real) - before[0], cmd) == (_dirty(pair.mem) - before[1], cmd)
+
+    for cmd in [("RPUSH", "l", "a", "b", "c", "d"), ("LPUSH", "l", "x", "y"), ("LPUSHX", "l", "1", "2"),
+                ("RPUSHX", "nokey", "1"), ("LPOP", "l"), ("RPOP", "l", "2"), ("LPOP", "l", "0"),
+                ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "z"),
+                ("LINSERT", "l", "AFTER", "no", "z"), ("LREM", "l", "0", "a"), ("LREM", "l", "1", "no"),
+                ("LTRIM", "l", "1", "-2"), ("LTRIM", "l", "0", "-1"), ("LMOVE", "l", "d", "LEFT", "LEFT"),
+                ("RPOPLPUSH", "l", "d"), ("LMOVE", "d", "d", "LEFT", "RIGHT"),
+                ("LMPOP", "1", "d", "LEFT", "COUNT", "9"), ("RPUSH", "e", "1", "2", "3"), ("RPOP", "e", "5"),
+                ("RPUSH", "e", "1", "1"), ("LREM", "e", "0", "1"), ("RPUSH", "e", "1", "2"),
+                ("LTRIM", "e", "5", "6"), ("RPUSH", "e", "1", "2"), ("BLPOP", "e", "0"),
+                ("BLMOVE", "e", "f", "LEFT", "LEFT", "0"), ("RPUSH", "e", "1", "2"),
+                ("BLMPOP", "0", "1", "e", "LEFT", "COUNT", "5"), ("LPOP", "nokey", "3")]:
+        delta(*cmd)
+    for blocking in [("BLPOP", "k", "0"), ("BLMOVE", "k", "k2", "LEFT", "LEFT", "0"),
+                     ("BLMPOP", "0", "1", "k", "LEFT", "COUNT", "5"), ("BRPOPLPUSH", "k", "k3", "0")]:
+        conn = block(pair, *blocking)
+        delta("RPUSH", "k", "a", "b", "c")
+        reads(conn)
+        conn.close()
+        pair.both("DEL", "k", "k2", "k3")
+
+
 # --- propagation (in-process engine) ---------------------------------------------------------
 
 def _engine() -> tuple[Any, list[Any], Any]:

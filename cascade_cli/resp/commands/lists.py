@@ -60,6 +60,14 @@ def _range_arg(raw: bytes, error: str, low: int = 1) -> int:
     return value
 
 
+def _touched(db: Any, key: bytes, value: RList) -> None:
+    """Signal one change at key after removals: deleted when emptied, else modified."""
+    if value:
+        db.modified(key)
+    else:
+        db.drop_if_empty(key)
+
+
 # --- pushes ----------------------------------------------------------------------------------
 
 @command("lpush", -3, "write denyoom fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
@@ -151,10 +159,10 @@ def _pop_many(client: Any, argv: list[bytes], left: bool) -> Any:
     n = min(count, len(value))
     pop = value.popleft if left else value.pop
     out = [pop() for _ in range(n)]
-    db.modified(key)
-    client.engine.dirty += n - 1
-    if not value:
-        db.drop_if_empty(key)
+    engine = client.engine
+    dirty = engine.dirty
+    _touched(db, key, value)
+    engine.dirty = dirty + n
     return out
 
 
@@ -416,9 +424,10 @@ def lrem(client: Any, argv: list[bytes]) -> int:
             kept.reverse()
         value.clear()
         value.extend(kept)
-    db.modified(key)
-    client.engine.dirty += removed - 1
-    db.drop_if_empty(key)
+    engine = client.engine
+    dirty = engine.dirty
+    _touched(db, key, value)
+    engine.dirty = dirty + removed
     return removed
 
 
@@ -461,8 +470,10 @@ def ltrim(client: Any, argv: list[bytes]) -> Any:
             popleft()
         for _ in range(right):
             pop()
-    db.modified(key)
-    db.drop_if_empty(key)
+    engine = client.engine
+    dirty = engine.dirty
+    _touched(db, key, value)
+    engine.dirty = dirty + left + right
     return OK
 
 
@@ -479,6 +490,8 @@ def _move(client: Any, source: bytes, destination: bytes, from_left: bool, to_le
     dst = db.lookup(destination)
     if dst is not None and type(dst) is not RList:
         raise _wrongtype()
+    engine = client.engine
+    dirty = engine.dirty
     item = src.popleft() if from_left else src.pop()
     if dst is None:
         db.set(destination, RList((item,)))
@@ -489,8 +502,8 @@ def _move(client: Any, source: bytes, destination: bytes, from_left: bool, to_le
             dst.append(item)
         db.modified(destination)
     if src is not dst:
-        db.modified(source)
-        db.drop_if_empty(source)
+        _touched(db, source, src)
+    engine.dirty = dirty + 1                 # one change, as Redis counts it
     return item
 
 
@@ -542,10 +555,10 @@ def _pop_range(client: Any, key: bytes, value: RList, left: bool, count: int) ->
     n = min(count, len(value))
     pop = value.popleft if left else value.pop
     items = [pop() for _ in range(n)]
-    db = client.db
-    db.modified(key)
-    client.engine.dirty += n - 1
-    db.drop_if_empty(key)
+    engine = client.engine
+    dirty = engine.dirty
+    _touched(client.db, key, value)
+    engine.dirty = dirty + n
     client.rewrite([b"LPOP" if left else b"RPOP", key, b"%d" % n])
     return [key, items]
 
@@ -670,6 +683,18 @@ def _unique(keys: list[bytes]) -> list[bytes]:
     return list(dict.fromkeys(keys))
 
 
+def _served(client: Any, propagate: list[bytes], change: Callable[..., Any], *args: Any) -> Any:
+    """Run the change that serves a blocked BLPOP/BRPOP/BLMOVE/BRPOPLPUSH. Redis 7.0 leaves the
+    dirty counter alone there but still propagates the plain command, so propagate it here."""
+    engine = client.engine
+    dirty = engine.dirty
+    result = change(*args)
+    engine.dirty = dirty
+    engine.propagate(client.db.index, propagate)
+    client.rewrite()
+    return result
+
+
 def _bpop(client: Any, argv: list[bytes], left: bool) -> Any:
     timeout = parse_timeout(argv[-1])
     keys = argv[1:-1]
@@ -683,8 +708,7 @@ def _bpop(client: Any, argv: list[bytes], left: bool) -> Any:
             raise _wrongtype()
         if value:
             item = value.popleft() if left else value.pop()
-            db.modified(key)
-            db.drop_if_empty(key)
+            _touched(db, key, value)
             client.rewrite([name, key])
             return [key, item]
     keys = _unique(keys)
@@ -695,9 +719,7 @@ def _bpop(client: Any, argv: list[bytes], left: bool) -> Any:
             value = current.lookup(key)
             if type(value) is RList and value:
                 item = value.popleft() if left else value.pop()
-                current.modified(key)
-                current.drop_if_empty(key)
-                client.rewrite([name, key])
+                _served(client, [name, key], _touched, current, key, value)
                 return [key, item]
         return None
 
@@ -739,9 +761,7 @@ def _bmove(client: Any, argv: list[bytes], from_left: bool, to_left: bool, timeo
         target = current.lookup(destination)
         if target is not None and type(target) is not RList:
             raise _wrongtype()                 # Redis unblocks the client with the error
-        item = _move(client, source, destination, from_left, to_left)
-        client.rewrite(propagate)
-        return item
+        return _served(client, propagate, _move, client, source, destination, from_left, to_left)
 
     return client.block([source], timeout, NULL_ARRAY, attempt)
 
