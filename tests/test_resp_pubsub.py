@@ -369,6 +369,26 @@ def test_subscribe_inside_multi(pair: Pair) -> None:
                                        ("*", [("$", b"punsubscribe"), ("$", b"p"), (":", 0)])])
 
 
+def test_publish_to_self_inside_multi(p: Pair) -> None:
+    """Messages to oneself during EXEC are written inside the EXEC array, as Redis does."""
+    if p.resp == 3:  # type: ignore[attr-defined]
+        p.both("SUBSCRIBE", "foo")
+        p.both("MULTI")
+        for args in (("PING", "abc"), ("PUBLISH", "foo", "bar"), ("PUBLISH", "foo", "vaz"), ("PING", "def")):
+            p.both(*args)
+        p.both("EXEC")
+        both_next(p, 2)
+        p.both("UNSUBSCRIBE")
+    p.both("MULTI")
+    for args in (("SUBSCRIBE", "foo"), ("PUBLISH", "foo", "x"), ("PSUBSCRIBE", "f*"), ("PUBLISH", "foo", "y"),
+                 ("UNSUBSCRIBE", "foo"), ("PUBLISH", "foo", "z")):
+        p.both(*args)
+    p.both("EXEC")
+    both_next(p, 4)
+    p.both("PUNSUBSCRIBE")
+    quiet(p)
+
+
 def test_subscription_replies_ignore_client_reply_skip(pair: Pair) -> None:
     for client in (pair.real, pair.mem):
         client.send("CLIENT", "REPLY", "SKIP")

@@ -262,6 +262,19 @@ def test_watch_key_already_expired(pair: Pair) -> None:
     assert transaction(pair, ("EXISTS", "old")) == ("*", [(":", 0)])
 
 
+@pytest.mark.parametrize("after", [("SET", "stale", "new"), ("DEL", "stale"), ("FLUSHDB",), ("GET", "stale"),
+                                   ("EXISTS", "stale")])
+def test_watch_stale_keys(pair: Pair, after: tuple[str, ...]) -> None:
+    """A key already expired when watched: deleting it is no change, writing it is."""
+    pair.both("SET", "stale", "v", "PX", "1")
+    time.sleep(0.01)
+    pair.both("WATCH", "stale")
+    pair.both(*after)
+    pair.both("MULTI")
+    pair.both("PING")
+    pair.both("EXEC")
+
+
 def test_watch_and_flush(pair: Pair) -> None:
     other = pair.connect()
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cascade_cli.resp.commands import command
-from cascade_cli.resp.protocol import OK, ErrorReply
+from cascade_cli.resp.protocol import OK, ErrorReply, Replies
 
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
@@ -37,9 +37,46 @@ def _discard(client: Client) -> None:
 @command("exec", 1, "noscript loading stale skip-slowlog", group="transactions", since="1.2.0",
          summary="Execute all commands issued after MULTI")
 def exec_(client: Client, argv: list[bytes]) -> object:
-    if client.multi is None:
+    queued = client.multi
+    if queued is None:
         raise ErrorReply("ERR EXEC without MULTI")
-    return client.engine.exec(client)
+    engine = client.engine
+    if not (client.subscribed or client.tracking or any("pubsub" in cmd.flags for cmd, _ in queued)):
+        return engine.exec(client)
+    # Messages this client sends itself during EXEC (PUBLISH to a channel it listens to) go
+    # where Redis writes them: inside the EXEC array, before the reply of the command that
+    # caused them (the array's length still counts commands).
+    stats = engine.stats
+    base = stats.total_commands_processed
+    pushes: list[tuple[int, object]] = []
+    shadowed = client.__dict__.get("send")
+
+    def capture(reply: object) -> None:
+        pushes.append((stats.total_commands_processed - base, reply))
+
+    client.send = capture                 # type: ignore[method-assign]
+    try:
+        results = engine.exec(client)
+    finally:
+        if shadowed is None:
+            del client.send
+        else:
+            client.send = shadowed        # type: ignore[method-assign]
+    if not pushes:
+        return results
+    if type(results) is not list or not results:
+        for _, reply in pushes:
+            client.send(reply)
+        return results
+    merged: list[object] = list(results)
+    for index in range(len(merged)):
+        before = [reply for position, reply in pushes if position == index]
+        if before:
+            merged[index] = Replies([*before, merged[index]])
+    for position, reply in pushes:
+        if position >= len(merged):
+            client.send(reply)
+    return merged
 
 
 @command("discard", 1, "noscript loading stale fast allow-busy", group="transactions",
