@@ -634,6 +634,52 @@ def test_commands_pipelined_behind_a_block_wait(pair: Any) -> None:
     conn.close()
 
 
+def test_expired_lists_and_ttls(p: Any) -> None:
+    p.both("RPUSH", "k", "a", "b")
+    p.both("PEXPIRE", "k", "30")
+    assert p.both("LPUSH", "k", "c") == (":", 3)          # in place: the TTL stays
+    assert p.both("TTL", "k") == (":", 0)
+    p.both("RPUSH", "gone", "a")
+    p.both("PEXPIRE", "gone", "1")
+    time.sleep(0.05)
+    assert p.both("LLEN", "k") == (":", 0)
+    assert p.both("LPUSHX", "k", "x") == (":", 0)
+    assert p.both("RPOPLPUSH", "gone", "k") == null(p)
+    assert p.both("LPUSH", "k", "new") == (":", 1)
+    assert p.both("TTL", "k") == (":", -1)                 # a new list has no TTL
+    p.both("RPUSH", "m", "1", "2")
+    p.both("EXPIRE", "m", "100")
+    p.both("LTRIM", "m", "1", "1")
+    p.both("TTL", "m")
+    p.both("LMOVE", "m", "m", "LEFT", "RIGHT")
+    p.both("TTL", "m")
+    p.both("LPOP", "m")
+    assert p.both("TTL", "m") == (":", -2)
+
+
+def _stats(client: Any, *names: str) -> tuple[int, ...]:
+    info = client.call("INFO", "stats")[1].decode()
+    return tuple(int(info.split(name + ":")[1].split("\r\n")[0]) for name in names)
+
+
+def test_keyspace_hits_like_redis(pair: Any) -> None:
+    """Reads (LLEN LRANGE LINDEX LPOS) count keyspace hits and misses; writes do not."""
+    pair.both("SET", "s", "x")
+    for cmd in [("RPUSH", "l", "a", "b", "c"), ("LLEN", "l"), ("LLEN", "n"), ("LRANGE", "l", "0", "-1"),
+                ("LRANGE", "n", "0", "1"), ("LINDEX", "l", "0"), ("LINDEX", "n", "0"), ("LPOS", "l", "a"),
+                ("LPOS", "n", "a"), ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "z"),
+                ("LREM", "l", "0", "a"), ("LTRIM", "l", "0", "-1"), ("LPOP", "l"), ("LPOP", "n"),
+                ("LMOVE", "l", "d", "LEFT", "LEFT"), ("LMPOP", "2", "n", "l", "LEFT"),
+                ("BLPOP", "n", "d", "0"), ("LLEN", "s"), ("LRANGE", "s", "0", "1"), ("LPOS", "s", "a"), ("LINDEX", "s", "0")]:
+        names = ("keyspace_hits", "keyspace_misses")
+        before = _stats(pair.real, *names), _stats(pair.mem, *names)
+        pair.both(*cmd)
+        after = _stats(pair.real, *names), _stats(pair.mem, *names)
+        real = [x - y for x, y in zip(after[0], before[0])]
+        mem = [x - y for x, y in zip(after[1], before[1])]
+        assert mem == real, cmd
+
+
 def _dirty(client: Any) -> int:
     info = client.call("INFO", "persistence")[1].decode()
     return int(info.split("rdb_changes_since_last_save:")[1].split("\r\n")[0])
