@@ -670,7 +670,8 @@ def test_keyspace_hits_like_redis(pair: Any) -> None:
                 ("LPOS", "n", "a"), ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "z"),
                 ("LREM", "l", "0", "a"), ("LTRIM", "l", "0", "-1"), ("LPOP", "l"), ("LPOP", "n"),
                 ("LMOVE", "l", "d", "LEFT", "LEFT"), ("LMPOP", "2", "n", "l", "LEFT"),
-                ("BLPOP", "n", "d", "0"), ("LLEN", "s"), ("LRANGE", "s", "0", "1"), ("LPOS", "s", "a"), ("LINDEX", "s", "0")]:
+                ("BLPOP", "n", "d", "0"), ("LLEN", "s"), ("LRANGE", "s", "0", "1"), ("LPOS", "s", "a"),
+                ("LINDEX", "s", "0")]:
         names = ("keyspace_hits", "keyspace_misses")
         before = _stats(pair.real, *names), _stats(pair.mem, *names)
         pair.both(*cmd)
