@@ -154,7 +154,8 @@ def test_xadd_exhausted_and_max_ids(p):
     p.both("XRANGE", "s", "(" + top, "+")
     p.both("XADD", "t", "5-18446744073709551615", "a", "1")
     p.both("XADD", "t", "5-*", "a", "1")
-    p.both("XADD", "t", "*", "a", "1")
+    real, mem = p.each("XADD", "t", "*", "a", "1")      # the clock: compare the shape only
+    assert real[0] == mem[0] == "$" and real[1].endswith(b"-0") and mem[1].endswith(b"-0")
 
 
 def test_xadd_nomkstream(p):
