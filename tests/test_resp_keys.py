@@ -314,7 +314,7 @@ def _encoding_transitions(pair):
         ("SADD", "s3", "9223372036854775808"), ("OBJECT", "ENCODING", "s3"),
         ("ZADD", "z", "1", "a"), ("OBJECT", "ENCODING", "z"), ("ZADD", "z", "2", "y" * 65),
         ("OBJECT", "ENCODING", "z"), ("ZADD", "z2", *[x for i in range(129) for x in (str(i), f"m{i}")]),
-        ("OBJECT", "ENCODING", "z2"), ("XADD", "x", "*", "f", "v"), ("OBJECT", "ENCODING", "x"),
+        ("OBJECT", "ENCODING", "z2"), ("XADD", "x", "1-1", "f", "v"), ("OBJECT", "ENCODING", "x"),
         ("CONFIG", "SET", "set-max-intset-entries", "2"), ("SADD", "s4", "1", "2"),
         ("OBJECT", "ENCODING", "s4"), ("SADD", "s4", "3"), ("OBJECT", "ENCODING", "s4"),
         ("SADD", "s5", "1", "2", "3"), ("OBJECT", "ENCODING", "s5"),
