@@ -430,14 +430,29 @@ def _read_both(pair: Pair, timeout: float):
     return out
 
 
+def _blocked(client) -> int:
+    info = client.call("INFO", "clients")[1]
+    return int(re.search(rb"blocked_clients:(\d+)", info).group(1))
+
+
+def send_blocking(pair: Pair, other: Pair, *args) -> None:
+    """Send a command on `other` and wait until both servers hold it blocked (or 1 s)."""
+    before = _blocked(pair.real), _blocked(pair.mem)
+    other.real.send(*args)
+    other.mem.send(*args)
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        if _blocked(pair.real) > before[0] and _blocked(pair.mem) > before[1]:
+            return
+        time.sleep(0.005)
+
+
 def _blocked_both(pair: Pair, *args) -> Pair:
     other = pair.connect()
     if getattr(pair, "proto", 2) == 3:
         other.real.call("HELLO", "3")
         other.mem.call("HELLO", "3")
-    other.real.send(*args)
-    other.mem.send(*args)
-    time.sleep(0.05)
+    send_blocking(pair, other, *args)
     return other
 
 
@@ -463,9 +478,7 @@ def test_xread_block_served_by_xadd(p):
     assert_served(other)
     # `$` is the last id at call time: entries added before are not served
     p.both("XADD", "s", "2-1", "f", "v")
-    other.real.send("XREAD", "COUNT", "5", "BLOCK", "0", "STREAMS", "s", "$")
-    other.mem.send("XREAD", "COUNT", "5", "BLOCK", "0", "STREAMS", "s", "$")
-    time.sleep(0.05)
+    send_blocking(p, other, "XREAD", "COUNT", "5", "BLOCK", "0", "STREAMS", "s", "$")
     assert_blocked(other)
     p.both("XDEL", "s", "1-1")
     p.both("XSETID", "s", "5-5")
@@ -473,9 +486,7 @@ def test_xread_block_served_by_xadd(p):
     p.both("XADD", "s", "6-1", "f", "v")
     assert_served(other)
     # an explicit id: served as soon as something newer arrives
-    other.real.send("XREAD", "BLOCK", "0", "STREAMS", "s", "other", "7-0", "$")
-    other.mem.send("XREAD", "BLOCK", "0", "STREAMS", "s", "other", "7-0", "$")
-    time.sleep(0.05)
+    send_blocking(p, other, "XREAD", "BLOCK", "0", "STREAMS", "s", "other", "7-0", "$")
     assert_blocked(other)
     p.both("XADD", "other", "1-1", "a", "b")
     assert_served(other)
@@ -487,9 +498,7 @@ def test_xread_block_timeout_and_replacement(p):
     real, mem = _read_both(other, 2)
     assert real == mem and real in (("*", None), ("_", None))
     # a key replaced by another type does not wake XREAD; a new stream does
-    other.real.send("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
-    other.mem.send("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
-    time.sleep(0.05)
+    send_blocking(p, other, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
     p.both("SET", "s", "x")
     assert_blocked(other)
     p.both("DEL", "s")
@@ -677,9 +686,7 @@ def test_xreadgroup_block(p):
     p.both("XGROUP", "DESTROY", "s", "g")
     assert_served(other)
     p.both("XGROUP", "CREATE", "s", "g", "$")
-    other.real.send("XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">")
-    other.mem.send("XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">")
-    time.sleep(0.05)
+    send_blocking(p, other, "XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">")
     p.both("DEL", "s")
     assert_served(other)
     # timeout
@@ -1239,9 +1246,7 @@ def test_node_limits_from_config(pair, setting):
 def test_client_unblock(pair):
     other = pair.connect()
     ids = [plain_int(other.real.call("CLIENT", "ID")), plain_int(other.mem.call("CLIENT", "ID"))]
-    other.real.send("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
-    other.mem.send("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
-    time.sleep(0.05)
+    send_blocking(pair, other, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
     assert pair.real.call("CLIENT", "UNBLOCK", ids[0]) == pair.mem.call("CLIENT", "UNBLOCK",
                                                                         ids[1]) == (":", 1)
     assert_served(other)
@@ -1249,9 +1254,7 @@ def test_client_unblock(pair):
     other.mem.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
     assert_served(other)           # NOGROUP: nothing to block on
     pair.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    other.real.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
-    other.mem.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
-    time.sleep(0.05)
+    send_blocking(pair, other, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
     pair.real.call("CLIENT", "UNBLOCK", ids[0], "ERROR")
     pair.mem.call("CLIENT", "UNBLOCK", ids[1], "ERROR")
     assert_served(other)
