@@ -671,9 +671,394 @@ GROUP_NAMES = {"zset": "sorted-set", "sorted_set": "sorted-set", "sortedset": "s
                "keyspace": "generic", "transaction": "transactions", "strings": "string", "lists": "list",
                "sets": "set", "hashes": "hash", "streams": "stream"}
 GROUP_ACL = {"generic": "keyspace", "string": "string", "list": "list", "set": "set",
-             "sorted-set": "sortedset", "hash": "hash", "pubsub": "pubsub", "transactions": "transaction",
+             "sorted-set": "sortedset", "hash": "hash", "transactions": "transaction",
              "connection": "connection", "scripting": "scripting", "hyperloglog": "hyperloglog",
              "geo": "geo", "stream": "stream", "bitmap": "bitmap"}
+
+
+
+# Redis 7.0's ACL categories and command tips of every command ("name categories ; tips"), as
+# COMMAND INFO reports them; a command missing here gets categories derived from its flags.
+_REDIS_METADATA = """
+acl slow
+acl|cat slow
+acl|deluser admin slow dangerous
+acl|dryrun admin slow dangerous
+acl|genpass slow
+acl|getuser admin slow dangerous
+acl|help slow
+acl|list admin slow dangerous
+acl|load admin slow dangerous
+acl|log admin slow dangerous
+acl|save admin slow dangerous
+acl|setuser admin slow dangerous
+acl|users admin slow dangerous
+acl|whoami slow
+append write string fast
+asking fast connection
+auth fast connection
+bgrewriteaof admin slow dangerous
+bgsave admin slow dangerous
+bitcount read bitmap slow
+bitfield write bitmap slow
+bitfield_ro read bitmap fast
+bitop write bitmap slow
+bitpos read bitmap slow
+blmove write list slow blocking
+blmpop write list slow blocking
+blpop write list slow blocking
+brpop write list slow blocking
+brpoplpush write list slow blocking
+bzmpop write sortedset slow blocking
+bzpopmax write sortedset fast blocking
+bzpopmin write sortedset fast blocking
+client slow
+client|caching slow connection
+client|getname slow connection
+client|getredir slow connection
+client|help slow connection
+client|id slow connection
+client|info slow connection ; nondeterministic_output
+client|kill admin slow dangerous connection
+client|list admin slow dangerous connection ; nondeterministic_output
+client|no-evict admin slow dangerous connection
+client|pause admin slow dangerous connection
+client|reply slow connection
+client|setname slow connection
+client|tracking slow connection
+client|trackinginfo slow connection
+client|unblock admin slow dangerous connection
+client|unpause admin slow dangerous connection
+cluster slow
+cluster|addslots admin slow dangerous
+cluster|addslotsrange admin slow dangerous
+cluster|bumpepoch admin slow dangerous ; nondeterministic_output
+cluster|count-failure-reports admin slow dangerous ; nondeterministic_output
+cluster|countkeysinslot slow
+cluster|delslots admin slow dangerous
+cluster|delslotsrange admin slow dangerous
+cluster|failover admin slow dangerous
+cluster|flushslots admin slow dangerous
+cluster|forget admin slow dangerous
+cluster|getkeysinslot slow ; nondeterministic_output
+cluster|help slow
+cluster|info slow ; nondeterministic_output
+cluster|keyslot slow
+cluster|links slow ; nondeterministic_output
+cluster|meet admin slow dangerous
+cluster|myid slow
+cluster|nodes slow ; nondeterministic_output
+cluster|replicas admin slow dangerous ; nondeterministic_output
+cluster|replicate admin slow dangerous
+cluster|reset admin slow dangerous
+cluster|saveconfig admin slow dangerous
+cluster|set-config-epoch admin slow dangerous
+cluster|setslot admin slow dangerous
+cluster|shards slow ; nondeterministic_output
+cluster|slaves admin slow dangerous ; nondeterministic_output
+cluster|slots slow ; nondeterministic_output
+command slow connection ; nondeterministic_output_order
+command|count slow connection
+command|docs slow connection ; nondeterministic_output_order
+command|getkeys slow connection
+command|getkeysandflags slow connection
+command|help slow connection
+command|info slow connection ; nondeterministic_output_order
+command|list slow connection ; nondeterministic_output_order
+config slow
+config|get admin slow dangerous
+config|help slow
+config|resetstat admin slow dangerous
+config|rewrite admin slow dangerous
+config|set admin slow dangerous ; request_policy:all_nodes response_policy:all_succeeded
+copy keyspace write slow
+dbsize keyspace read fast ; request_policy:all_shards response_policy:agg_sum
+debug admin slow dangerous
+decr write string fast
+decrby write string fast
+del keyspace write slow ; request_policy:multi_shard response_policy:agg_sum
+discard fast transaction
+dump keyspace read slow ; nondeterministic_output
+echo fast connection
+eval slow scripting
+eval_ro slow scripting
+evalsha slow scripting
+evalsha_ro slow scripting
+exec slow transaction
+exists keyspace read fast ; request_policy:multi_shard response_policy:agg_sum
+expire keyspace write fast
+expireat keyspace write fast
+expiretime keyspace read fast
+failover admin slow dangerous
+fcall slow scripting
+fcall_ro slow scripting
+flushall keyspace write slow dangerous ; request_policy:all_shards response_policy:all_succeeded
+flushdb keyspace write slow dangerous ; request_policy:all_shards response_policy:all_succeeded
+function slow
+function|delete write slow scripting ; request_policy:all_shards response_policy:all_succeeded
+function|dump slow scripting
+function|flush write slow scripting ; request_policy:all_shards response_policy:all_succeeded
+function|help slow scripting
+function|kill slow scripting ; request_policy:all_shards response_policy:one_succeeded
+function|list slow scripting ; nondeterministic_output_order
+function|load write slow scripting ; request_policy:all_shards response_policy:all_succeeded
+function|restore write slow scripting ; request_policy:all_shards response_policy:all_succeeded
+function|stats slow scripting ; nondeterministic_output request_policy:all_shards response_policy:special
+geoadd write geo slow
+geodist read geo slow
+geohash read geo slow
+geopos read geo slow
+georadius write geo slow
+georadius_ro read geo slow
+georadiusbymember write geo slow
+georadiusbymember_ro read geo slow
+geosearch read geo slow
+geosearchstore write geo slow
+get read string fast
+getbit read bitmap fast
+getdel write string fast
+getex write string fast
+getrange read string slow
+getset write string fast
+hdel write hash fast
+hello fast connection
+hexists read hash fast
+hget read hash fast
+hgetall read hash slow ; nondeterministic_output_order
+hincrby write hash fast
+hincrbyfloat write hash fast
+hkeys read hash slow ; nondeterministic_output_order
+hlen read hash fast
+hmget read hash fast
+hmset write hash fast
+hrandfield read hash slow ; nondeterministic_output
+hscan read hash slow ; nondeterministic_output
+hset write hash fast
+hsetnx write hash fast
+hstrlen read hash fast
+hvals read hash slow ; nondeterministic_output_order
+incr write string fast
+incrby write string fast
+incrbyfloat write string fast
+info slow dangerous ; nondeterministic_output request_policy:all_shards response_policy:special
+keys keyspace read slow dangerous ; request_policy:all_shards nondeterministic_output_order
+lastsave admin fast dangerous ; nondeterministic_output
+latency slow
+latency|doctor admin slow dangerous ; nondeterministic_output request_policy:all_nodes response_policy:special
+latency|graph admin slow dangerous ; nondeterministic_output request_policy:all_nodes response_policy:special
+latency|help slow
+latency|histogram admin slow dangerous ; nondeterministic_output request_policy:all_nodes response_policy:special
+latency|history admin slow dangerous ; nondeterministic_output request_policy:all_nodes response_policy:special
+latency|latest admin slow dangerous ; nondeterministic_output request_policy:all_nodes response_policy:special
+latency|reset admin slow dangerous ; request_policy:all_nodes response_policy:all_succeeded
+lcs read string slow
+lindex read list slow
+linsert write list slow
+llen read list fast
+lmove write list slow
+lmpop write list slow
+lolwut read fast
+lpop write list fast
+lpos read list slow
+lpush write list fast
+lpushx write list fast
+lrange read list slow
+lrem write list slow
+lset write list slow
+ltrim write list slow
+memory slow
+memory|doctor slow ; nondeterministic_output request_policy:all_shards response_policy:special
+memory|help slow
+memory|malloc-stats slow ; nondeterministic_output request_policy:all_shards response_policy:special
+memory|purge slow ; request_policy:all_shards response_policy:all_succeeded
+memory|stats slow ; nondeterministic_output request_policy:all_shards response_policy:special
+memory|usage read slow
+mget read string fast ; request_policy:multi_shard
+migrate keyspace write slow dangerous ; nondeterministic_output
+module slow
+module|help slow
+module|list admin slow dangerous ; nondeterministic_output_order
+module|load admin slow dangerous
+module|loadex admin slow dangerous
+module|unload admin slow dangerous
+monitor admin slow dangerous
+move keyspace write fast
+mset write string slow ; request_policy:multi_shard response_policy:all_succeeded
+msetnx write string slow ; request_policy:multi_shard response_policy:agg_min
+multi fast transaction
+object slow
+object|encoding keyspace read slow ; nondeterministic_output
+object|freq keyspace read slow ; nondeterministic_output
+object|help keyspace slow
+object|idletime keyspace read slow ; nondeterministic_output
+object|refcount keyspace read slow ; nondeterministic_output
+persist keyspace write fast
+pexpire keyspace write fast
+pexpireat keyspace write fast
+pexpiretime keyspace read fast
+pfadd write hyperloglog fast
+pfcount read hyperloglog slow
+pfdebug write hyperloglog admin slow dangerous
+pfmerge write hyperloglog slow
+pfselftest hyperloglog admin slow dangerous
+ping fast connection ; request_policy:all_shards response_policy:all_succeeded
+psetex write string slow
+psubscribe pubsub slow
+psync admin slow dangerous
+pttl keyspace read fast ; nondeterministic_output
+publish pubsub fast
+pubsub slow
+pubsub|channels pubsub slow
+pubsub|help slow
+pubsub|numpat pubsub slow
+pubsub|numsub pubsub slow
+pubsub|shardchannels pubsub slow
+pubsub|shardnumsub pubsub slow
+punsubscribe pubsub slow
+quit fast connection
+randomkey keyspace read slow ; request_policy:all_shards nondeterministic_output
+readonly fast connection
+readwrite fast connection
+rename keyspace write slow
+renamenx keyspace write fast
+replconf admin slow dangerous
+replicaof admin slow dangerous
+reset fast connection
+restore keyspace write slow dangerous
+restore-asking keyspace write slow dangerous
+role admin fast dangerous
+rpop write list fast
+rpoplpush write list slow
+rpush write list fast
+rpushx write list fast
+sadd write set fast
+save admin slow dangerous
+scan keyspace read slow ; nondeterministic_output request_policy:special
+scard read set fast
+script slow
+script|debug slow scripting
+script|exists slow scripting ; request_policy:all_shards response_policy:agg_logical_and
+script|flush slow scripting ; request_policy:all_nodes response_policy:all_succeeded
+script|help slow scripting
+script|kill slow scripting ; request_policy:all_shards response_policy:one_succeeded
+script|load slow scripting ; request_policy:all_nodes response_policy:all_succeeded
+sdiff read set slow ; nondeterministic_output_order
+sdiffstore write set slow
+select fast connection
+set write string slow
+setbit write bitmap slow
+setex write string slow
+setnx write string fast
+setrange write string slow
+shutdown admin slow dangerous
+sinter read set slow ; nondeterministic_output_order
+sintercard read set slow
+sinterstore write set slow
+sismember read set fast
+slaveof admin slow dangerous
+slowlog slow
+slowlog|get admin slow dangerous ; request_policy:all_nodes nondeterministic_output
+slowlog|help slow
+slowlog|len admin slow dangerous ; request_policy:all_nodes response_policy:agg_sum nondeterministic_output
+slowlog|reset admin slow dangerous ; request_policy:all_nodes response_policy:all_succeeded
+smembers read set slow ; nondeterministic_output_order
+smismember read set fast
+smove write set fast
+sort write set sortedset list slow dangerous
+sort_ro read set sortedset list slow dangerous
+spop write set fast ; nondeterministic_output
+spublish pubsub fast
+srandmember read set slow ; nondeterministic_output
+srem write set fast
+sscan read set slow ; nondeterministic_output
+ssubscribe pubsub slow
+strlen read string fast
+subscribe pubsub slow
+substr read string slow
+sunion read set slow ; nondeterministic_output_order
+sunionstore write set slow
+sunsubscribe pubsub slow
+swapdb keyspace write fast dangerous
+sync admin slow dangerous
+time fast ; nondeterministic_output
+touch keyspace read fast ; request_policy:multi_shard response_policy:agg_sum
+ttl keyspace read fast ; nondeterministic_output
+type keyspace read fast
+unlink keyspace write fast ; request_policy:multi_shard response_policy:agg_sum
+unsubscribe pubsub slow
+unwatch fast transaction
+wait slow connection ; request_policy:all_shards response_policy:agg_min
+watch fast transaction
+xack write stream fast
+xadd write stream fast ; nondeterministic_output
+xautoclaim write stream fast ; nondeterministic_output
+xclaim write stream fast ; nondeterministic_output
+xdel write stream fast
+xgroup slow
+xgroup|create write stream slow
+xgroup|createconsumer write stream slow
+xgroup|delconsumer write stream slow
+xgroup|destroy write stream slow
+xgroup|help stream slow
+xgroup|setid write stream slow
+xinfo slow
+xinfo|consumers read stream slow ; nondeterministic_output
+xinfo|groups read stream slow
+xinfo|help stream slow
+xinfo|stream read stream slow
+xlen read stream fast
+xpending read stream slow ; nondeterministic_output
+xrange read stream slow
+xread read stream slow blocking
+xreadgroup write stream slow blocking
+xrevrange read stream slow
+xsetid write stream fast
+xtrim write stream slow ; nondeterministic_output
+zadd write sortedset fast
+zcard read sortedset fast
+zcount read sortedset fast
+zdiff read sortedset slow
+zdiffstore write sortedset slow
+zincrby write sortedset fast
+zinter read sortedset slow
+zintercard read sortedset slow
+zinterstore write sortedset slow
+zlexcount read sortedset fast
+zmpop write sortedset slow
+zmscore read sortedset fast
+zpopmax write sortedset fast
+zpopmin write sortedset fast
+zrandmember read sortedset slow ; nondeterministic_output
+zrange read sortedset slow
+zrangebylex read sortedset slow
+zrangebyscore read sortedset slow
+zrangestore write sortedset slow
+zrank read sortedset fast
+zrem write sortedset fast
+zremrangebylex write sortedset slow
+zremrangebyrank write sortedset slow
+zremrangebyscore write sortedset slow
+zrevrange read sortedset slow
+zrevrangebylex read sortedset slow
+zrevrangebyscore read sortedset slow
+zrevrank read sortedset fast
+zscan read sortedset slow ; nondeterministic_output
+zscore read sortedset fast
+zunion read sortedset slow
+zunionstore write sortedset slow
+"""
+
+
+def _parse_metadata(text: str) -> dict[str, tuple[list[str], list[str]]]:
+    table = {}
+    for line in text.strip().splitlines():
+        head, _, tips = line.partition(" ; ")
+        name, *categories = head.split()
+        table[name] = (categories, tips.split())
+    return table
+
+
+REDIS_METADATA = _parse_metadata(_REDIS_METADATA)
 
 
 def _group(cmd: Command) -> str:
@@ -684,11 +1069,14 @@ def _flags(cmd: Command) -> list[str]:
     flags = {flag.replace("-", "_") for flag in cmd.flags}
     if "keys" in cmd.extra:
         flags.add("movablekeys")
-    return sorted(flags, key=lambda f: FLAG_ORDER.index(f) if f in FLAG_ORDER else len(FLAG_ORDER))
+    return [flag for flag in FLAG_ORDER if flag in flags]
 
 
 def acl_categories(cmd: Command) -> list[str]:
     """The command's ACL categories (without '@'), in Redis's order."""
+    known = REDIS_METADATA.get(cmd.name)
+    if known is not None:
+        return known[0]
     if cmd.subcommands is not None and cmd.handler is None:
         return ["slow"]
     cats = set(cat.lstrip("@") for cat in cmd.extra.get("acl", ()))
@@ -748,7 +1136,12 @@ def command_info(cmd: Command) -> list[Any]:
     return [cmd.name.encode(), cmd.arity, SetReply(Simple(f) for f in _flags(cmd)),
             cmd.first_key, cmd.last_key, cmd.step,
             SetReply(Simple("@" + c) for c in acl_categories(cmd)),
-            SetReply(t.encode() for t in cmd.extra.get("tips", ())), _key_specs(cmd), SetReply(subs)]
+            SetReply(t.encode() for t in _tips(cmd)), _key_specs(cmd), SetReply(subs)]
+
+
+def _tips(cmd: Command) -> list[str]:
+    known = REDIS_METADATA.get(cmd.name)
+    return known[1] if known is not None else list(cmd.extra.get("tips", ()))
 
 
 def command_docs(cmd: Command) -> dict[bytes, Any]:
