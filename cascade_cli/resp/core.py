@@ -69,6 +69,7 @@ class Block:
     timeout_reply: Any
     attempt: Callable[[], Any]
     started: float = field(default_factory=time.monotonic)
+    ready_key: bytes | None = None   # set before attempt(): the key whose change woke it up
 
 
 class Client:
@@ -237,14 +238,14 @@ class Engine:
             for raw in argv[1:]:
                 if len(args) >= 128:
                     break
-                args += "'" + raw.decode("utf-8", "replace")[:128 - len(args)] + "' "
-            name = argv[0].decode("utf-8", "replace")[:128]
-            return ErrorReply(f"ERR unknown command '{name}', with args beginning with: {args}")
+                args += "'" + _c_string(raw)[:128 - len(args)] + "' "
+            return ErrorReply(f"ERR unknown command '{_c_string(argv[0])[:128]}', "
+                              f"with args beginning with: {args}")
         if cmd.subcommands is not None and len(argv) >= 2:
             sub = cmd.subcommands.get(argv[1].lower())
             if sub is None:
-                return ErrorReply(f"ERR unknown subcommand '{argv[1].decode('utf-8', 'replace')[:128]}'. "
-                                  f"Try {argv[0].decode('utf-8', 'replace').upper()} HELP.")
+                return ErrorReply(f"ERR unknown subcommand '{_c_string(argv[1])[:128]}'. "
+                                  f"Try {_c_string(argv[0]).upper()} HELP.")
             cmd = sub
         if not cmd.arity_ok(len(argv)):
             return arity_error(cmd.name)
@@ -278,6 +279,8 @@ class Engine:
             except ErrorReply as error:
                 reply = self._count_error(error)
                 cmd.failed_calls += 1  # type: ignore[union-attr]
+            except Exception as error:  # noqa: BLE001 - see _internal_error
+                reply = self._count_error(_internal_error(cmd, error))  # type: ignore[arg-type]
             elapsed = (perf_counter_ns() - start) // 1000
             cmd.calls += 1  # type: ignore[union-attr]
             cmd.usec += elapsed  # type: ignore[union-attr]
@@ -345,6 +348,8 @@ class Engine:
         except ErrorReply as error:
             reply = self._count_error(error)
             cmd.failed_calls += 1
+        except Exception as error:  # noqa: BLE001 - see _internal_error
+            reply = self._count_error(_internal_error(cmd, error))
         elapsed = (perf_counter_ns() - start) // 1000
         cmd.calls += 1
         cmd.usec += elapsed
@@ -567,19 +572,19 @@ class Engine:
                     block = client.blocked
                     if block is None:
                         continue
-                    dirty = self.dirty
                     client.rewrite_as = None
                     previous = client.db
                     client.db = self.dbs[block.db]
+                    block.ready_key = slot[1]
                     try:
                         reply = block.attempt()
                     except ErrorReply as error:
-                        reply = error
+                        reply = self._count_error(error)
                     finally:
                         client.db = previous
                     if reply is None:
                         continue
-                    if self.dirty != dirty and client.rewrite_as is not None:
+                    if client.rewrite_as is not None:
                         for entry in client.rewrite_as:
                             self.pending_propagation.append((block.db, entry))
                     self.unblock(client)
@@ -651,6 +656,19 @@ class Engine:
 
     def uptime(self) -> int:
         return int(time.monotonic() - self.started_monotonic)
+
+
+def _c_string(raw: bytes) -> str:
+    """An argument as Redis's C formatting prints it: up to the first NUL byte."""
+    cut = raw.find(b"\0")
+    return (raw if cut < 0 else raw[:cut]).decode("utf-8", "replace")
+
+
+def _internal_error(cmd: Command, error: Exception) -> ErrorReply:
+    """A bug in a command must not take the connection down: answer an error and log it."""
+    import traceback
+    traceback.print_exception(error)
+    return ErrorReply(f"ERR internal error in '{cmd.name}': {type(error).__name__}: {error}")
 
 
 def _monitor_quote(raw: bytes) -> str:

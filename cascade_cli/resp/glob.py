@@ -117,7 +117,17 @@ def _matcher(tokens: list[object]) -> Callable[[bytes], bool]:
 
 
 def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool]:
-    """A predicate that tells whether a string matches `pattern` (Redis stringmatchlen)."""
+    """A predicate that tells whether a string matches `pattern` (Redis stringmatchlen).
+
+    As in Redis, the empty string matches only the empty pattern (not even `*`).
+    """
+    if not pattern:
+        return lambda text: not text
+    check = _compile(pattern, nocase)
+    return lambda text: bool(text) and check(text)
+
+
+def _compile(pattern: bytes, nocase: bool) -> Callable[[bytes], bool]:
     if pattern == b"*":
         return lambda text: True
     if not _SPECIAL.intersection(pattern) and not nocase:

@@ -350,8 +350,12 @@ def encode(value: object, resp: int, out: list[bytes]) -> None:
         if resp == 3:
             mark = b">" if t is Push else b"~" if t is SetReply else b"*"
         out.append(b"%s%d\r\n" % (mark, len(value)))  # type: ignore[arg-type]
+        append = out.append
         for item in value:  # type: ignore[union-attr]
-            encode(item, resp, out)
+            if type(item) is bytes:
+                append(b"$%d\r\n%s\r\n" % (len(item), item))
+            else:
+                encode(item, resp, out)
     elif t is ErrorReply:
         out.append(b"-%s\r\n" % value.text.replace("\r", " ").replace("\n", " ").encode())  # type: ignore[union-attr]
     elif t is float:

@@ -24,10 +24,22 @@ _next_id = [1]
 
 
 def parse_cursor(raw: bytes) -> int:
-    """A cursor argument (unsigned 64-bit decimal) or Redis's 'invalid cursor' error."""
-    if not raw.isdigit() or int(raw) >= 2**64:
+    """A SCAN-family cursor as Redis 7.0 reads it: strtoul over the whole argument (an optional
+    sign, digits or nothing; a negative value wraps around; a NUL byte ends the number), or
+    Redis's 'invalid cursor' error."""
+    cut = raw.find(b"\0")
+    if cut >= 0:
+        raw = raw[:cut]
+    digits = raw[1:] if raw[:1] in (b"+", b"-") else raw
+    if not digits.isdigit():
+        if raw:                               # "" converts nothing and is cursor 0
+            raise ErrorReply("ERR invalid cursor")
+        return 0
+    digits = digits.lstrip(b"0") or b"0"
+    if len(digits) > 20 or int(digits) >= 2**64:
         raise ErrorReply("ERR invalid cursor")
-    return int(raw)
+    value = int(digits)
+    return (-value) % 2**64 if raw[:1] == b"-" else value
 
 
 def parse_options(argv: list[bytes], start: int, allow_type: bool = False

@@ -146,6 +146,8 @@ def to_float(raw: bytes, error: str = NOT_FLOAT) -> float:
     try:
         value = float(text)
     except ValueError:
+        if not text.lstrip("+-").lower().startswith("0x"):
+            raise ErrorReply(error) from None
         try:
             value = float.fromhex(text)
         except ValueError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -651,25 +650,12 @@ def parse_timeout(raw: bytes) -> float:
 
 
 def _ready_key(client: Any) -> bytes | None:
-    """The key whose change woke this blocked client up (Redis serves from that key), when
-    the engine tells; None otherwise (then the keys are tried in argument order)."""
+    """The key whose change woke this blocked client up (Redis serves from that key); None on
+    the first attempt (then the keys are tried in argument order)."""
     block = client.blocked
     if block is None:
         return None
-    key = getattr(block, "ready_key", None)
-    if key is not None:
-        return key
-    frame = sys._getframe(2)
-    for _ in range(3):
-        if frame is None:
-            break
-        if frame.f_code.co_name == "handle_ready":
-            slot = frame.f_locals.get("slot")
-            if type(slot) is tuple and len(slot) == 2 and slot[0] == block.db:
-                return slot[1]
-            break
-        frame = frame.f_back
-    return None
+    return block.ready_key
 
 
 def _ordered(client: Any, keys: list[bytes]) -> list[bytes]:
