@@ -1001,8 +1001,11 @@ def _blocking_pop(client: Client, keys: list[bytes], timeout: float, last: bool,
             return serve(key, zset)
 
     def attempt() -> Any:
+        # Redis serves a woken client from the key that became ready; when the engine says
+        # which one (client.ready_key), only that key is tried, otherwise the keys in order.
         database = client.db
-        for key in keys:
+        ready = getattr(client, "ready_key", None)
+        for key in (ready,) if ready is not None and ready in keys else keys:
             value = database.lookup(key)
             if type(value) is ZSet and value:
                 return serve(key, value)
