@@ -1348,3 +1348,31 @@ def test_propagated_commands_load_into_redis(pair):
         assert reply[0] != "-", (argv, reply)
     mine, _ = parse_reply(to_bytes(_run(engine, client, "XINFO", "STREAM", "s", "FULL", "COUNT", "0"), 2))
     assert mask_full(pair.real.call("XINFO", "STREAM", "s", "FULL", "COUNT", "0")) == mask_full(mine)
+
+
+def test_keyspace_hits_and_misses(pair):
+    def counters(client):
+        info = client.call("INFO", "stats")[1]
+        return [int(re.search(rb"%s:(\d+)" % name, info).group(1)) for name in (b"keyspace_hits", b"keyspace_misses")]
+
+    for setup in (("XADD", "s", "1-1", "a", "b"), ("XADD", "s", "2-1", "a", "b"), ("SET", "str", "x"),
+                  ("XGROUP", "CREATE", "s", "g", "0")):
+        pair.both(*setup)
+    commands = [
+        ("XLEN", "s"), ("XLEN", "nokey"), ("XRANGE", "s", "-", "+"), ("XRANGE", "nokey", "-", "+"),
+        ("XREVRANGE", "s", "+", "-"), ("XREAD", "STREAMS", "s", "nokey", "0", "0"), ("XREAD", "STREAMS", "s", "$"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"),
+        ("XPENDING", "s", "g"), ("XPENDING", "nokey", "g"), ("XACK", "s", "g", "1-1"), ("XACK", "nokey", "g", "1-1"),
+        ("XCLAIM", "s", "g", "d", "0", "2-1"), ("XAUTOCLAIM", "s", "g", "e", "0", "0"), ("XINFO", "STREAM", "s"),
+        ("XINFO", "GROUPS", "s"), ("XINFO", "CONSUMERS", "s", "g"), ("XINFO", "STREAM", "nokey"),
+        ("XADD", "s", "3-1", "a", "b"), ("XADD", "nokey", "NOMKSTREAM", "*", "a", "b"), ("XDEL", "s", "3-1"),
+        ("XTRIM", "s", "MAXLEN", "5"), ("XGROUP", "CREATE", "s", "h", "0"), ("XGROUP", "SETID", "s", "h", "0"),
+        ("XSETID", "s", "9-9"), ("XSETID", "nokey", "9-9"), ("XLEN", "str"), ("XREAD", "STREAMS", "str", "0"),
+    ]
+    for command in commands:
+        before = counters(pair.real), counters(pair.mem)
+        pair.each(*command)
+        after = counters(pair.real), counters(pair.mem)
+        real = [a - b for a, b in zip(after[0], before[0])]
+        mem = [a - b for a, b in zip(after[1], before[1])]
+        assert mem == real, (command, real, mem)

@@ -527,7 +527,7 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
     served: list[list[Any]] = []
     group_read = False
     for index, key in enumerate(keys):
-        stream = db.lookup(key)
+        stream = db.read(key)          # Redis looks every key up twice: hits count twice
         if type(stream) is not Stream:
             continue
         after = ids[index]
