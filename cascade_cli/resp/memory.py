@@ -128,9 +128,10 @@ def _score_text(score: float) -> bytes:
     return b"%.17g" % score
 
 
-def value_usage(value: Any, samples: int = 5) -> int:
+def value_usage(value: Any, samples: int = 5, fast: bool = False) -> int:
     """What MEMORY USAGE counts for a value (without its key): Redis's objectComputeSize, with
-    containers' elements sampled (`samples` of them, all when 0) and extrapolated."""
+    containers' elements sampled (`samples` of them, all when 0) and extrapolated. `fast` also
+    decides a set's intset encoding from a sample (the running estimate's shortcut)."""
     kind = type(value)
     if kind is bytes or kind is bytearray:
         return string_usage(value)
@@ -150,7 +151,8 @@ def value_usage(value: Any, samples: int = 5) -> int:
         return int(16 + DICT + 8 * _slots(count) + per * count)
     if kind is RSet:
         if not getattr(value, "big", False) and count <= 512:
-            numbers = [parse_ll(m) if len(m) <= 20 else None for m in value]
+            looked_at = islice(value, 16) if fast else value
+            numbers = [parse_ll(m) if len(m) <= 20 else None for m in looked_at]
             if None not in numbers:
                 low, high = min(numbers, default=0), max(numbers, default=0)  # type: ignore[type-var]
                 width = 2 if -2**15 <= low and high < 2**15 else 4 if -2**31 <= low and high < 2**31 else 8
@@ -173,9 +175,9 @@ def value_usage(value: Any, samples: int = 5) -> int:
     return 64 + 32 * count
 
 
-def key_usage(key: bytes, value: Any, samples: int = 5) -> int:
+def key_usage(key: bytes, value: Any, samples: int = 5, fast: bool = False) -> int:
     """MEMORY USAGE: the value, the key string and the dict entry."""
-    return value_usage(value, samples) + sds_size(len(key)) + DICT_ENTRY
+    return value_usage(value, samples, fast) + sds_size(len(key)) + DICT_ENTRY
 
 
 def human(size: float) -> str:
@@ -262,13 +264,13 @@ class Tracker:
         if keys <= EXACT_KEYS:
             total = 0
             for key, value in data.items():
-                total += key_usage(key, value)
+                total += key_usage(key, value, 5, True)
             avg = total / keys
         else:
             sample = self._sampler(db.index, False).sample(data, SAMPLE_KEYS)
             if not sample:
                 return cached[0] if cached else 64.0
-            avg = sum(key_usage(key, data[key]) for key in sample) / len(sample)
+            avg = sum(key_usage(key, data[key], 5, True) for key in sample) / len(sample)
         avg += 8 + SLACK                         # the dict entry is a 32-byte allocation
         self.estimates[db.index] = (avg, now, dirty, keys)
         return avg
