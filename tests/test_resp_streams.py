@@ -399,7 +399,8 @@ def test_xread_errors(p):
                  ["STREAMS", "str", "0"], ["STREAMS", "a", "str", "0", "0"], ["STREAMS", "str", "a", "x",
                                                                               "0"],
                  ["COUNT", "1", "COUNT"], ["STREAMS", "a", "b", "c"], ["BLOCK"], ["BLOCK", "0"],
-                 ["STREAMS", "a", "(1"]):
+                 ["STREAMS", "a", "(1"], ["BLOCK", "0", "STREAMS", "str", "$"], ["BLOCK", "0", "STREAMS",
+                                                                                 "a", "str", "$", "$"]):
         p.both("XREAD", *args)
     p.both("XREAD")
     p.both("XREAD", "STREAMS")
@@ -611,6 +612,7 @@ def test_xreadgroup_basics(p):
     p.both("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "s", "0")
     p.both("XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", "0-0")
     p.both("XREADGROUP", "GROUP", "g", "carol", "STREAMS", "s", "0")     # new consumer, empty history
+    p.both("XREADGROUP", "GROUP", "g", "carol", "BLOCK", "0", "STREAMS", "s", "0")   # history never blocks
     p.both("XREADGROUP", "GROUP", "g", "dave", "NOACK", "COUNT", "1", "STREAMS", "s", ">")
     p.both("XREADGROUP", "GROUP", "g", "dave", "STREAMS", "s", "0")
     p.both("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">")
@@ -1304,10 +1306,13 @@ def test_blocked_reads_propagate_deterministically():
     [("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")],
     [("XADD", "s", "5-5", "a", "b"), ("XDEL", "s", "5-5")],
     [("XADD", "s", "1-1", "a", "1"), ("XADD", "s", "2-1", "b", "2", "c", "3"), ("XADD", "s", "3-1", "a", "4"),
-     ("XDEL", "s", "2-1"), ("XGROUP", "CREATE", "s", "g", "0"), ("XGROUP", "CREATE", "s", "h", "$", "ENTRIESREAD", "9"),
+     ("XDEL", "s", "2-1"), ("XGROUP", "CREATE", "s", "g", "0"), ("XGROUP", "CREATE", "s", "h", "$",
+                                                                 "ENTRIESREAD", "9"),
      ("XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "STREAMS", "s", ">"),
-     ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"), ("XCLAIM", "s", "g", "c3", "0", "3-1", "RETRYCOUNT", "5"),
-     ("XGROUP", "CREATECONSUMER", "s", "h", "idle"), ("XSETID", "s", "10-0", "ENTRIESADDED", "20", "MAXDELETEDID", "9-9")],
+     ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"), ("XCLAIM", "s", "g", "c3", "0", "3-1",
+                                                               "RETRYCOUNT", "5"),
+     ("XGROUP", "CREATECONSUMER", "s", "h", "idle"), ("XSETID", "s", "10-0", "ENTRIESADDED", "20",
+                                                      "MAXDELETEDID", "9-9")],
 ])
 def test_rewrite_commands_load_into_redis(pair, script):
     """What an append-only file rewrite writes for a stream rebuilds it in real Redis too."""
@@ -1336,10 +1341,12 @@ def test_propagated_commands_load_into_redis(pair):
     for i in range(1, 260):
         _run(engine, client, "XADD", "s", "MAXLEN", "~", "150", f"{i}-*", "f", "v" * (i % 7))
     for command in [
-        ("XGROUP", "CREATE", "s", "g", "0"), ("XREADGROUP", "GROUP", "g", "a", "COUNT", "5", "STREAMS", "s", ">"),
+        ("XGROUP", "CREATE", "s", "g", "0"), ("XREADGROUP", "GROUP", "g", "a", "COUNT", "5", "STREAMS",
+                                              "s", ">"),
         ("XREADGROUP", "GROUP", "g", "b", "NOACK", "COUNT", "2", "STREAMS", "s", ">"),
         ("XREADGROUP", "GROUP", "g", "a", "STREAMS", "s", "0"), ("XDEL", "s", "120-0", "230-0"),
-        ("XCLAIM", "s", "g", "c", "0", "115-0", "RETRYCOUNT", "4"), ("XAUTOCLAIM", "s", "g", "d", "0", "0", "COUNT", "2"),
+        ("XCLAIM", "s", "g", "c", "0", "115-0", "RETRYCOUNT", "4"), ("XAUTOCLAIM", "s", "g", "d", "0",
+                                                                     "0", "COUNT", "2"),
         ("XTRIM", "s", "MINID", "~", "140"), ("XGROUP", "CREATECONSUMER", "s", "g", "e"),
     ]:
         _run(engine, client, *command)
@@ -1353,20 +1360,26 @@ def test_propagated_commands_load_into_redis(pair):
 def test_keyspace_hits_and_misses(pair):
     def counters(client):
         info = client.call("INFO", "stats")[1]
-        return [int(re.search(rb"%s:(\d+)" % name, info).group(1)) for name in (b"keyspace_hits", b"keyspace_misses")]
+        return [int(re.search(rb"%s:(\d+)" % name, info).group(1)) for name in (b"keyspace_hits",
+                                                                                b"keyspace_misses")]
 
     for setup in (("XADD", "s", "1-1", "a", "b"), ("XADD", "s", "2-1", "a", "b"), ("SET", "str", "x"),
                   ("XGROUP", "CREATE", "s", "g", "0")):
         pair.both(*setup)
     commands = [
         ("XLEN", "s"), ("XLEN", "nokey"), ("XRANGE", "s", "-", "+"), ("XRANGE", "nokey", "-", "+"),
-        ("XREVRANGE", "s", "+", "-"), ("XREAD", "STREAMS", "s", "nokey", "0", "0"), ("XREAD", "STREAMS", "s", "$"),
-        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"),
-        ("XPENDING", "s", "g"), ("XPENDING", "nokey", "g"), ("XACK", "s", "g", "1-1"), ("XACK", "nokey", "g", "1-1"),
-        ("XCLAIM", "s", "g", "d", "0", "2-1"), ("XAUTOCLAIM", "s", "g", "e", "0", "0"), ("XINFO", "STREAM", "s"),
+        ("XREVRANGE", "s", "+", "-"), ("XREAD", "STREAMS", "s", "nokey", "0", "0"), ("XREAD", "STREAMS",
+                                                                                     "s", "$"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"), ("XREADGROUP", "GROUP", "g", "c",
+                                                                 "STREAMS", "s", "0"),
+        ("XPENDING", "s", "g"), ("XPENDING", "nokey", "g"), ("XACK", "s", "g", "1-1"), ("XACK", "nokey",
+                                                                                        "g", "1-1"),
+        ("XCLAIM", "s", "g", "d", "0", "2-1"), ("XAUTOCLAIM", "s", "g", "e", "0", "0"), ("XINFO",
+                                                                                         "STREAM", "s"),
         ("XINFO", "GROUPS", "s"), ("XINFO", "CONSUMERS", "s", "g"), ("XINFO", "STREAM", "nokey"),
         ("XADD", "s", "3-1", "a", "b"), ("XADD", "nokey", "NOMKSTREAM", "*", "a", "b"), ("XDEL", "s", "3-1"),
-        ("XTRIM", "s", "MAXLEN", "5"), ("XGROUP", "CREATE", "s", "h", "0"), ("XGROUP", "SETID", "s", "h", "0"),
+        ("XTRIM", "s", "MAXLEN", "5"), ("XGROUP", "CREATE", "s", "h", "0"), ("XGROUP", "SETID", "s", "h",
+                                                                             "0"),
         ("XSETID", "s", "9-9"), ("XSETID", "nokey", "9-9"), ("XLEN", "str"), ("XREAD", "STREAMS", "str", "0"),
     ]
     for command in commands:
