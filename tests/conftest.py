@@ -225,9 +225,9 @@ def engine_server(request: pytest.FixtureRequest) -> EngineServer:
 
 @pytest.fixture
 def r(engine_server: EngineServer) -> Iterator[Any]:
-    """A redis-py client (its RESP3 default) on each engine in turn."""
+    """A redis-py client speaking RESP3 (redis-py 8's default) on each engine in turn."""
     import redis
-    client = redis.Redis(port=engine_server.port)
+    client = redis.Redis(port=engine_server.port, protocol=3)
     yield client
     client.close()
 

@@ -1002,9 +1002,9 @@ def _blocking_pop(client: Client, keys: list[bytes], timeout: float, last: bool,
 
     def attempt() -> Any:
         # Redis serves a woken client from the key that became ready; when the engine says
-        # which one (client.ready_key), only that key is tried, otherwise the keys in order.
+        # which one (Block.ready_key), only that key is tried, otherwise the keys in order.
         database = client.db
-        ready = getattr(client, "ready_key", None)
+        ready = client.blocked.ready_key if client.blocked is not None else None
         for key in (ready,) if ready is not None and ready in keys else keys:
             value = database.lookup(key)
             if type(value) is ZSet and value:
