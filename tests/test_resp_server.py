@@ -896,3 +896,36 @@ def test_concurrent_info_while_writing(p: Pair) -> None:
         stop.set()
         thread.join(5)
     assert not errors
+
+
+def test_memory_hooks_in_process() -> None:
+    """memory.install wires the hooks the core calls: OOM at the limit, eviction per policy, the
+    evicted keys propagated as DEL."""
+    from cascade_cli.resp import memory
+    from cascade_cli.resp.core import Client, Engine
+    from cascade_cli.resp.protocol import ErrorReply
+    engine = Engine()
+    tracker = memory.install(engine)
+    assert memory.install(engine) is tracker and engine.hooks["used_memory"] == tracker.used_memory
+    client = Client(engine)
+    engine.connect(client)
+    fed: list[tuple[int, list[bytes]]] = []
+
+    class Aof:
+        def feed(self, entries: list[tuple[int, list[bytes]]]) -> None:
+            fed.extend(entries)
+
+    engine.aof = Aof()
+    engine.params.maxmemory = 1024 * 1024
+    replies = [engine.execute(client, [b"SET", b"k%d" % i, b"x" * 100]) for i in range(8000)]
+    refused = [reply for reply in replies if isinstance(reply, ErrorReply)]
+    assert refused and refused[0].text == "OOM command not allowed when used memory > 'maxmemory'."
+    assert engine.execute(client, [b"GET", b"k1"]) == b"x" * 100
+    assert 0 < tracker.used_memory() - engine.params.maxmemory < 1024
+    engine.params.maxmemory_policy = "allkeys-random"
+    keys = len(engine.dbs[0].data)
+    assert not isinstance(engine.execute(client, [b"SET", b"new", b"v"]), ErrorReply)
+    assert engine.stats.evicted_keys >= 1 and len(engine.dbs[0].data) <= keys
+    deleted = [argv for _, argv in fed if argv[0] == b"DEL"]
+    assert len(deleted) == engine.stats.evicted_keys
+    assert tracker.used_memory() <= engine.params.maxmemory + 1024      # plus the key just written
