@@ -5,9 +5,11 @@ keys in Redis, so those commands only bump the dirty counter (what decides AOF p
 XADD, XDEL and XTRIM go through `Database.modified` like any other write.
 
 Non-deterministic writes are propagated as deterministic ones: XADD with `*` / `ms-*` as XADD
-with the generated id, approximate trimming as exact trimming to the length reached, and reads
-of a consumer group as XCLAIM ... per delivered entry plus XGROUP SETID (XGROUP CREATECONSUMER
-for a consumer created without a delivery).
+with the generated id, approximate trimming as exact trimming to the length reached (LIMIT
+dropped), and reads of a consumer group as XGROUP CREATECONSUMER when the read creates the
+consumer, XCLAIM ... TIME RETRYCOUNT FORCE JUSTID LASTID per delivered entry and XGROUP SETID
+... ENTRIESREAD when the group's last id moved. Unlike Redis, history reads (XREADGROUP with an
+id) propagate their delivery-count updates too, so a replay rebuilds the same pending lists.
 """
 
 from __future__ import annotations
