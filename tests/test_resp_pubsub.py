@@ -245,8 +245,6 @@ def test_empty_channel_name(pair: Pair) -> None:
         sub.close()
 
 
-@pytest.mark.xfail(strict=True, reason="glob.py matches b'' with '*'; Redis's stringmatchlen matches an "
-                                       "empty string only with an empty pattern (shared-file change)")
 def test_publish_to_empty_channel_name(pair: Pair) -> None:
     sub = subscriber(pair, 2)
     try:

@@ -30,11 +30,17 @@ NAME_ERROR = "ERR Client names cannot contain spaces, newlines or special charac
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
 
+def c_string(raw: bytes) -> str:
+    """An argument as Redis's C formatting (%s) prints it: up to the first NUL byte."""
+    cut = raw.find(b"\0")
+    return (raw if cut < 0 else raw[:cut]).decode("utf-8", "replace")
+
+
 def subcommand_syntax_error(argv: list[bytes]) -> ErrorReply:
     """Redis's reply to a known subcommand with a wrong number of arguments."""
-    sub = argv[1].decode("utf-8", "replace")[:128]
+    sub = c_string(argv[1])[:128]
     return ErrorReply(f"ERR unknown subcommand or wrong number of arguments for '{sub}'. "
-                      f"Try {argv[0].decode('utf-8', 'replace').upper()} HELP.")
+                      f"Try {c_string(argv[0]).upper()} HELP.")
 
 
 # --- PING ECHO SELECT QUIT ---------------------------------------------------------------------
@@ -143,7 +149,7 @@ def hello(client: Client, argv: list[bytes]) -> object:
             client.name = argv[i + 1]          # at once, as Redis (even when NOAUTH follows)
             i += 2
         else:
-            raise ErrorReply(f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
+            raise ErrorReply(f"ERR Syntax error in HELLO option '{c_string(argv[i])}'")
     if not client.authenticated:
         raise ErrorReply("NOAUTH HELLO must be called with the client already authenticated, otherwise "
                          "the HELLO AUTH <user> <pass> option can be used to authenticate the client and "
@@ -199,7 +205,7 @@ def client_type(other: Client) -> str:
 def _parse_type(raw: bytes) -> str:
     kind = _TYPES.get(raw.lower())
     if kind is None:
-        raise ErrorReply(f"ERR Unknown client type '{raw.decode('utf-8', 'replace')}'")
+        raise ErrorReply(f"ERR Unknown client type '{c_string(raw)}'")
     return kind
 
 
@@ -337,7 +343,7 @@ def client_kill(client: Client, argv: list[bytes]) -> object:
             laddr = value.decode("utf-8", "surrogateescape")
         elif option == b"user":
             if value != b"default":
-                raise ErrorReply(f"ERR No such user '{value.decode('utf-8', 'replace')}'")
+                raise ErrorReply(f"ERR No such user '{c_string(value)}'")
             user = "default"
         elif option == b"skipme":
             flag = value.lower()
@@ -567,14 +573,14 @@ def client_tracking(client: Client, argv: list[bytes]) -> object:
             for old in existing:
                 if _overlap(old, prefix):
                     raise ErrorReply(
-                        f"ERR Prefix '{prefix.decode('utf-8', 'replace')}' overlaps with an existing "
-                        f"prefix '{old.decode('utf-8', 'replace')}'. Prefixes for a single client must "
+                        f"ERR Prefix '{c_string(prefix)}' overlaps with an existing "
+                        f"prefix '{c_string(old)}'. Prefixes for a single client must "
                         "not overlap.")
             for other in prefixes[index + 1:]:
                 if _overlap(prefix, other):
                     raise ErrorReply(
-                        f"ERR Prefix '{prefix.decode('utf-8', 'replace')}' overlaps with another provided "
-                        f"prefix '{other.decode('utf-8', 'replace')}'. Prefixes for a single client must "
+                        f"ERR Prefix '{c_string(prefix)}' overlaps with another provided "
+                        f"prefix '{c_string(other)}'. Prefixes for a single client must "
                         "not overlap.")
     if state is None:
         state = {"redirect": 0, "bcast": bcast, "optin": False, "optout": False, "noloop": False,

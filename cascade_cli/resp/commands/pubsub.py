@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cascade_cli.resp.commands import command, container
+from cascade_cli.resp.commands.connection import c_string
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.protocol import ErrorReply, Push, Replies, Simple
 
@@ -140,7 +141,7 @@ container("pubsub", -2, "", group="pubsub", since="2.8.0", summary="A container 
 
 def _syntax(argv: list[bytes]) -> ErrorReply:
     return ErrorReply(f"ERR unknown subcommand or wrong number of arguments for "
-                      f"'{argv[1].decode('utf-8', 'replace')[:128]}'. Try PUBSUB HELP.")
+                      f"'{c_string(argv[1])[:128]}'. Try PUBSUB HELP.")
 
 
 def _matching(table: dict[bytes, object], argv: list[bytes]) -> list[bytes]:
@@ -148,10 +149,8 @@ def _matching(table: dict[bytes, object], argv: list[bytes]) -> list[bytes]:
         raise _syntax(argv)
     if len(argv) == 2:
         return list(table)
-    pattern = argv[2]
-    matches = compile_glob(pattern)
-    # Redis's matcher never matches an empty name, except with an empty pattern
-    return [name for name in table if (matches(name) if name else not pattern)]
+    matches = compile_glob(argv[2])
+    return [name for name in table if matches(name)]
 
 
 @command("pubsub|channels", -2, "pubsub loading stale", group="pubsub", since="2.8.0",
