@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cascade_cli.resp.commands import command, container
+from cascade_cli.resp.commands import COMMANDS, command, container
 from cascade_cli.resp.commands.connection import c_string
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.protocol import ErrorReply, Push, Replies, Simple
@@ -215,3 +215,7 @@ PUBSUB_HELP = [
          summary="Show helpful text about the different subcommands")
 def pubsub_help(client: Client, argv: list[bytes]) -> object:
     return [Simple(line) for line in PUBSUB_HELP]
+
+
+for _name in (b"ssubscribe", b"sunsubscribe", b"spublish"):
+    COMMANDS[_name].extra["key_flags"] = ["not_key"]       # shard channels count as keys for routing only

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cascade_cli.resp.commands import command
+from cascade_cli.resp.commands import COMMANDS, command
 from cascade_cli.resp.protocol import OK, ErrorReply, Replies
 
 if TYPE_CHECKING:
@@ -104,3 +104,6 @@ def watch(client: Client, argv: list[bytes]) -> object:
 def unwatch(client: Client, argv: list[bytes]) -> object:
     client.engine.unwatch_all(client)
     return OK
+
+
+COMMANDS[b"watch"].extra["key_flags"] = ["RO"]
