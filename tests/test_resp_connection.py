@@ -826,3 +826,19 @@ def test_tracking_invalidation_hooks() -> None:
     rec.engine.disconnect(plain)
     tracking_flush(rec.engine)
     assert plain not in rec.engine.tracking_clients
+
+
+@pytest.mark.parametrize("name", ["ping", "echo", "auth", "hello", "select", "quit", "reset", "client",
+                                  "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
+                                  "sunsubscribe", "publish", "spublish", "pubsub", "multi", "exec",
+                                  "discard", "watch", "unwatch"])
+def test_command_info_of_the_connection_pubsub_and_transaction_groups(pair: Pair, name: str) -> None:
+    """Arity, flags, key positions, ACL categories and subcommands as registered match Redis."""
+    if name not in ("client", "pubsub"):
+        pair.both("COMMAND", "INFO", name)
+        return
+    real, mem = pair.each("COMMAND", "INFO", name)
+    real_info, mem_info = real[1][0][1], mem[1][0][1]
+    assert mem_info[:9] == real_info[:9]
+    # subcommands in any order
+    assert {sub[1][0][1]: sub for sub in mem_info[9][1]} == {sub[1][0][1]: sub for sub in real_info[9][1]}
