@@ -510,6 +510,28 @@ def test_xread_block_timeout_and_replacement(p):
     other.close()
 
 
+def test_xread_block_serves_the_key_that_woke_it(p):
+    for group in (False, True):
+        if group:
+            p.both("XGROUP", "CREATE", "a", "g", "$", "MKSTREAM")
+            p.both("XGROUP", "CREATE", "b", "g", "$", "MKSTREAM")
+            args = ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "a", "b", ">", ">")
+        else:
+            args = ("XREAD", "BLOCK", "0", "STREAMS", "a", "b", "$", "$")
+        other = _blocked_both(p, *args)
+        p.both("MULTI")
+        p.both("XADD", "b", f"{10 + group}-1", "f", "v")
+        p.both("XADD", "a", f"{10 + group}-1", "f", "v")
+        p.both("XADD", "b", f"{10 + group}-2", "f", "v")
+        p.both("EXEC")
+        assert_served(other)
+        send_blocking(p, other, *args)
+        p.both("XDEL", "a", "10-1")          # no append: no wake-up
+        p.both("XADD", "a", f"{20 + group}-1", "f", "v")
+        assert_served(other)
+        other.close()
+
+
 def test_xread_block_multi_and_fifo(p):
     first = _blocked_both(p, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
     second = _blocked_both(p, "XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", "0")

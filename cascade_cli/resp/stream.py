@@ -222,7 +222,7 @@ class Stream:
         self.max_deleted = 0
         self.entries_added = 0
         self.groups: dict[bytes, Group] = {}
-        self.appended = 0              # stamp of the latest append: what wakes blocked readers
+        self.appended = next(_STAMPS)  # stamp of the latest append: what wakes blocked readers
 
     def __bool__(self) -> bool:        # a stream is a value even when it has no entries
         return True

@@ -575,54 +575,60 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
     # waited for; a consumer group's position is re-read each time, as other readers move it.
     snapshot = [_signature(db.lookup(key), group_name) for key in keys]
     block_count = count or XREAD_BLOCKED_DEFAULT_COUNT
+    waiting: list[Any] = []
 
     def attempt() -> Any:
+        # Redis serves the key whose change woke the client, the first such key when several
+        # changed (the engine retries once per changed key, in the order they changed).
         database = client.db
-        pick = None
-        for index, key in enumerate(keys):
+        woke = getattr(waiting[0], "ready_key", None) if waiting else None
+        indexes = [keys.index(woke)] if woke in keys else range(len(keys))
+        for index in indexes:
+            key = keys[index]
             stream = database.lookup(key)
             signature = _signature(stream, group_name)
-            changed = signature != snapshot[index]
+            appended = signature != snapshot[index]
             snapshot[index] = signature
             if group_name is not None:
                 if type(stream) is not Stream:
                     raise ErrorReply("UNBLOCKED the stream key no longer exists")
                 if group_name not in stream.groups:
                     raise ErrorReply("NOGROUP the consumer group this client was blocked on no longer exists")
-            if not changed or type(stream) is not Stream:
+            if not appended or type(stream) is not Stream:
                 continue
-            gt = stream.groups[group_name].last_id if group_name is not None else ids[index]
-            if stream.last_id > gt and (pick is None or stream.appended < pick[1]):
-                pick = (index, stream.appended)
-        if pick is None:
-            return None
-        index = pick[0]
-        key = keys[index]
-        stream = database.lookup(key)
-        if group_name is None:
-            return _keyed(client, key, stream.range(_incr(ids[index]), MAX_ID, block_count))
-        group = stream.groups[group_name]
-        moment = now_ms()
-        changes: list[list[bytes]] = []
-        consumer = _consumer(group, consumer_name, moment, changes, key)
-        entries = _serve_group(stream, key, group, consumer, group.last_id, block_count, noack, moment,
-                               changes)
-        client.engine.dirty += 1
-        client.rewrite(*changes)
-        return _keyed(client, key, entries)
+            if group_name is None:
+                if stream.last_id > ids[index]:
+                    return _keyed(client, key, stream.range(_incr(ids[index]), MAX_ID, block_count))
+                continue
+            group = stream.groups[group_name]
+            if stream.last_id <= group.last_id:
+                continue
+            moment = now_ms()
+            changes: list[list[bytes]] = []
+            consumer = _consumer(group, consumer_name, moment, changes, key)
+            entries = _serve_group(stream, key, group, consumer, group.last_id, block_count, noack, moment,
+                                   changes)
+            client.engine.dirty += 1
+            client.rewrite(*changes)
+            return _keyed(client, key, entries)
+        return None
 
-    return client.block(list(keys), timeout / 1000, NULL_ARRAY, attempt)
+    blocked = client.block(list(keys), timeout / 1000, NULL_ARRAY, attempt)
+    waiting.append(blocked)
+    return blocked
 
 
 def _keyed(client: Client, key: bytes, entries: list[Any]) -> Any:
     return {key: entries} if client.resp == 3 else [[key, entries]]
 
 
-def _signature(value: Any, group_name: bytes | None) -> tuple[int, int, int]:
+def _signature(value: Any, group_name: bytes | None) -> tuple[int, int]:
+    """What must differ for a blocked reader to look again: a new append (or a new stream,
+    each stream starting with a fresh stamp), or its group replaced."""
     if type(value) is not Stream:
-        return (0, 0, 0)
+        return (0, 0)
     group = value.groups.get(group_name) if group_name is not None else None
-    return (id(value), value.appended, id(group))
+    return (value.appended, id(group))
 
 
 @command("xread", -4, "readonly blocking movablekeys", group="stream", since="5.0.0",
