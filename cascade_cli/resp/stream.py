@@ -256,9 +256,8 @@ class Stream:
             total = 0
             for item in fv:
                 total += len(item)
-            if node.nbytes() + total >= max_bytes:
-                node = None
-            elif max_entries > 0 and node.live + node.deleted >= max_entries:
+            full = node.nbytes() + total >= max_bytes
+            if full or (max_entries > 0 and node.live + node.deleted >= max_entries):
                 node = None
         if node is None:
             node = Node(ident, fields)
