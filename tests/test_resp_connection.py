@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import start_memory_server, start_real_server
 from resp_support import Pair, RawClient
 
@@ -558,7 +557,7 @@ def test_client_tracking_redirect(pair: Pair) -> None:
             other_id = client_id(other)
             assert client.call("CLIENT", "TRACKING", "on", "REDIRECT", str(other_id)) == ("+", "OK")
             assert client.call("CLIENT", "GETREDIR") == (":", other_id)
-            kind, info_fields = fields(client.call("CLIENT", "TRACKINGINFO"))
+            _, info_fields = fields(client.call("CLIENT", "TRACKINGINFO"))
             assert info_fields[b"redirect"] == (":", other_id)
             assert info(client)["redir"] == str(other_id)
             assert info(client)["flags"] == "t"
@@ -635,8 +634,8 @@ def test_auth_required(locked: Pair) -> None:
 @pytest.mark.xfail(strict=True, reason="core.py answers NOAUTH to an unauthenticated EXEC; Redis answers "
                                        "EXECABORT ... because of: NOAUTH ... (shared-file change)")
 def test_exec_without_auth_aborts(locked: Pair) -> None:
-    assert locked.both("EXEC") == ("-", "EXECABORT Transaction discarded because of: NOAUTH "
-                                        "Authentication required.")
+    assert locked.both("EXEC") == ("-", ("EXECABORT Transaction discarded because of: NOAUTH "
+                                         "Authentication required."))
 
 
 def test_hello_auth_flows(locked: Pair) -> None:

@@ -13,11 +13,10 @@ import time
 from typing import Any
 
 import pytest
-
 from resp_support import Pair
 
-NOT_ALLOWED = ("-", "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
-                    "RESET are allowed in this context")
+NOT_ALLOWED = ("-", ("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                     "RESET are allowed in this context"))
 
 
 @pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
@@ -82,8 +81,8 @@ def test_arity_and_subcommand_errors(p: Pair) -> None:
 
 def test_pubsub_help(p: Pair) -> None:
     reply = p.both("PUBSUB", "HELP")
-    assert reply[0] == "*" and reply[1][0] == ("+", "PUBSUB <subcommand> [<arg> [value] [opt] ...]. "
-                                                    "Subcommands are:")
+    assert reply[0] == "*"
+    assert reply[1][0] == ("+", "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
     assert p.both("pubsub", "help") == reply
 
 
@@ -485,7 +484,7 @@ def test_raw_client_helper_is_honest(pair: Pair) -> None:
         sub.both("SUBSCRIBE", "c")
         pair.both("PUBLISH", "c", "x")
         time.sleep(0.05)
-        with pytest.raises(BaseException):
+        with pytest.raises(pytest.fail.Exception):
             quiet(sub)
     finally:
         sub.close()

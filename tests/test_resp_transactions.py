@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import pytest
-
 from resp_support import Pair
 
 OK = ("+", "OK")
@@ -362,8 +361,8 @@ def test_dirty_flag_shows_in_client_list(pair: Pair) -> None:
 def test_exec_with_arguments_aborts(pair: Pair) -> None:
     pair.both("MULTI")
     pair.both("SET", "x", "1")
-    assert pair.both("EXEC", "x") == ("-", "EXECABORT Transaction discarded because of: wrong number of "
-                                           "arguments for 'exec' command")
+    assert pair.both("EXEC", "x") == ("-", ("EXECABORT Transaction discarded because of: wrong number of "
+                                            "arguments for 'exec' command"))
     assert pair.both("EXEC") == ("-", "ERR EXEC without MULTI")
 
 
@@ -371,9 +370,9 @@ def test_exec_with_arguments_aborts(pair: Pair) -> None:
                                        "error; Redis answers EXECABORT (shared-file change)")
 def test_exec_refused_in_subscribed_context_aborts(pair: Pair) -> None:
     pair.both("SUBSCRIBE", "c")
-    assert pair.both("EXEC") == ("-", "EXECABORT Transaction discarded because of: Can't execute 'exec': "
-                                      "only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
-                                      "allowed in this context")
+    assert pair.both("EXEC") == ("-", ("EXECABORT Transaction discarded because of: Can't execute 'exec': "
+                                       "only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                                       "allowed in this context"))
 
 
 # --- redis-py --------------------------------------------------------------------------------------

@@ -19,8 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp.commands import SYNTAX, arity_error, command, container
-from cascade_cli.resp.protocol import (OK, PONG, ErrorReply, Push, SetReply, Simple, Verbatim,
-                                       parse_ll)
+from cascade_cli.resp.protocol import OK, PONG, ErrorReply, Push, SetReply, Simple, Verbatim, parse_ll
 
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
