@@ -104,8 +104,6 @@ def test_empty_lines_answer_nothing(pair: Pair) -> None:
         assert both_exchange(pair, data, wait=0.15) == (b"", False)
 
 
-@pytest.mark.xfail(reason="protocol.py's hiredis fast path raises TypeError on a lone '*-1' (hiredis yields "
-                          "None), which drops the connection", strict=False)
 def test_null_multibulk_alone(pair: Pair) -> None:
     assert both_exchange(pair, b"*-1\r\n", wait=0.15) == (b"", False)
 
@@ -290,16 +288,11 @@ def test_binary_garbage(pair: Pair) -> None:
     alive(pair.mem_port)
 
 
-@pytest.mark.xfail(reason="the core decodes a command name as UTF-8 with replacement; Redis echoes the raw "
-                          "bytes in 'unknown command' errors", strict=False)
 def test_unknown_binary_command_name_is_echoed_raw(pair: Pair) -> None:
     both_exchange(pair, b"\xff\xfe\r\n")
     both_exchange(pair, encode_command(b"\xe9\xe9\xe9"))
 
 
-@pytest.mark.xfail(reason="protocol.py: Redis looks for the inline newline with strchr, so a NUL byte "
-                          "hides it and nothing is answered; the in-memory parser runs the command",
-                   strict=False)
 def test_inline_with_nul_byte(pair: Pair) -> None:
     both_exchange(pair, b"PING\x00X\r\n", wait=0.15)
 
@@ -333,9 +326,6 @@ def test_unauthenticated_lengths(auth_pair: Pair) -> None:
         assert client.call("ECHO", "x" * 20000) == ("$", b"x" * 20000)
 
 
-@pytest.mark.xfail(reason="server.py re-arms the unauthenticated limits per read, Redis per command: AUTH "
-                          "pipelined with a big request in one write is refused by the in-memory server",
-                   strict=False)
 def test_auth_then_big_request_in_one_write(auth_pair: Pair) -> None:
     both_exchange(auth_pair, b"AUTH secret\r\n*11\r\n$1\r\na\r\n")
 

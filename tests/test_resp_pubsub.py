@@ -403,8 +403,6 @@ def test_subscription_replies_ignore_client_reply_skip(pair: Pair) -> None:
     assert pair.both("PING") == ("+", "PONG")
 
 
-@pytest.mark.xfail(strict=True, reason="server.py drops pushes under CLIENT REPLY OFF; Redis 7.0.15 "
-                                       "still delivers subscription replies (shared-file change requested)")
 def test_subscription_replies_ignore_client_reply_off(pair: Pair) -> None:
     for client in (pair.real, pair.mem):
         client.send("CLIENT", "REPLY", "OFF")
@@ -414,8 +412,6 @@ def test_subscription_replies_ignore_client_reply_off(pair: Pair) -> None:
     assert pair.mem.read(timeout=0.5) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="server.py drops pushes under CLIENT REPLY OFF; Redis 7.0.15 "
-                                       "still delivers pub/sub messages (shared-file change requested)")
 def test_client_reply_off_still_receives_messages(pair: Pair) -> None:
     sub = subscriber(pair, 3)
     try:

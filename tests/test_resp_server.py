@@ -500,8 +500,6 @@ def test_monitor(p: Pair) -> None:
     multi.close()
 
 
-@pytest.mark.xfail(reason="the core feeds MONITOR before running the command (Redis: after, with the "
-                          "database the command left selected)", strict=False)
 def test_monitor_shows_the_database_after_select(p: Pair) -> None:
     watcher = p.connect()
     try:
@@ -705,8 +703,6 @@ def test_maxmemory_allkeys_lru_keeps_hot_keys(p: Pair) -> None:
         p.mem.call("CONFIG", "SET", "maxmemory", "0", "maxmemory-policy", "noeviction")
 
 
-@pytest.mark.xfail(reason="Engine.__init__ must call memory.install(engine): until then the memory hooks "
-                          "exist only after CONFIG SET maxmemory or INFO", strict=False)
 def test_maxmemory_from_the_command_line(tmp_path: Path) -> None:
     proc, port = start_memory_server(tmp_path, "--maxmemory", "1mb")
     try:
@@ -822,7 +818,6 @@ def test_protected_mode(tmp_path: Path) -> None:
     assert replies["mem"].endswith(b"\r\n") and replies["mem"].count(b"\r\n") == 1
 
 
-@pytest.mark.xfail(reason="server.py's DENIED text says 'Set up an', Redis 7.0 says 'Setup a an'", strict=False)
 def test_protected_mode_message_is_redis_text(tmp_path: Path) -> None:
     replies = _protected_mode_replies(tmp_path)
     assert replies["mem"] == replies["real"]

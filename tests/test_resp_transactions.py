@@ -356,8 +356,6 @@ def test_dirty_flag_shows_in_client_list(pair: Pair) -> None:
 
 # --- differences from Redis that need a change outside this group -----------------------------------
 
-@pytest.mark.xfail(strict=True, reason="core.py answers an EXEC arity error with the usual error; Redis "
-                                       "aborts the transaction with EXECABORT (shared-file change)")
 def test_exec_with_arguments_aborts(pair: Pair) -> None:
     pair.both("MULTI")
     pair.both("SET", "x", "1")
@@ -366,8 +364,6 @@ def test_exec_with_arguments_aborts(pair: Pair) -> None:
     assert pair.both("EXEC") == ("-", "ERR EXEC without MULTI")
 
 
-@pytest.mark.xfail(strict=True, reason="core.py refuses EXEC in a RESP2 subscribed context with the usual "
-                                       "error; Redis answers EXECABORT (shared-file change)")
 def test_exec_refused_in_subscribed_context_aborts(pair: Pair) -> None:
     pair.both("SUBSCRIBE", "c")
     assert pair.both("EXEC") == ("-", ("EXECABORT Transaction discarded because of: Can't execute 'exec': "

@@ -202,6 +202,11 @@ class Engine:
         self.hooks: dict[str, Callable[..., Any]] = {}  # transport-provided (e.g. "tcp_port")
         # Exact-case lookups for the common spellings (GET, get); others go through lower().
         self.fast_commands = {**COMMANDS, **{name.upper(): cmd for name, cmd in COMMANDS.items()}}
+        self.active_expire_enabled = True     # DEBUG SET-ACTIVE-EXPIRE
+        self.tracking_clients: dict[Client, None] = {}   # CLIENT TRACKING (commands/connection.py)
+        self.current_client: Client | None = None       # the writer, for tracking NOLOOP
+        from cascade_cli.resp import memory
+        memory.install(self)                  # used_memory, eviction, per-second samples
 
     def next_client_id(self) -> int:
         self._next_id += 1
@@ -225,6 +230,7 @@ class Engine:
         for channel in list(client.shard_channels):
             self.unsubscribe(client, channel, self.shard_channels, client.shard_channels)
         self.monitors.pop(client, None)
+        self.tracking_clients.pop(client, None)
         self.clients.pop(client.id, None)
         client.closed = True
 
@@ -257,19 +263,14 @@ class Engine:
         if cmd is None or cmd.subcommands is not None:
             cmd = self.lookup(argv)
             if type(cmd) is ErrorReply:
-                if client.multi is not None:
-                    client.multi_error = True
-                return self._reply(client, self._count_error(cmd))
+                return self._reply(client, self._reject(client, COMMANDS.get(argv[0].lower()), cmd))
         else:
             arity = cmd.arity
             argc = len(argv)
             if (argc != arity) if arity > 0 else (argc < -arity):
-                cmd.rejected_calls += 1
-                if client.multi is not None:
-                    client.multi_error = True
-                return self._reply(client, self._count_error(arity_error(cmd.name)))
+                return self._reply(client, self._reject(client, cmd, arity_error(cmd.name)))
         if client.authenticated and client.multi is None and not client.subscribed \
-                and not self.monitors and not self.params.maxmemory:
+                and not self.monitors and not self.params.maxmemory and not client.tracking:
             # call(), inlined: this is the path of nearly every command
             dirty = self.dirty
             client.rewrite_as = None
@@ -310,11 +311,8 @@ class Engine:
     def _checked_call(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
         """The checks Redis makes before running a command, then the call (or the refusal)."""
         name = cmd.name
-        if not client.authenticated and "no-auth" not in cmd.flags:
-            if client.multi is not None:
-                client.multi_error = True
-            cmd.rejected_calls += 1
-            return self._count_error(ErrorReply("NOAUTH Authentication required."))
+        if not client.authenticated and self.params.requirepass and "no-auth" not in cmd.flags:
+            return self._reject(client, cmd, ErrorReply("NOAUTH Authentication required."))
         if client.multi is not None and name not in NO_QUEUE:
             if "no-multi" in cmd.flags:
                 client.multi_error = True
@@ -326,7 +324,7 @@ class Engine:
             client.multi.append((cmd, argv))
             return QUEUED
         if client.resp == 2 and client.subscribed and name not in PUBSUB_ALLOWED:
-            return self._count_error(ErrorReply(
+            return self._reject(client, cmd, ErrorReply(
                 f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
                 "RESET are allowed in this context"))
         if self.params.maxmemory:
@@ -334,9 +332,41 @@ class Engine:
             if oom is not None:
                 cmd.rejected_calls += 1
                 return oom
+        self.current_client = client
+        try:
+            reply = self.call(client, cmd, argv)
+        finally:
+            self.current_client = None
         if self.monitors and "admin" not in cmd.flags:
-            self.feed_monitors(client, argv)
-        return self.call(client, cmd, argv)
+            self.feed_monitors(client, argv)        # after the call, as Redis (SELECT shows its db)
+        if client.tracking:
+            from cascade_cli.resp.commands.connection import tracking_after_command
+            tracking_after_command(client, cmd, argv)
+        return reply
+
+    def _reject(self, client: Client, cmd: Command | None, error: ErrorReply) -> ErrorReply:
+        """Refuse a command before it runs. A refused EXEC aborts the transaction (as Redis's
+        execCommandAbort); any other refusal inside MULTI makes the EXEC fail."""
+        if cmd is not None:
+            cmd.rejected_calls += 1
+            if cmd.name == "exec":
+                client.multi = None
+                client.multi_error = False
+                self.unwatch_all(client)
+                text = error.text[4:] if error.text.startswith("ERR ") else error.text
+                error = ErrorReply(f"EXECABORT Transaction discarded because of: {text}")
+        if client.multi is not None:
+            client.multi_error = True
+        return self._count_error(error)
+
+    def invalidate(self, key: bytes) -> None:
+        """`key` changed while clients track keys (CLIENT TRACKING): send invalidations."""
+        from cascade_cli.resp.commands.connection import tracking_invalidate
+        tracking_invalidate(self, key, self.current_client)
+
+    def invalidate_all(self) -> None:
+        from cascade_cli.resp.commands.connection import tracking_flush
+        tracking_flush(self)
 
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> Any:
         """Run a looked-up command (also used by EXEC); errors come back as ErrorReply values."""
@@ -647,8 +677,11 @@ class Engine:
 
     def tick(self) -> None:
         """Periodic work (hz): active expiry; the transport calls this about every 100 ms."""
+        cron = self.hooks.get("cron")
+        if cron is not None:
+            cron()
         deadline = time.monotonic() + 0.025
-        for db in self.dbs:
+        for db in self.dbs if self.active_expire_enabled else ():
             while db.expires and db.active_expire() > 5 and time.monotonic() < deadline:
                 pass
         if self.pending_propagation:
@@ -661,7 +694,7 @@ class Engine:
 def _c_string(raw: bytes) -> str:
     """An argument as Redis's C formatting prints it: up to the first NUL byte."""
     cut = raw.find(b"\0")
-    return (raw if cut < 0 else raw[:cut]).decode("utf-8", "replace")
+    return (raw if cut < 0 else raw[:cut]).decode("utf-8", "surrogateescape")
 
 
 def _internal_error(cmd: Command, error: Exception) -> ErrorReply:

@@ -96,6 +96,15 @@ _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", 
 _HEX = b"0123456789abcdefABCDEF"
 
 
+def _line_end(buf: bytes, end: bytes, pos: int) -> int:
+    """Where the line starting at pos ends, or -1. Redis looks with strchr, which stops at a
+    NUL byte: a NUL before the line end means the end is never found."""
+    found = buf.find(end, pos)
+    if found > pos and buf.find(b"\0", pos, found) >= 0:
+        return -1
+    return found
+
+
 def split_args(line: bytes) -> list[bytes] | None:
     """Redis's sdssplitargs: split an inline command, honouring "..." and '...' quoting.
 
@@ -222,9 +231,9 @@ class RequestParser:
         # Each command is one "*" header then one "$" header per argument; a chunk holding
         # other element types, null or empty elements, or such bytes in its payloads takes
         # the exact path.
-        if (data.count(b"\r\n$") != sum(map(len, commands)) or data.count(b"\r\n*") != len(commands) - 1
-                or b"$-" in data or b"*-" in data or b"$0" in data or b"*0" in data
-                or len(data) > self.max_bulk):
+        if (b"$-" in data or b"*-" in data or b"$0" in data or b"*0" in data or len(data) > self.max_bulk
+                or data.count(b"\r\n$") != sum(map(len, commands))
+                or data.count(b"\r\n*") != len(commands) - 1):
             return None
         return commands
 
@@ -244,7 +253,7 @@ class RequestParser:
             while pos < n:
                 if not self._remaining:
                     if buf[pos] != 42:                      # not '*': inline request
-                        nl = buf.find(b"\n", pos)
+                        nl = _line_end(buf, b"\n", pos)
                         if nl < 0:
                             if n - pos > INLINE_MAX:
                                 raise ProtocolError("too big inline request")
@@ -256,8 +265,10 @@ class RequestParser:
                         pos = nl + 1
                         if args:
                             out.append(args)
+                            if self.auth_required:      # AUTH may change the limits: one at a time
+                                break
                         continue
-                    nl = buf.find(b"\r", pos)
+                    nl = _line_end(buf, b"\r", pos)
                     if nl < 0:
                         if n - pos > INLINE_MAX:
                             raise ProtocolError("too big mbulk count string")
@@ -278,7 +289,7 @@ class RequestParser:
                 argv = self._argv
                 while self._remaining:
                     if self._bulklen < 0:
-                        nl = buf.find(b"\r", pos)
+                        nl = _line_end(buf, b"\r", pos)
                         if nl < 0:
                             if n - pos > INLINE_MAX:
                                 raise ProtocolError("too big bulk count string")
@@ -305,6 +316,8 @@ class RequestParser:
                     self._bulklen = -1
                     self._remaining -= 1
                 out.append(argv)
+                if self.auth_required:                  # AUTH may change the limits: one at a time
+                    break
             return out
         except ProtocolError as error:
             error.commands = out  # type: ignore[attr-defined]
@@ -357,7 +370,8 @@ def encode(value: object, resp: int, out: list[bytes]) -> None:
             else:
                 encode(item, resp, out)
     elif t is ErrorReply:
-        out.append(b"-%s\r\n" % value.text.replace("\r", " ").replace("\n", " ").encode())  # type: ignore[union-attr]
+        out.append(b"-%s\r\n" % value.text.replace("\r", " ").replace("\n", " ")  # type: ignore[union-attr]
+                   .encode("utf-8", "surrogateescape"))
     elif t is float:
         raw = format_double(value)  # type: ignore[arg-type]
         out.append(b",%s\r\n" % raw if resp == 3 else b"$%d\r\n%s\r\n" % (len(raw), raw))

@@ -33,7 +33,7 @@ DENIED = (b"-DENIED Redis is running in protected mode because protected mode is
           b"internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively "
           b"you can just disable the protected mode by editing the Redis configuration file, and setting "
           b"the protected mode option to 'no', and then restarting the server. 3) If you started the "
-          b"server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up "
+          b"server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a "
           b"an authentication password for the default user. NOTE: You only need to do one of the above "
           b"things in order for the server to start accepting connections from the outside.\r\n")
 
@@ -90,7 +90,7 @@ class Connection(Client, asyncio.Protocol):
             self.closed = True
             return
         engine.connect(self)
-        self.parser.auth_required = not self.authenticated
+        self.parser.auth_required = not self.authenticated and bool(params.requirepass)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -113,6 +113,16 @@ class Connection(Client, asyncio.Protocol):
             self.pending.extend(commands)
             return
         self.run(commands)
+        # Unauthenticated, the parser hands over one command at a time: go on with the rest.
+        while commands and not self.closed and self.blocked is None and self.protocol_error is None \
+                and self.parser.pending:
+            try:
+                commands = self.parser.feed(b"")
+            except ProtocolError as error:
+                commands = error.commands  # type: ignore[attr-defined]
+                self.protocol_error = error.reply
+            if commands or self.protocol_error is not None:
+                self.run(commands)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.cancel_timer()
@@ -156,7 +166,7 @@ class Connection(Client, asyncio.Protocol):
                     self.close_after_reply = True
         finally:
             self.running = False
-        self.parser.auth_required = not self.authenticated
+        self.parser.auth_required = not self.authenticated and bool(engine.params.requirepass)
         self.flush()
         if engine.shutdown_requested:
             self.server.stop()
@@ -185,7 +195,7 @@ class Connection(Client, asyncio.Protocol):
     # --- engine hooks ----------------------------------------------------------------------
 
     def send(self, reply: Any) -> None:
-        if self.closed or self.reply_mode == "off":
+        if self.closed:          # pushes arrive even under CLIENT REPLY OFF, as in Redis 7.0
             return
         encode(reply, self.resp, self.out)
         if not self.running and not self.flush_scheduled:

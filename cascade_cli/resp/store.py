@@ -142,6 +142,8 @@ class Database:
             engine.touch_watched(self.index, key)
         if engine.blocked_keys and (self.index, key) in engine.blocked_keys:
             engine.ready_keys[(self.index, key)] = None
+        if engine.tracking_clients:
+            engine.invalidate(key)
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
         """Give a live key an absolute expiry (unix ms). A time in the past deletes the key."""
@@ -164,6 +166,8 @@ class Database:
         engine.stats.expired_keys += 1
         if engine.watched:
             engine.touch_watched(self.index, key)
+        if engine.tracking_clients:
+            engine.invalidate(key)
         engine.propagate(self.index, [b"DEL", key])
 
     def _remove(self, key: bytes) -> None:
@@ -173,10 +177,16 @@ class Database:
             self.expires.pop(key, None)
 
     def flush(self) -> None:
-        if self.engine.watched:
+        """Empty the database: WATCHers of its keys fail, blocked readers are re-checked.
+        (FLUSHDB/FLUSHALL tell tracking clients once per command.)"""
+        engine = self.engine
+        if engine.watched:
             for key in list(self.data):
-                self.engine.touch_watched(self.index, key)
-        self.engine.dirty += len(self.data)
+                engine.touch_watched(self.index, key)
+        for slot in engine.blocked_keys:
+            if slot[0] == self.index and slot[1] in self.data:
+                engine.ready_keys[slot] = None
+        engine.dirty += len(self.data)
         self.data = {}
         self.expires = {}
         self.access = {}

@@ -53,9 +53,12 @@ def _acl(name: str, categories: str, tips: str = "") -> None:
 def flushall(client: Client, argv: list[bytes]) -> object:
     """Remove all keys from all databases."""
     _flush_mode(argv)
-    for db in client.engine.dbs:
+    engine = client.engine
+    for db in engine.dbs:
         db.flush()
-    client.engine.dirty += 1
+    engine.dirty += 1
+    if engine.tracking_clients:
+        engine.invalidate_all()
     return OK
 
 
@@ -65,6 +68,8 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.db.flush()
     client.engine.dirty += 1
+    if client.engine.tracking_clients:
+        client.engine.invalidate_all()
     return OK
 
 
