@@ -203,6 +203,8 @@ class Engine:
         # Exact-case lookups for the common spellings (GET, get); others go through lower().
         self.fast_commands = {**COMMANDS, **{name.upper(): cmd for name, cmd in COMMANDS.items()}}
         self.active_expire_enabled = True     # DEBUG SET-ACTIVE-EXPIRE
+        self.pause_mode: str | None = None     # CLIENT PAUSE: "all" | "write" until pause_end_ms
+        self.pause_end_ms = 0
         self.tracking_clients: dict[Client, None] = {}   # CLIENT TRACKING (commands/connection.py)
         self.current_client: Client | None = None       # the writer, for tracking NOLOOP
         from cascade_cli.resp import memory

@@ -149,8 +149,13 @@ class Connection(Client, asyncio.Protocol):
         try:
             index = 0
             count = len(commands)
+            paused = engine.pause_end_ms
             while index < count:
                 argv = commands[index]
+                if paused and self._paused(argv):
+                    self.pending.extend(list(commands)[index:])
+                    asyncio.get_running_loop().call_later(0.01, self._resume_now)
+                    break
                 index += 1
                 reply = engine.execute(self, argv)
                 if reply is not NO_REPLY:
@@ -170,6 +175,22 @@ class Connection(Client, asyncio.Protocol):
         self.flush()
         if engine.shutdown_requested:
             self.server.stop()
+
+    def _paused(self, argv: list[bytes]) -> bool:
+        """CLIENT PAUSE is in force for this command: it waits (ALL: every command; WRITE:
+        writes, PUBLISH and an EXEC with writes queued), as Redis postpones it."""
+        engine = self.server.engine
+        if engine.pause_end_ms <= time.time() * 1000:
+            engine.pause_end_ms = 0
+            return False
+        if engine.pause_mode == "all":
+            return True
+        cmd = engine.lookup(argv)
+        if isinstance(cmd, ErrorReply):
+            return False
+        if cmd.name == "exec":
+            return any("write" in queued.flags for queued, _ in self.multi or ())
+        return "write" in cmd.flags or cmd.name in ("publish", "spublish")
 
     def flush(self) -> None:
         self.flush_scheduled = False
