@@ -291,11 +291,8 @@ class Engine:
             client.last_cmd = cmd.name  # type: ignore[union-attr]
             if elapsed >= self.params.slowlog_log_slower_than >= 0:
                 self.slowlog_add(client, argv, elapsed)
-            if self.dirty != dirty:
-                rewrite = client.rewrite_as
-                index = client.db.index if type(reply) is not Block else reply.db
-                for entry in (rewrite if rewrite is not None else (argv,)):
-                    self.pending_propagation.append((index, entry))
+            if self.dirty != dirty and self.aof is not None:
+                self._propagate_call(client, argv, reply)
         else:
             reply = self._checked_call(client, cmd, argv)  # type: ignore[arg-type]
             if reply is NO_REPLY:
@@ -389,12 +386,16 @@ class Engine:
         client.last_cmd = cmd.name
         if elapsed >= self.params.slowlog_log_slower_than >= 0:
             self.slowlog_add(client, argv, elapsed)
-        if self.dirty != dirty:
-            rewrite = client.rewrite_as
-            index = client.db.index if type(reply) is not Block else reply.db
-            for entry in (rewrite if rewrite is not None else (argv,)):
-                self.pending_propagation.append((index, entry))
+        if self.dirty != dirty and self.aof is not None:
+            self._propagate_call(client, argv, reply)
         return reply
+
+    def _propagate_call(self, client: Client, argv: list[bytes], reply: Any) -> None:
+        """Queue a command that changed data for the AOF: its rewrite, or argv as received."""
+        rewrite = client.rewrite_as
+        index = client.db.index if type(reply) is not Block else reply.db
+        for entry in (rewrite if rewrite is not None else (argv,)):
+            self.pending_propagation.append((index, entry))
 
     def _reply(self, client: Client, reply: Any) -> Any:
         mode = client.reply_mode
@@ -431,8 +432,10 @@ class Engine:
     # --- propagation (append-only file) ----------------------------------------------------
 
     def propagate(self, db: int, argv: list[bytes]) -> None:
-        """Queue a write for the append-only file (sent after the current command)."""
-        self.pending_propagation.append((db, argv))
+        """Queue a write for the append-only file (sent after the current command); nothing
+        is kept while there is no append-only file."""
+        if self.aof is not None:
+            self.pending_propagation.append((db, argv))
 
     def flush_propagation(self) -> None:
         entries = self.pending_propagation
@@ -616,7 +619,7 @@ class Engine:
                         client.db = previous
                     if reply is None:
                         continue
-                    if client.rewrite_as is not None:
+                    if client.rewrite_as is not None and self.aof is not None:
                         for entry in client.rewrite_as:
                             self.pending_propagation.append((block.db, entry))
                     self.unblock(client)

@@ -78,7 +78,9 @@ QUEUED = Simple("QUEUED")
 _SIMPLE = {text: b"+%s\r\n" % text.encode() for text in ("OK", "PONG", "QUEUED")}
 
 _NUMBER = re.compile(rb"-?[1-9][0-9]{0,18}|0")
-_BIG_COUNT = re.compile(rb"\*[0-9]{5}")
+# Headers the fast path leaves to the exact parser: null, negative, empty or zero-padded ones,
+# and multibulk counts of 10000 and more (hiredis would allocate the array up front).
+_ODD_HEADER = re.compile(rb"[$*][-0]|\*[0-9]{5}")
 
 
 def parse_ll(raw: bytes | bytearray) -> int | None:
@@ -212,7 +214,7 @@ class RequestParser:
         command, a header hiredis reads differently from Redis, a non-bulk element) returns
         None and the pure parser reads the chunk instead, so replies never depend on the path.
         """
-        if _BIG_COUNT.search(data) is not None:       # hiredis would allocate the array up front
+        if _ODD_HEADER.search(data) is not None:
             return None
         reader = self._reader
         commands: list[list[bytes]] = []
@@ -231,7 +233,7 @@ class RequestParser:
         # Each command is one "*" header then one "$" header per argument; a chunk holding
         # other element types, null or empty elements, or such bytes in its payloads takes
         # the exact path.
-        if (b"$-" in data or b"*-" in data or b"$0" in data or b"*0" in data or len(data) > self.max_bulk
+        if (len(data) > self.max_bulk
                 or data.count(b"\r\n$") != sum(map(len, commands))
                 or data.count(b"\r\n*") != len(commands) - 1):
             return None
