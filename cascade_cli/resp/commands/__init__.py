@@ -15,8 +15,10 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from math import inf
 from typing import TYPE_CHECKING, Any
 
+from cascade_cli.resp.numbers import is_decimal, ld_parse, ld_round, nonzero_mantissa, strtod
 from cascade_cli.resp.protocol import ErrorReply, parse_ll
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ NOT_INT = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
 NO_SUCH_KEY = "ERR no such key"
 OUT_OF_RANGE = "ERR index out of range"
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+LLONG_MAX = 2**63 - 1
 
 
 @dataclass(eq=False)
@@ -136,38 +140,45 @@ def to_int(raw: bytes, error: str = NOT_INT) -> int:
 
 
 def to_float(raw: bytes, error: str = NOT_FLOAT) -> float:
-    """A double argument as Redis parses it (strtod: inf/-inf allowed, nan and spaces not)."""
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise ErrorReply(error) from None
-    if not text or text[0].isspace() or text[-1].isspace() or "_" in text:
+    """A double argument as Redis's string2d reads it (scores, increments, weights): strtod over
+    the whole argument; inf allowed; no spaces, NaN, overflow or underflow to zero."""
+    if raw.isdigit() and len(raw) < 300:
+        return float(raw)
+    if is_decimal(raw):
+        value = float(raw)
+        if value == inf or value == -inf or (value == 0.0 and raw != b"0" and nonzero_mantissa(raw)):
+            raise ErrorReply(error)
+        return value
+    parsed = strtod(raw)
+    if parsed is None or parsed[1]:
         raise ErrorReply(error)
-    try:
-        value = float(text)
-    except ValueError:
-        if not text.lstrip("+-").lower().startswith("0x"):
-            raise ErrorReply(error) from None
-        try:
-            value = float.fromhex(text)
-        except ValueError:
-            raise ErrorReply(error) from None
-    if math.isnan(value):
-        raise ErrorReply(error)
-    return value
+    return parsed[0]
 
 
-def to_timeout(raw: bytes) -> float:
-    """A blocking timeout in seconds (0 = forever), as BLPOP and friends parse it."""
-    try:
-        value = to_float(raw, "ERR timeout is not a float or out of range")
-    except ErrorReply:
-        raise
-    if math.isinf(value):
-        raise ErrorReply("ERR timeout is not a float or out of range")
-    if value < 0:
+def to_timeout(raw: bytes, millis: bool = False) -> float:
+    """A blocking timeout in seconds (0 = forever), as Redis 7.0's getTimeoutFromObjectOrReply
+    reads it: seconds as a long double (BLPOP and friends), or whole milliseconds with `millis`
+    (XREAD BLOCK).
+
+    Seconds are multiplied by 1000 and rounded up (ceill) in long double arithmetic, then
+    converted to a long long: tiny negatives round to 0 (block forever), and what is beyond the
+    long long range, inf included, converts to LLONG_MIN ("timeout is negative").
+    """
+    if millis:
+        ms = to_int(raw, "ERR timeout is not an integer or out of range")
+    elif raw.isdigit() and len(raw) < 16:            # whole seconds: exact in any precision
+        ms = int(raw) * 1000
+    else:
+        seconds = ld_parse(raw)
+        if seconds is None:
+            raise ErrorReply(TIMEOUT_NOT_FLOAT)
+        product = None if type(seconds) is float else ld_round(seconds * 1000)
+        ms = -1 if product is None else math.ceil(product)
+        if ms > LLONG_MAX:
+            ms = -1
+    if ms < 0:
         raise ErrorReply("ERR timeout is negative")
-    return value
+    return ms / 1000
 
 
 def arity_error(name: str) -> ErrorReply:

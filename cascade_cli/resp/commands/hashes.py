@@ -4,20 +4,18 @@ A hash is an RHash (dict field -> value, insertion ordered like Redis's listpack
 `RHash.big` turns on, and stays on, once the hash outgrew the listpack encoding: more than
 hash-max-listpack-entries fields, or a field or value longer than hash-max-listpack-value.
 
-HINCRBYFLOAT computes in x87 80-bit long double as Redis does on x86-64 (64-bit significand,
-15-bit exponent), emulated exactly with fractions, and prints the result like "%.17Lf" with the
-trailing zeros removed.
+HINCRBYFLOAT computes in x87 80-bit long double as Redis does on x86-64 (resp/numbers.py).
 """
 
 from __future__ import annotations
 
 import random
-import re
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cascade_cli.resp import scan as scanning
-from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command, to_int
+from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command, to_int, typed
+from cascade_cli.resp.numbers import ld_format, ld_parse, ld_round
 from cascade_cli.resp.protocol import OK, ErrorReply, parse_ll
 from cascade_cli.resp.store import RHash
 
@@ -27,41 +25,6 @@ if TYPE_CHECKING:
 LONG_MAX = 2**63 - 1
 MAX_RANDOM_REPLY = 1 << 24      # HRANDFIELD negative counts beyond this are refused (memory)
 EMPTY_SCAN = [b"0", []]
-
-
-def _read(client: Client, key: bytes) -> Any:
-    """The hash at key for a read command (None when missing); WRONGTYPE otherwise."""
-    value = client.db.read(key)
-    if value is None or type(value) is RHash:
-        return value
-    raise ErrorReply(WRONGTYPE)
-
-
-def _write(client: Client, key: bytes) -> Any:
-    value = client.db.lookup(key)
-    if value is None or type(value) is RHash:
-        return value
-    raise ErrorReply(WRONGTYPE)
-
-
-def parse_cursor(raw: bytes) -> int:
-    """A SCAN-family cursor as Redis 7.0 reads it (strtoul over the whole argument: an optional
-    sign, digits or nothing at all; a negative value wraps around). Stands in for
-    scan.parse_cursor, which rejects "", "+5" and "-1" that Redis accepts. strtoul stops at a
-    NUL byte, so "1\\0x" is cursor 1 and "\\0" is cursor 0."""
-    cut = raw.find(b"\0")
-    if cut >= 0:
-        raw = raw[:cut]
-    digits = raw[1:] if raw[:1] in (b"+", b"-") else raw
-    if not digits.isdigit():
-        if raw:                               # "" converts nothing and is cursor 0
-            raise ErrorReply("ERR invalid cursor")
-        return 0
-    digits = digits.lstrip(b"0") or b"0"
-    if len(digits) > 20 or int(digits) >= 2**64:
-        raise ErrorReply("ERR invalid cursor")
-    value = int(digits)
-    return (-value) % 2**64 if raw[:1] == b"-" else value
 
 
 def _check_big(client: Client, h: RHash, args: list[bytes]) -> None:
@@ -144,7 +107,7 @@ def hmset(client: Client, argv: list[bytes]) -> object:
 @command("hsetnx", 4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hsetnx(client: Client, argv: list[bytes]) -> object:
     """Set the value of a hash field, only if the field does not exist"""
-    h = _write(client, argv[1])
+    h = typed(client, argv[1], RHash, False)
     if h is not None and argv[2] in h:
         return 0
     _set_one(client, argv[1], h, argv[2], argv[3])
@@ -155,7 +118,7 @@ def hsetnx(client: Client, argv: list[bytes]) -> object:
 def hdel(client: Client, argv: list[bytes]) -> object:
     """Delete one or more hash fields"""
     key = argv[1]
-    h = _write(client, key)
+    h = typed(client, key, RHash, False)
     if h is None:
         return 0
     deleted = 0
@@ -179,7 +142,7 @@ def hincrby(client: Client, argv: list[bytes]) -> object:
     """Increment the integer value of a hash field by the given number"""
     increment = to_int(argv[3])
     key, field = argv[1], argv[2]
-    h = _write(client, key)
+    h = typed(client, key, RHash, False)
     current = 0
     if h is not None:
         raw = h.get(field)
@@ -204,7 +167,7 @@ def hincrbyfloat(client: Client, argv: list[bytes]) -> object:
     if type(increment) is float:            # +-inf
         raise ErrorReply("ERR value is NaN or Infinity")
     key, field = argv[1], argv[2]
-    h = _write(client, key)
+    h = typed(client, key, RHash, False)
     current: Fraction | float = Fraction(0)
     if h is not None:
         raw = h.get(field)
@@ -229,14 +192,14 @@ def hincrbyfloat(client: Client, argv: list[bytes]) -> object:
 @command("hget", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hget(client: Client, argv: list[bytes]) -> object:
     """Get the value of a hash field"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     return None if h is None else h.get(argv[2])
 
 
 @command("hmget", -3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hmget(client: Client, argv: list[bytes]) -> object:
     """Get the values of all the given hash fields"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     if h is None:
         return [None] * (len(argv) - 2)
     get = h.get
@@ -246,42 +209,42 @@ def hmget(client: Client, argv: list[bytes]) -> object:
 @command("hgetall", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hgetall(client: Client, argv: list[bytes]) -> object:
     """Get all the fields and values in a hash"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     return {} if h is None else dict(h)
 
 
 @command("hkeys", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hkeys(client: Client, argv: list[bytes]) -> object:
     """Get all the fields in a hash"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     return [] if h is None else list(h)
 
 
 @command("hvals", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hvals(client: Client, argv: list[bytes]) -> object:
     """Get all the values in a hash"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     return [] if h is None else list(h.values())
 
 
 @command("hlen", 2, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hlen(client: Client, argv: list[bytes]) -> object:
     """Get the number of fields in a hash"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     return 0 if h is None else len(h)
 
 
 @command("hstrlen", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="3.2.0")
 def hstrlen(client: Client, argv: list[bytes]) -> object:
     """Get the length of the value of a hash field"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     return 0 if h is None else len(h.get(argv[2], b""))
 
 
 @command("hexists", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hexists(client: Client, argv: list[bytes]) -> object:
     """Determine if a hash field exists"""
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     return 0 if h is None else int(argv[2] in h)
 
 
@@ -289,7 +252,7 @@ def hexists(client: Client, argv: list[bytes]) -> object:
 def hrandfield(client: Client, argv: list[bytes]) -> object:
     """Get one or multiple random fields from a hash"""
     if len(argv) == 2:
-        h = _read(client, argv[1])
+        h = typed(client, argv[1], RHash)
         if h is None:
             return None
         return random.choice(list(h))
@@ -303,7 +266,7 @@ def hrandfield(client: Client, argv: list[bytes]) -> object:
     withvalues = len(argv) == 4
     if withvalues and not -(LONG_MAX // 2) <= count <= LONG_MAX // 2:
         raise ErrorReply("ERR value is out of range")
-    h = _read(client, argv[1])
+    h = typed(client, argv[1], RHash)
     if h is None or count == 0:
         return []
     if count < 0 or count == 1:
@@ -329,8 +292,8 @@ def hrandfield(client: Client, argv: list[bytes]) -> object:
 @command("hscan", -3, "readonly", keys=(1, 1, 1), group="hash", since="2.8.0")
 def hscan(client: Client, argv: list[bytes]) -> object:
     """Incrementally iterate hash fields and associated values"""
-    cursor = parse_cursor(argv[2])
-    h = _read(client, argv[1])
+    cursor = scanning.parse_cursor(argv[2])
+    h = typed(client, argv[1], RHash)
     if h is None:
         return EMPTY_SCAN
     match, count, _ = scanning.parse_options(argv, 3)
@@ -345,132 +308,3 @@ def hscan(client: Client, argv: list[bytes]) -> object:
             out.append(field)
             out.append(value)
     return [b"%d" % cursor, out]
-
-
-# --- x87 long double arithmetic (HINCRBYFLOAT) -------------------------------------------------
-
-LD_DIGITS = 64                  # significand bits
-LD_MIN_EXP = -16382             # exponent of the smallest normal number
-LD_OVERFLOW_EXP = 16384         # values >= 2**16384 overflow
-MAX_LONG_DOUBLE_CHARS = 5 * 1024
-INF = float("inf")
-
-_DECIMAL = re.compile(r"([+-]?)(?=\.?[0-9])([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
-_HEX = re.compile(r"([+-]?)0[xX](?=\.?[0-9a-fA-F])([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?"
-                  r"(?:[pP]([+-]?[0-9]+))?")
-_SPECIAL = re.compile(r"([+-]?)(inf|infinity|nan|nan\([0-9a-zA-Z_]*\))", re.IGNORECASE)
-_CHUNK = 4000
-_E_CHUNK = 10**_CHUNK
-
-
-def _digits_to_int(digits: str) -> int:
-    """int(digits) without Python's limit on long decimal conversions."""
-    if len(digits) <= _CHUNK:
-        return int(digits) if digits else 0
-    return _digits_to_int(digits[:-_CHUNK]) * _E_CHUNK + int(digits[-_CHUNK:])
-
-
-def _int_to_digits(value: int) -> str:
-    if value < _E_CHUNK:
-        return str(value)
-    high, low = divmod(value, _E_CHUNK)
-    return _int_to_digits(high) + str(low).rjust(_CHUNK, "0")
-
-
-def ld_round(value: Fraction) -> Fraction | None:
-    """Round an exact value to the nearest long double (ties to even); None on overflow."""
-    if not value:
-        return Fraction(0)
-    n, d = value.numerator, value.denominator
-    negative = n < 0
-    if negative:
-        n = -n
-    e = n.bit_length() - d.bit_length()
-    if (n < d << e) if e >= 0 else ((n << -e) < d):
-        e -= 1                               # now 2**e <= n/d < 2**(e+1)
-    if e < LD_MIN_EXP:
-        e = LD_MIN_EXP                       # subnormal: fixed quantum
-    shift = LD_DIGITS - 1 - e
-    if shift >= 0:
-        num, den = n << shift, d
-    else:
-        num, den = n, d << -shift
-    m, rest = divmod(num, den)
-    rest *= 2
-    if rest > den or (rest == den and m & 1):
-        m += 1
-    if m.bit_length() - 1 - shift >= LD_OVERFLOW_EXP:
-        return None
-    if negative:
-        m = -m
-    return Fraction(m << -shift) if shift < 0 else Fraction(m, 1 << shift)
-
-
-def ld_parse(raw: bytes) -> Fraction | float | None:
-    """A long double the way Redis's string2ld reads it (strtold on the whole argument):
-    an exact Fraction of the rounded value, +-inf as a float, or None when invalid."""
-    if not raw or len(raw) >= MAX_LONG_DOUBLE_CHARS or raw[0] in b" \t\n\v\f\r" or b"\0" in raw:
-        return None
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    match = _DECIMAL.fullmatch(text)
-    if match is not None:
-        sign, whole, frac, exp = match.groups()
-        frac = frac or ""
-        digits = (whole + frac).lstrip("0")
-        if not digits:
-            return Fraction(0)
-        exp_text = (exp or "0").lstrip("+-").lstrip("0")
-        if len(exp_text) > 9:
-            return None                      # overflow or underflow, whatever the digits
-        exponent = (int(exp) if exp else 0) - len(frac)
-        magnitude = len(digits) + exponent   # value < 10**magnitude
-        if magnitude > 4933 or magnitude < -4960:
-            return None
-        mantissa = _digits_to_int(digits)
-        exact = Fraction(mantissa * 10**exponent) if exponent >= 0 else Fraction(mantissa, 10**-exponent)
-    else:
-        match = _HEX.fullmatch(text)
-        if match is not None:
-            sign, whole, frac, exp = match.groups()
-            frac = frac or ""
-            mantissa = int(whole + frac, 16) if whole + frac else 0
-            if not mantissa:
-                return Fraction(0)
-            exp_text = (exp or "0").lstrip("+-").lstrip("0")
-            if len(exp_text) > 9:
-                return None
-            exponent = (int(exp) if exp else 0) - 4 * len(frac)
-            bits = mantissa.bit_length() + exponent
-            if bits > LD_OVERFLOW_EXP + 1 or bits < -16500:
-                return None
-            exact = Fraction(mantissa << exponent) if exponent >= 0 else Fraction(mantissa, 1 << -exponent)
-        else:
-            match = _SPECIAL.fullmatch(text)
-            if match is None or match.group(2).lower().startswith("nan"):
-                return None
-            return -INF if match.group(1) == "-" else INF
-    if sign == "-":
-        exact = -exact
-    rounded = ld_round(exact)
-    if rounded is None or not rounded:       # ERANGE: overflow, or underflow to zero
-        return None
-    return rounded
-
-
-def ld_format(value: Fraction) -> bytes:
-    """printf("%.17Lf") with trailing zeros (and a trailing dot) removed; "-0" prints "0"."""
-    negative = value < 0
-    n, d = abs(value.numerator), value.denominator
-    scaled, rest = divmod(n * 10**17, d)
-    rest *= 2
-    if rest > d or (rest == d and scaled & 1):
-        scaled += 1
-    digits = _int_to_digits(scaled).rjust(18, "0")
-    whole, frac = digits[:-17], digits[-17:].rstrip("0")
-    text = whole + "." + frac if frac else whole
-    if negative and text != "0":
-        text = "-" + text
-    return text.encode()

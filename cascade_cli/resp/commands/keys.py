@@ -1,14 +1,14 @@
 """Keyspace commands (Redis 7.0 semantics): DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE,
 SWAPDB, RANDOMKEY, TOUCH, OBJECT, the EXPIRE/TTL family, PERSIST, SORT and SORT_RO.
 
-`encoding_of(value, params)` answers OBJECT ENCODING for every value type.
+`encoding_of(value, params)` answers OBJECT ENCODING for every value type, `refcount_of` OBJECT
+REFCOUNT (DEBUG OBJECT prints both).
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import re
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cascade_cli.resp import scan as scanning
 from cascade_cli.resp.commands import NO_SUCH_KEY, NOT_INT, SYNTAX, WRONGTYPE, command, container
 from cascade_cli.resp.glob import compile_glob
+from cascade_cli.resp.numbers import SPACE, strtod
 from cascade_cli.resp.protocol import OK, ErrorReply, Simple, parse_ll
 from cascade_cli.resp.store import RHash, RList, RSet, now_ms, type_name
 
@@ -29,6 +30,7 @@ INT_MAX = 2**31 - 1
 SAME_OBJECT = "ERR source and destination objects are the same"
 DB_RANGE = "ERR DB index is out of range"
 SHARED_REFCOUNT = 2147483647
+DBL_MIN = sys.float_info.min
 OBJ_SHARED_INTEGERS = 10000
 _LFU = ("allkeys-lfu", "volatile-lfu")
 _LRU_OR_LFU = ("allkeys-lru", "volatile-lru", "allkeys-lfu", "volatile-lfu")
@@ -75,7 +77,8 @@ def encoding_of(value: Any, params: Any) -> bytes:
     return b"raw"
 
 
-def _refcount(value: Any, params: Any) -> int:
+def refcount_of(value: Any, params: Any) -> int:
+    """OBJECT REFCOUNT: small integers are shared objects (unless maxmemory evicts by LRU/LFU)."""
     if type(value) is bytes and _is_int_string(value) and 0 <= int(value) < OBJ_SHARED_INTEGERS \
             and not (params.maxmemory and params.maxmemory_policy in _LRU_OR_LFU):
         return SHARED_REFCOUNT
@@ -172,26 +175,10 @@ def _matcher(pattern: bytes) -> Callable[[bytes], bool]:
     return lambda key: bool(key) and matches(key)
 
 
-_CURSOR = re.compile(rb"[+-]?\d+")
-
-
-def _parse_cursor(raw: bytes) -> int:
-    """parseScanCursorOrReply: C strtoul over the whole argument (a sign is accepted and a
-    negative number wraps around; no leading space; out of range is an error)."""
-    if not raw:
-        return 0
-    if _CURSOR.fullmatch(raw) is None:
-        raise ErrorReply("ERR invalid cursor")
-    number = int(raw)
-    if abs(number) >= 2**64:
-        raise ErrorReply("ERR invalid cursor")
-    return number % 2**64
-
-
 @command("scan", -2, "readonly", group="generic", since="2.8.0",
          summary="Incrementally iterate the keys space")
 def scan(client: Client, argv: list[bytes]) -> Any:
-    cursor = _parse_cursor(argv[1])
+    cursor = scanning.parse_cursor(argv[1])
     matches, count, kind = scanning.parse_options(argv, 2, allow_type=True)
     if matches is not None:
         matches = _matcher(_last_match(argv))
@@ -433,7 +420,7 @@ def object_refcount(client: Client, argv: list[bytes]) -> Any:
     value = _read_notouch(client.db, argv[2])
     if value is None:
         return None
-    return _refcount(value, client.engine.params)
+    return refcount_of(value, client.engine.params)
 
 
 @command("object|idletime", 3, "readonly", keys=(2, 2, 1), group="generic", since="2.2.3",
@@ -590,40 +577,17 @@ def persist(client: Client, argv: list[bytes]) -> Any:
 
 # --- SORT --------------------------------------------------------------------------------------
 
-_STRTOD = re.compile(
-    rb"[ \t\n\v\f\r]*([+-]?)(?:(0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?)"
-    rb"|((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|([iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
-    rb"|([nN][aA][nN](?:\([0-9A-Za-z_]*\))?))")
-_NONZERO = re.compile(rb"[1-9a-fA-F]")
-
-
 def _strtod(raw: bytes) -> float | None:
-    """SORT's score: C strtod over the whole C string (an empty one is 0); None when it has
-    trailing garbage, is NaN, or overflows/underflows (ERANGE)."""
+    """SORT's score: C strtod over the whole C string (an empty one is 0, leading spaces are
+    skipped); None when it has trailing garbage, is NaN, or sets ERANGE (overflow, underflow,
+    a subnormal result)."""
     raw = _c_string(raw)
     if not raw:
         return 0.0
-    match = _STRTOD.fullmatch(raw)
-    if match is None:
+    parsed = strtod(raw.lstrip(SPACE))
+    if parsed is None or parsed[1] or 0.0 < abs(parsed[0]) < DBL_MIN:
         return None
-    sign, hexa, decimal, infinity, _nan = match.groups()
-    if infinity:
-        return -math.inf if sign == b"-" else math.inf
-    try:
-        if hexa:
-            value = float.fromhex(hexa.decode())
-            mantissa = hexa[2:].lower().split(b"p")[0]
-        elif decimal:
-            value = float(decimal)
-            mantissa = decimal.lower().split(b"e")[0]
-        else:
-            return None                        # NaN
-    except (ValueError, OverflowError):
-        return None
-    if math.isinf(value) or (value == 0.0 and _NONZERO.search(mantissa)) \
-            or 0.0 < abs(value) < 2.2250738585072014e-308:
-        return None                            # ERANGE: overflow, underflow, subnormal
-    return -value if sign == b"-" else value
+    return parsed[0]
 
 
 def _c_string(raw: bytes) -> bytes:

@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp import memory
 from cascade_cli.resp import params as params_module
-from cascade_cli.resp.commands import COMMANDS, NO_SUCH_KEY, NOT_INT, SYNTAX, Command, command, container, to_int
+from cascade_cli.resp.commands import (
+    COMMANDS,
+    NO_SUCH_KEY,
+    NOT_INT,
+    SYNTAX,
+    Command,
+    command,
+    container,
+    to_int,
+)
+from cascade_cli.resp.commands.keys import encoding_of, refcount_of
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.params import PARAMS, Param, Params
 from cascade_cli.resp.protocol import OK, ErrorReply, Push, Replies, SetReply, Simple, Verbatim, parse_ll
@@ -1356,31 +1366,6 @@ def _atof(raw: bytes) -> float:
         return 0.0
 
 
-def encoding_of(value: Any, params: Params) -> str:
-    """OBJECT ENCODING of a stored value, as Redis 7.0 reports it."""
-    kind = type(value)
-    if kind is bytes:
-        if len(value) <= 20 and parse_ll(value) is not None:
-            return "int"
-        return "embstr" if len(value) <= 44 else "raw"
-    if kind is bytearray:
-        return "raw"
-    if kind is RList:
-        return "quicklist"
-    if kind is RHash:
-        return "hashtable" if getattr(value, "big", False) else "listpack"
-    if kind is RSet:
-        if getattr(value, "big", False) or len(value) > params.set_max_intset_entries:
-            return "hashtable"
-        return "intset" if all(len(m) <= 20 and parse_ll(m) is not None for m in value) else "hashtable"
-    name = type_name(value)
-    if name == b"zset":
-        return "skiplist" if getattr(value, "big", False) else "listpack"
-    if name == b"stream":
-        return "stream"
-    return "raw"
-
-
 def _serialized_length(value: Any) -> int:
     kind = type(value)
     if kind is bytes or kind is bytearray:
@@ -1460,10 +1445,9 @@ def debug(client: Client, argv: list[bytes]) -> object:
         value = _live(db, argv[2])
         if value is None:
             raise ErrorReply(NO_SUCH_KEY)
-        encoding = encoding_of(value, engine.params)
+        encoding = encoding_of(value, engine.params).decode()
         idle = int(time.monotonic() - db.access.get(argv[2], time.monotonic()))
-        shared = encoding == "int" and 0 <= int(value) < 10000
-        text = (f"Value at:0x{id(value):x} refcount:{2147483647 if shared else 1} encoding:{encoding} "
+        text = (f"Value at:0x{id(value):x} refcount:{refcount_of(value, engine.params)} encoding:{encoding} "
                 f"serializedlength:{_serialized_length(value)} lru:{(int(time.time()) - idle) & 0xFFFFFF} "
                 f"lru_seconds_idle:{idle}")
         if encoding == "quicklist":

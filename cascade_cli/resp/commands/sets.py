@@ -17,8 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp import scan as scanning
-from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command
-from cascade_cli.resp.commands.hashes import parse_cursor
+from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command, typed
 from cascade_cli.resp.protocol import ErrorReply, SetReply, parse_ll
 from cascade_cli.resp.store import RSet
 
@@ -30,20 +29,6 @@ MAX_RANDOM_REPLY = 1 << 24      # SRANDMEMBER negative counts beyond this are re
 SPOP_MOVE_STRATEGY_MUL = 5      # SPOP rebuilds the set from the remaining members below this ratio
 SREM_BATCH = 1024               # SPOP with a count propagates SREMs of this many members
 EMPTY_SCAN = [b"0", []]
-
-
-def _read(client: Client, key: bytes) -> Any:
-    value = client.db.read(key)
-    if value is None or type(value) is RSet:
-        return value
-    raise ErrorReply(WRONGTYPE)
-
-
-def _write(client: Client, key: bytes) -> Any:
-    value = client.db.lookup(key)
-    if value is None or type(value) is RSet:
-        return value
-    raise ErrorReply(WRONGTYPE)
 
 
 def _is_intset(members: Iterable[bytes], size: int, client: Client) -> bool:
@@ -105,7 +90,7 @@ def sadd(client: Client, argv: list[bytes]) -> object:
 def srem(client: Client, argv: list[bytes]) -> object:
     """Remove one or more members from a set"""
     key = argv[1]
-    s = _write(client, key)
+    s = typed(client, key, RSet, False)
     if s is None:
         return 0
     before = len(s)
@@ -170,7 +155,7 @@ def spop(client: Client, argv: list[bytes]) -> object:
     if len(argv) > 3:
         raise ErrorReply(SYNTAX)
     key = argv[1]
-    s = _write(client, key)
+    s = typed(client, key, RSet, False)
     if s is None:
         return None
     # Small sets: a uniformly random member. Big ones: Python's arbitrary (hash-ordered,
@@ -191,7 +176,7 @@ def _spop_count(client: Client, argv: list[bytes]) -> object:
     if count is None or count < 0:
         raise ErrorReply("ERR value is out of range, must be positive")
     key = argv[1]
-    s = _write(client, key)
+    s = typed(client, key, RSet, False)
     if s is None or count == 0:
         return SetReply()
     db = client.db
@@ -218,7 +203,7 @@ def _spop_count(client: Client, argv: list[bytes]) -> object:
 @command("smembers", 2, "readonly", keys=(1, 1, 1), group="set", since="1.0.0")
 def smembers(client: Client, argv: list[bytes]) -> object:
     """Get all the members in a set"""
-    s = _read(client, argv[1])
+    s = typed(client, argv[1], RSet)
     if s is None:
         return SetReply()
     return SetReply(_ordered(s, not s.big))
@@ -227,14 +212,14 @@ def smembers(client: Client, argv: list[bytes]) -> object:
 @command("sismember", 3, "readonly fast", keys=(1, 1, 1), group="set", since="1.0.0")
 def sismember(client: Client, argv: list[bytes]) -> object:
     """Determine if a given value is a member of a set"""
-    s = _read(client, argv[1])
+    s = typed(client, argv[1], RSet)
     return 0 if s is None else int(argv[2] in s)
 
 
 @command("smismember", -3, "readonly fast", keys=(1, 1, 1), group="set", since="6.2.0")
 def smismember(client: Client, argv: list[bytes]) -> object:
     """Returns the membership associated with the given elements for a set"""
-    s = _read(client, argv[1])
+    s = typed(client, argv[1], RSet)
     if s is None:
         return [0] * (len(argv) - 2)
     return [int(member in s) for member in argv[2:]]
@@ -243,7 +228,7 @@ def smismember(client: Client, argv: list[bytes]) -> object:
 @command("scard", 2, "readonly fast", keys=(1, 1, 1), group="set", since="1.0.0")
 def scard(client: Client, argv: list[bytes]) -> object:
     """Get the number of members in a set"""
-    s = _read(client, argv[1])
+    s = typed(client, argv[1], RSet)
     return 0 if s is None else len(s)
 
 
@@ -251,7 +236,7 @@ def scard(client: Client, argv: list[bytes]) -> object:
 def srandmember(client: Client, argv: list[bytes]) -> object:
     """Get one or multiple random members from a set"""
     if len(argv) == 2:
-        s = _read(client, argv[1])
+        s = typed(client, argv[1], RSet)
         return None if s is None else _random_member(s)
     if len(argv) > 3:
         raise ErrorReply(SYNTAX)
@@ -260,7 +245,7 @@ def srandmember(client: Client, argv: list[bytes]) -> object:
         raise ErrorReply(NOT_INT)
     if count < -LONG_MAX:
         raise ErrorReply(f"ERR value is out of range, value must between {-LONG_MAX} and {LONG_MAX}")
-    s = _read(client, argv[1])
+    s = typed(client, argv[1], RSet)
     if s is None or count == 0:
         return []
     if count < 0:
@@ -275,8 +260,8 @@ def srandmember(client: Client, argv: list[bytes]) -> object:
 @command("sscan", -3, "readonly", keys=(1, 1, 1), group="set", since="2.8.0")
 def sscan(client: Client, argv: list[bytes]) -> object:
     """Incrementally iterate Set elements"""
-    cursor = parse_cursor(argv[2])
-    s = _read(client, argv[1])
+    cursor = scanning.parse_cursor(argv[2])
+    s = typed(client, argv[1], RSet)
     if s is None:
         return EMPTY_SCAN
     match, count, _ = scanning.parse_options(argv, 3)

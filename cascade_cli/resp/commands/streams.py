@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cascade_cli.resp.commands import NO_SUCH_KEY, SYNTAX, WRONGTYPE, arity_error, command, container, to_int
+from cascade_cli.resp.commands import (
+    NO_SUCH_KEY,
+    SYNTAX,
+    WRONGTYPE,
+    arity_error,
+    command,
+    container,
+    to_int,
+    to_timeout,
+)
 from cascade_cli.resp.protocol import NULL_ARRAY, OK, ErrorReply, Simple
 from cascade_cli.resp.store import now_ms
 from cascade_cli.resp.stream import (
@@ -449,7 +458,7 @@ def _serve_history(stream: Stream, key: bytes, group: Group, consumer: Consumer,
 
 
 def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
-    timeout = -1
+    timeout = -1.0                     # seconds; -1: no BLOCK
     count = 0
     streams_at = 0
     noack = False
@@ -462,9 +471,7 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
         opt = argv[i].lower()
         if opt == b"block" and more:
             i += 1
-            timeout = to_int(argv[i], "ERR timeout is not an integer or out of range")
-            if timeout < 0:
-                raise ErrorReply("ERR timeout is negative")
+            timeout = to_timeout(argv[i], millis=True)
         elif opt == b"count" and more:
             i += 1
             count = max(to_int(argv[i]), 0)
@@ -613,7 +620,7 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
             return _keyed(client, key, entries)
         return None
 
-    blocked = client.block(list(keys), timeout / 1000, NULL_ARRAY, attempt)
+    blocked = client.block(list(keys), timeout, NULL_ARRAY, attempt)
     waiting.append(blocked)
     return blocked
 

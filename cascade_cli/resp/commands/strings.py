@@ -5,17 +5,18 @@ bytearray (after APPEND, SETRANGE, SETBIT, BITFIELD writes and BITOP: the "raw" 
 in place). Replies never hand out a stored bytearray itself: a reply queued in a transaction
 must not change when a later command of the same transaction appends to the string.
 
-INCRBYFLOAT computes in x87 80-bit extended precision (Redis uses `long double`) with exact
-integer arithmetic, and prints like Redis: "%.17Lf" with the trailing zeros removed.
+INCRBYFLOAT computes in x87 80-bit extended precision as Redis does (`long double`, see
+resp/numbers.py), and prints like Redis: "%.17Lf" with the trailing zeros removed.
 """
 
 from __future__ import annotations
 
-import re
 import time
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command
+from cascade_cli.resp.commands import NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE, command
+from cascade_cli.resp.numbers import ld_format, ld_parse, ld_round
 from cascade_cli.resp.protocol import OK, ErrorReply, parse_ll
 from cascade_cli.resp.store import now_ms
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 LLONG_MAX = 2**63 - 1
 LLONG_MIN = -2**63
-NOT_FLOAT = "ERR value is not a valid float"
 TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 BIT_OFFSET = "ERR bit offset is not an integer or out of range"
 BIT_VALUE = "ERR bit is not an integer or out of range"
@@ -337,172 +337,22 @@ def decrby(client: Client, argv: list[bytes]) -> Any:
     return _incr(client, argv[1], -delta)
 
 
-# x87 extended precision: 64-bit significand, exponents of normal numbers -16382..16383.
-_PREC = 64
-_EMIN = -16382 - (_PREC - 1)            # exponent of the smallest subnormal's unit (m * 2**e)
-_EMAX = 16383 - (_PREC - 1)             # the largest e of a finite value
-_INF = "inf"
-
-_DECIMAL = re.compile(rb"([+-]?)(?:(\d+)(?:\.(\d*))?|\.(\d+))(?:[eE]([+-]?\d+))?")
-_HEXFLOAT = re.compile(rb"([+-]?)0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))"
-                       rb"(?:[pP]([+-]?\d+))?")
-_INFINITY = re.compile(rb"([+-]?)(?:inf|infinity)", re.IGNORECASE)
-
-ExtValue = tuple[int, int, int] | tuple[int, str, int]   # (sign, m, e) or (sign, "inf", 0)
-
-
-def _digits_to_int(digits: bytes) -> int:
-    """int(digits) without Python's limit on the length of decimal conversions."""
-    if len(digits) <= 4000:
-        return int(digits)
-    return _digits_to_int(digits[:-4000]) * 10**4000 + int(digits[-4000:])
-
-
-def _int_to_digits(number: int) -> str:
-    """str(number) (non-negative) without Python's limit on the length of decimal conversions."""
-    if number < 10**4000:
-        return str(number)
-    high, low = divmod(number, 10**4000)
-    return _int_to_digits(high) + str(low).rjust(4000, "0")
-
-
-def _round_ext(num: int, den: int) -> tuple[int, int] | None:
-    """num/den (positive, exact) rounded to the nearest extended value (m, e): m * 2**e,
-    ties to even; None on overflow. (0, 0) when it underflows to zero."""
-    if num == 0:
-        return 0, 0
-    e = num.bit_length() - den.bit_length() - _PREC
-    while True:
-        n, d = (num, den << e) if e >= 0 else (num << -e, den)
-        if n >= d << _PREC:
-            e += 1
-        elif n < d << (_PREC - 1):
-            e -= 1
-        else:
-            break
-    if e < _EMIN:
-        e = _EMIN
-        n, d = (num, den << e) if e >= 0 else (num << -e, den)
-    m, r = divmod(n, d)
-    if 2 * r > d or (2 * r == d and m & 1):
-        m += 1
-        if m == 1 << _PREC:
-            m >>= 1
-            e += 1
-    if e > _EMAX:
-        return None
-    return m, e
-
-
-def _strtold(raw: bytes) -> ExtValue | None:
-    """Redis's string2ld: glibc strtold on the whole argument (no leading space, no trailing
-    garbage, no NaN, no overflow or underflow to zero); None when it is not a valid float."""
-    if not raw or len(raw) >= 5 * 1024:
-        return None
-    if raw[:1].isspace():
-        return None
-    match = _DECIMAL.fullmatch(raw)
-    if match is not None:
-        sign = -1 if match.group(1) == b"-" else 1
-        whole = match.group(2) or b""
-        frac = match.group(3) or match.group(4) or b""
-        exp = int(match.group(5) or b"0")
-        digits = (whole + frac).lstrip(b"0")
-        if not digits:
-            return sign, 0, 0
-        scale = exp - len(frac)
-        magnitude = scale + len(digits)        # value < 10**magnitude
-        if magnitude > 4934:
-            return None
-        if magnitude < -4952:
-            return None
-        mantissa = _digits_to_int(digits)
-        rounded = (_round_ext(mantissa * 10**scale, 1) if scale >= 0
-                   else _round_ext(mantissa, 10**-scale))
-    else:
-        match = _HEXFLOAT.fullmatch(raw)
-        if match is not None:
-            sign = -1 if match.group(1) == b"-" else 1
-            whole = match.group(2) or b""
-            frac = match.group(3) or match.group(4) or b""
-            exp = int(match.group(5) or b"0")
-            digits = (whole + frac).lstrip(b"0")
-            if not digits:
-                return sign, 0, 0
-            shift = exp - 4 * len(frac)
-            bits = shift + 4 * len(digits)
-            if bits > 16400:
-                return None
-            if bits < -16500:
-                return None
-            mantissa = int(digits, 16)
-            rounded = _round_ext(mantissa << shift, 1) if shift >= 0 else _round_ext(mantissa, 1 << -shift)
-        else:
-            match = _INFINITY.fullmatch(raw)
-            if match is None:
-                return None                    # includes nan: Redis refuses it
-            return (-1 if match.group(1) == b"-" else 1), _INF, 0
-    if rounded is None or rounded[0] == 0:
-        return None                            # ERANGE: overflow, or underflow to zero
-    return sign, rounded[0], rounded[1]
-
-
-def _add_ext(a: ExtValue, b: ExtValue) -> ExtValue | None:
-    """a + b in extended precision; None when the result is NaN or infinite."""
-    if a[1] == _INF or b[1] == _INF:
-        return None
-    sa, ma, ea = a  # type: ignore[misc]
-    sb, mb, eb = b  # type: ignore[misc]
-    e = min(ea, eb)
-    total = sa * (ma << (ea - e)) + sb * (mb << (eb - e))
-    if total == 0:
-        return 1, 0, 0
-    sign = -1 if total < 0 else 1
-    total = abs(total)
-    rounded = _round_ext(total << e, 1) if e >= 0 else _round_ext(total, 1 << -e)
-    if rounded is None:
-        return None
-    return sign, rounded[0], rounded[1]
-
-
-def _format_ext(value: ExtValue) -> bytes:
-    """ld2string(LD_STR_HUMAN): "%.17Lf", trailing zeros (and a bare point) removed."""
-    sign, m, e = value
-    assert m != _INF
-    if e >= 0:
-        scaled = (m << e) * 10**17  # type: ignore[operator]
-    else:
-        num, den = m * 10**17, 1 << -e  # type: ignore[operator]
-        scaled, r = divmod(num, den)
-        if 2 * r > den or (2 * r == den and scaled & 1):
-            scaled += 1
-    digits = _int_to_digits(scaled).rjust(18, "0")
-    text = digits[:-17] + "." + digits[-17:]
-    text = text.rstrip("0").rstrip(".")
-    if sign < 0 and text != "0":
-        text = "-" + text
-    return text.encode()
-
-
 @command("incrbyfloat", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.6.0",
          summary="Increment the float value of a key by the given amount")
 def incrbyfloat(client: Client, argv: list[bytes]) -> Any:
     db = client.db
     key = argv[1]
     value = db.lookup(key)
-    if value is None:
-        current: ExtValue | None = (1, 0, 0)
-    else:
-        current = _strtold(bytes(_string(value)))
+    current = Fraction(0) if value is None else ld_parse(bytes(_string(value)))
     if current is None:
         raise ErrorReply(NOT_FLOAT)
-    increment = _strtold(argv[2])
+    increment = ld_parse(argv[2])
     if increment is None:
         raise ErrorReply(NOT_FLOAT)
-    result = _add_ext(current, increment)
+    result = None if type(current) is float or type(increment) is float else ld_round(current + increment)
     if result is None:
         raise ErrorReply("ERR increment would produce NaN or Infinity")
-    text = _format_ext(result)
+    text = ld_format(result)
     db.set(key, text, True)
     client.rewrite([b"SET", key, text, b"KEEPTTL"])
     return text

@@ -15,13 +15,21 @@ integral scores without an exponent.
 from __future__ import annotations
 
 import random
-import re
-from decimal import Decimal, InvalidOperation
 from math import inf
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp import scan as scanning
-from cascade_cli.resp.commands import COMMANDS, SYNTAX, WRONGTYPE, command, to_int
+from cascade_cli.resp.commands import (
+    COMMANDS,
+    SYNTAX,
+    WRONGTYPE,
+    command,
+    to_float,
+    to_int,
+    to_timeout,
+    typed,
+)
+from cascade_cli.resp.numbers import SPACE, strtod
 from cascade_cli.resp.protocol import NULL_ARRAY, ErrorReply, format_double, parse_ll
 from cascade_cli.resp.store import type_name
 from cascade_cli.resp.zset import ZSet
@@ -30,66 +38,12 @@ if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
 
 GROUP = "sorted-set"
-NOT_FLOAT = "ERR value is not a valid float"
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 RANGE_NOT_FLOAT = "ERR min or max is not a float"
 LEX_RANGE_BAD = "ERR min or max not valid string range item"
 LONG_MAX = 2**63 - 1
 
 # --- number parsing ----------------------------------------------------------------------------
-
-_DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_SPECIAL = re.compile(rb"[+-]?(?:inf(?:inity)?|0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?)",
-                      re.IGNORECASE)
-_SPACE = b" \t\n\v\f\r"
-_LDBL_MAX = Decimal("1.18973149535723176502e4932")
-_LDBL_TRUE_MIN = Decimal("3.64519953188247460253e-4951")
-
-
-def _strtod(text: bytes) -> tuple[float, bool] | None:
-    """strtod over all of `text` (no leading space): (value, range_error) or None when the
-    text is not entirely a number. range_error: overflow to inf or underflow to zero."""
-    if _DECIMAL.fullmatch(text) is not None:
-        value = float(text)
-        if value == inf or value == -inf:
-            return value, True
-        if value == 0.0 and _nonzero(text):
-            return value, True
-        return value, False
-    if _SPECIAL.fullmatch(text) is None:
-        return None
-    body = text.lstrip(b"+-")
-    negative = text[:1] == b"-"
-    if body[:1] in b"iI":
-        return (-inf if negative else inf), False
-    try:
-        value = float.fromhex(text.decode())
-    except OverflowError:
-        return (-inf if negative else inf), True
-    if value == 0.0 and body[2:].split(b"p")[0].split(b"P")[0].strip(b"0.") != b"":
-        return value, True
-    return value, False
-
-
-def _nonzero(text: bytes) -> bool:
-    mantissa = text.split(b"e")[0].split(b"E")[0]
-    return mantissa.strip(b"+-0.") != b""
-
-
-def parse_score(raw: bytes, error: str = NOT_FLOAT) -> float:
-    """A score, increment or weight as Redis's string2d reads it."""
-    if raw.isdigit() and len(raw) < 300:
-        return float(raw)
-    if _DECIMAL.fullmatch(raw) is not None:
-        value = float(raw)
-        if value == inf or value == -inf or (value == 0.0 and raw != b"0" and _nonzero(raw)):
-            raise ErrorReply(error)
-        return value
-    parsed = _strtod(raw)
-    if parsed is None or parsed[1]:
-        raise ErrorReply(error)
-    return parsed[0]
-
 
 def _score_bound(raw: bytes) -> tuple[float, bool]:
     """One bound of a score range (zslParseRange): (value, exclusive)."""
@@ -100,9 +54,9 @@ def _score_bound(raw: bytes) -> tuple[float, bool]:
         text = text[:cut]
     if not text:
         return 0.0, exclusive
-    if text[0] in _SPACE:
-        text = text.lstrip(_SPACE)
-    parsed = _strtod(text) if text else None
+    if text[0] in SPACE:
+        text = text.lstrip(SPACE)
+    parsed = strtod(text) if text else None
     if parsed is None:
         raise ErrorReply(RANGE_NOT_FLOAT)
     return parsed[0], exclusive
@@ -138,63 +92,7 @@ def _lex_range(zmin: bytes, zmax: bytes) -> tuple[Any, bool, Any, bool]:
     return low, low_ex, high, high_ex
 
 
-def _timeout(raw: bytes) -> float:
-    """A blocking timeout in seconds (0 = forever), exactly as Redis 7.0 reads it: a long double,
-    multiplied by 1000 and truncated to whole milliseconds."""
-    error = "ERR timeout is not a float or out of range"
-    if not raw or len(raw) >= 5 * 1024 or raw[0] in _SPACE:
-        raise ErrorReply(error)
-    parsed = _strtod(raw)
-    if parsed is None:
-        raise ErrorReply(error)
-    value, range_error = parsed
-    if range_error:     # a double's range error may still fit a long double
-        try:
-            exact = abs(Decimal(raw.decode()))
-        except (InvalidOperation, ValueError):
-            exact = None
-        if exact is not None and (exact > _LDBL_MAX or exact < _LDBL_TRUE_MIN):
-            raise ErrorReply(error)
-    millis = value * 1000.0
-    if millis >= 2.0**63 or millis <= -1.0 or value != value:
-        raise ErrorReply("ERR timeout is negative")
-    whole = int(millis) if millis > 0 else 0
-    return whole / 1000.0
-
-
-def _cursor(raw: bytes) -> int:
-    """A SCAN cursor as Redis reads it (strtoul: a sign is allowed and '-n' wraps around; an
-    empty argument is cursor 0)."""
-    cut = raw.find(b"\0")
-    text = raw[:cut] if cut >= 0 else raw
-    if text and text[0] in _SPACE:
-        raise ErrorReply("ERR invalid cursor")
-    if not text:
-        return 0
-    body = text[1:] if text[:1] in b"+-" else text
-    if not body.isdigit():
-        raise ErrorReply("ERR invalid cursor")
-    value = int(body)
-    if value >= 2**64:
-        raise ErrorReply("ERR invalid cursor")
-    return (-value) % 2**64 if text[:1] == b"-" else value
-
-
 # --- shared helpers ----------------------------------------------------------------------------
-
-def _read(client: Client, key: bytes) -> ZSet | None:
-    value = client.db.read(key)
-    if value is not None and type(value) is not ZSet:
-        raise ErrorReply(WRONGTYPE)
-    return value
-
-
-def _write(client: Client, key: bytes) -> ZSet | None:
-    value = client.db.lookup(key)
-    if value is not None and type(value) is not ZSet:
-        raise ErrorReply(WRONGTYPE)
-    return value
-
 
 def _emit(client: Client, entries: list[tuple[float, bytes]], withscores: bool) -> list[Any]:
     """Range results: members, or with scores a flat list (RESP2) or [member, score] pairs."""
@@ -401,9 +299,9 @@ def zadd(client: Client, argv: list[bytes], incr: bool = False) -> Any:
         raise ErrorReply("ERR INCR option supports a single increment-element pair")
     if pairs == 2:
         raw = argv[idx]
-        scores = [float(raw) if raw.isdigit() and len(raw) < 300 else parse_score(raw)]
+        scores = [float(raw) if raw.isdigit() and len(raw) < 300 else to_float(raw)]
     else:
-        scores = [parse_score(argv[i]) for i in range(idx, argc, 2)]
+        scores = [to_float(argv[i]) for i in range(idx, argc, 2)]
 
     key = argv[1]
     db = client.db
@@ -473,7 +371,7 @@ def zincrby(client: Client, argv: list[bytes]) -> Any:
 def zrem(client: Client, argv: list[bytes]) -> Any:
     """Remove one or more members from a sorted set"""
     key = argv[1]
-    zset = _write(client, key)
+    zset = typed(client, key, ZSet, False)
     if zset is None:
         return 0
     deleted = 0
@@ -492,14 +390,14 @@ def zrem(client: Client, argv: list[bytes]) -> Any:
 @command("zcard", 2, "readonly fast", keys=(1, 1, 1), group=GROUP, since="1.2.0")
 def zcard(client: Client, argv: list[bytes]) -> Any:
     """Get the number of members in a sorted set"""
-    zset = _read(client, argv[1])
+    zset = typed(client, argv[1], ZSet)
     return len(zset) if zset is not None else 0
 
 
 @command("zscore", 3, "readonly fast", keys=(1, 1, 1), group=GROUP, since="1.2.0")
 def zscore(client: Client, argv: list[bytes]) -> Any:
     """Get the score associated with the given member in a sorted set"""
-    zset = _read(client, argv[1])
+    zset = typed(client, argv[1], ZSet)
     if zset is None:
         return None
     return zset.scores.get(argv[2])
@@ -508,7 +406,7 @@ def zscore(client: Client, argv: list[bytes]) -> Any:
 @command("zmscore", -3, "readonly fast", keys=(1, 1, 1), group=GROUP, since="6.2.0")
 def zmscore(client: Client, argv: list[bytes]) -> Any:
     """Get the score associated with the given members in a sorted set"""
-    zset = _read(client, argv[1])
+    zset = typed(client, argv[1], ZSet)
     if zset is None:
         return [None] * (len(argv) - 2)
     get = zset.scores.get
@@ -516,7 +414,7 @@ def zmscore(client: Client, argv: list[bytes]) -> Any:
 
 
 def _zrank(client: Client, argv: list[bytes], reverse: bool) -> Any:
-    zset = _read(client, argv[1])
+    zset = typed(client, argv[1], ZSet)
     if zset is None:
         return None
     rank = zset.rank(argv[2])
@@ -541,7 +439,7 @@ def zrevrank(client: Client, argv: list[bytes]) -> Any:
 def zcount(client: Client, argv: list[bytes]) -> Any:
     """Count the members in a sorted set with scores within the given values"""
     bounds = _score_range(argv[2], argv[3])
-    zset = _read(client, argv[1])
+    zset = typed(client, argv[1], ZSet)
     if zset is None:
         return 0
     start, stop = _score_span(zset, *bounds)
@@ -552,7 +450,7 @@ def zcount(client: Client, argv: list[bytes]) -> Any:
 def zlexcount(client: Client, argv: list[bytes]) -> Any:
     """Count the number of members in a sorted set between a given lexicographical range"""
     bounds = _lex_range(argv[2], argv[3])
-    zset = _read(client, argv[1])
+    zset = typed(client, argv[1], ZSet)
     if zset is None:
         return 0
     start, stop = _lex_span(zset, *bounds)
@@ -609,7 +507,7 @@ def _zrange(client: Client, argv: list[bytes], first: int, store: bool, kind: in
     else:
         bounds = _lex_range(argv[min_index], argv[max_index])
 
-    zset = _read(client, key)
+    zset = typed(client, key, ZSet)
     if zset is None:
         return _store(client, argv[1], {}) if store else []
 
@@ -702,7 +600,7 @@ def _zremrange(client: Client, argv: list[bytes], kind: int) -> Any:
         bounds: tuple[Any, bool, Any, bool] = _score_range(argv[2], argv[3])
     else:
         bounds = _lex_range(argv[2], argv[3])
-    zset = _write(client, key)
+    zset = typed(client, key, ZSet, False)
     if zset is None:
         return 0
     if kind == RANK:
@@ -805,7 +703,7 @@ def _setop(client: Client, argv: list[bytes], name: str, dst: bytes | None, numk
         if op != DIFF and not card_only and remaining >= setnum + 1 and option == b"weights":
             j += 1
             for i in range(setnum):
-                weights[i] = parse_score(argv[j], "ERR weight value is not a float")
+                weights[i] = to_float(argv[j], "ERR weight value is not a float")
                 j += 1
         elif op != DIFF and not card_only and remaining >= 2 and option == b"aggregate":
             choice = argv[j + 1].lower()
@@ -960,7 +858,7 @@ def _zpop(client: Client, argv: list[bytes], last: bool) -> Any:
         if count is None or count < 0:
             raise ErrorReply("ERR value is out of range, must be positive")
     key = argv[1]
-    zset = _write(client, key)
+    zset = typed(client, key, ZSet, False)
     if zset is None or count == 0:
         return []
     return _pop(client, key, zset, last, 1 if count == -1 else count, False,
@@ -1015,7 +913,7 @@ def _blocking_pop(client: Client, keys: list[bytes], timeout: float, last: bool,
 
 
 def _bzpop(client: Client, argv: list[bytes], last: bool) -> Any:
-    timeout = _timeout(argv[-1])
+    timeout = to_timeout(argv[-1])
     return _blocking_pop(client, argv[1:-1], timeout, last, 1, False)
 
 
@@ -1085,7 +983,7 @@ def zmpop(client: Client, argv: list[bytes]) -> Any:
 def bzmpop(client: Client, argv: list[bytes]) -> Any:
     """Remove and return members with scores in a sorted set or block until one is available"""
     keys, last, count = _zmpop_args(argv, 2)
-    timeout = _timeout(argv[1])
+    timeout = to_timeout(argv[1])
     return _blocking_pop(client, keys, timeout, last, count, True)
 
 
@@ -1104,7 +1002,7 @@ def zrandmember(client: Client, argv: list[bytes]) -> Any:
         withscores = argc == 4
         if withscores and not -(LONG_MAX // 2) <= count <= LONG_MAX // 2:
             raise ErrorReply("ERR value is out of range")
-        zset = _read(client, argv[1])
+        zset = typed(client, argv[1], ZSet)
         if zset is None or count == 0:
             return []
         size = len(zset)
@@ -1121,7 +1019,7 @@ def zrandmember(client: Client, argv: list[bytes]) -> Any:
             at = zset.at
             entries = [at(i) for i in random.sample(range(size), count)]
         return _emit(client, entries, withscores)
-    zset = _read(client, argv[1])
+    zset = typed(client, argv[1], ZSet)
     if zset is None:
         return None
     return zset.at(random.randrange(len(zset)))[1]
@@ -1130,8 +1028,8 @@ def zrandmember(client: Client, argv: list[bytes]) -> Any:
 @command("zscan", -3, "readonly", keys=(1, 1, 1), group=GROUP, since="2.8.0")
 def zscan(client: Client, argv: list[bytes]) -> Any:
     """Incrementally iterate sorted sets elements and associated scores"""
-    cursor = _cursor(argv[2])
-    zset = _read(client, argv[1])
+    cursor = scanning.parse_cursor(argv[2])
+    zset = typed(client, argv[1], ZSet)
     if zset is None:
         return [b"0", []]
     match, count, _ = scanning.parse_options(argv, 3)
@@ -1163,4 +1061,4 @@ for _name, _flags in _KEY_FLAGS.items():
 for _name in ("zrandmember", "zscan"):
     COMMANDS[_name.encode()].extra["tips"] = ["nondeterministic_output"]
 
-__all__ = ["ZSet", "parse_score"]
+__all__ = ["ZSet"]
