@@ -6,48 +6,36 @@ import socket
 import time
 
 import pytest
-
-
-def run(pair, *commands, sort=False):
-    for cmd in commands:
-        pair.both(*cmd, sort=sort)
-
-
-def with_resp3(pair, *commands, sort=False):
-    pair.real.call("HELLO", "3")
-    pair.mem.call("HELLO", "3")
-    try:
-        run(pair, *commands, sort=sort)
-    finally:
-        pair.real.call("HELLO", "2")
-        pair.mem.call("HELLO", "2")
+from resp_support import assert_counted_alike, execute, in_process, watch_change_exec
 
 
 def fill_types(pair):
-    run(pair, ("SET", "str", "v"), ("RPUSH", "list", "a", "b"), ("HSET", "hash", "f", "v"),
-        ("SADD", "set", "m"), ("ZADD", "zset", "1", "m"), ("XADD", "stream", "1-1", "f", "v"))
+    pair.run(("SET", "str", "v"), ("RPUSH", "list", "a", "b"), ("HSET", "hash", "f", "v"),
+             ("SADD", "set", "m"), ("ZADD", "zset", "1", "m"), ("XADD", "stream", "1-1", "f", "v"))
 
 
 # --- DEL, UNLINK, EXISTS, TYPE, TOUCH, RANDOMKEY ---------------------------------------------------
 
 def test_del_unlink_exists(pair):
-    run(pair, ("MSET", "a", "1", "b", "2", "c", "3"), ("EXISTS", "a", "a", "b", "nope"),
-        ("DEL", "a", "a", "nope"), ("EXISTS", "a"), ("UNLINK", "b", "c", "d"), ("EXISTS", "b", "c"),
-        ("DEL",), ("UNLINK",), ("EXISTS",), ("DEL", "nope"))
+    pair.run(("MSET", "a", "1", "b", "2", "c", "3"), ("EXISTS", "a", "a", "b", "nope"),
+             ("DEL", "a", "a", "nope"), ("EXISTS", "a"), ("UNLINK", "b", "c", "d"), ("EXISTS", "b", "c"),
+             ("DEL",), ("UNLINK",), ("EXISTS",), ("DEL", "nope"))
 
 
 def test_type_of_every_kind(pair):
     fill_types(pair)
     for key in ("str", "list", "hash", "set", "zset", "stream", "missing"):
         pair.both("TYPE", key)
-    with_resp3(pair, ("TYPE", "zset"), ("TYPE", "missing"))
-    run(pair, ("TYPE",), ("TYPE", "a", "b"))
+    with pair.resp3():
+        pair.run(("TYPE", "zset"), ("TYPE", "missing"))
+    pair.run(("TYPE",), ("TYPE", "a", "b"))
 
 
 def test_touch_and_randomkey(pair):
-    run(pair, ("RANDOMKEY",), ("TOUCH", "a", "b"), ("SET", "a", "1"), ("RANDOMKEY",),
-        ("TOUCH", "a", "a", "b"), ("TOUCH",), ("RANDOMKEY", "x"))
-    with_resp3(pair, ("FLUSHALL",), ("RANDOMKEY",))
+    pair.run(("RANDOMKEY",), ("TOUCH", "a", "b"), ("SET", "a", "1"), ("RANDOMKEY",),
+             ("TOUCH", "a", "a", "b"), ("TOUCH",), ("RANDOMKEY", "x"))
+    with pair.resp3():
+        pair.run(("FLUSHALL",), ("RANDOMKEY",))
 
 
 def test_randomkey_returns_live_keys(r):
@@ -83,13 +71,13 @@ def test_keys_glob_edge_cases(pair):
     pair.both("MSET", *[part for key in GLOB_KEYS for part in (key, "1")])
     for pattern in GLOB_PATTERNS:
         pair.both("KEYS", pattern, sort=True)
-    run(pair, ("KEYS",), ("KEYS", "a", "b"))
+    pair.run(("KEYS",), ("KEYS", "a", "b"))
 
 
 def test_keys_skips_expired_and_binary(pair):
-    run(pair, ("SET", b"bin\x00key", "1"), ("SET", "gone", "1", "PX", "1"), ("SET", "live", "1"))
+    pair.run(("SET", b"bin\x00key", "1"), ("SET", "gone", "1", "PX", "1"), ("SET", "live", "1"))
     time.sleep(0.01)
-    run(pair, ("KEYS", "*"), ("KEYS", "bin?key"), ("KEYS", "g*"), sort=True)
+    pair.run(("KEYS", "*"), ("KEYS", "bin?key"), ("KEYS", "g*"), sort=True)
 
 
 def test_keys_pathological_pattern_is_bounded(pair):
@@ -150,46 +138,41 @@ def test_scan_full_iteration(pair, options):
 
 
 def test_scan_errors_and_shape(pair):
-    run(pair, ("SET", "k", "v"), ("SCAN", "0"), ("SCAN", "x"), ("SCAN", " 0"), ("SCAN", "1.5"),
-        ("SCAN", "18446744073709551616"), ("SCAN", "-18446744073709551616"), ("SCAN", "+0"),
-        ("SCAN", "000"), ("SCAN", ""), ("SCAN", "0", "COUNT"), ("SCAN", "0", "COUNT", "0"),
-        ("SCAN", "0", "COUNT", "-1"), ("SCAN", "0", "COUNT", "x"), ("SCAN", "0", "MATCH"),
-        ("SCAN", "0", "TYPE"), ("SCAN", "0", "FOO", "bar"), ("SCAN", "0", "MATCH", "k", "COUNT", "10"),
-        ("SCAN",))
-    with_resp3(pair, ("SCAN", "0"), ("SCAN", "0", "TYPE", "string"))
+    pair.run(("SET", "k", "v"), ("SCAN", "0"), ("SCAN", "x"), ("SCAN", " 0"), ("SCAN", "1.5"),
+             ("SCAN", "18446744073709551616"), ("SCAN", "-18446744073709551616"), ("SCAN", "+0"),
+             ("SCAN", "000"), ("SCAN", ""), ("SCAN", "0", "COUNT"), ("SCAN", "0", "COUNT", "0"),
+             ("SCAN", "0", "COUNT", "-1"), ("SCAN", "0", "COUNT", "x"), ("SCAN", "0", "MATCH"),
+             ("SCAN", "0", "TYPE"), ("SCAN", "0", "FOO", "bar"), ("SCAN", "0", "MATCH", "k", "COUNT", "10"),
+             ("SCAN",))
+    with pair.resp3():
+        pair.run(("SCAN", "0"), ("SCAN", "0", "TYPE", "string"))
     # strtoul accepts a sign: "-1" is a (huge) cursor, not an error
     kind, (cursor, _keys) = pair.mem.call("SCAN", "-1")
     assert kind == "*" and cursor == ("$", b"0")
 
 
 def test_scan_skips_expired_keys(pair):
-    run(pair, ("SET", "a", "1", "PX", "1"), ("SET", "b", "1"))
+    pair.run(("SET", "a", "1", "PX", "1"), ("SET", "b", "1"))
     time.sleep(0.01)
-    run(pair, ("SCAN", "0"), ("DBSIZE",))
+    pair.run(("SCAN", "0"), ("DBSIZE",))
 
 
 # --- RENAME, COPY, MOVE, SWAPDB --------------------------------------------------------------------
 
 def test_rename_and_renamenx(pair):
-    run(pair, ("RENAME", "nope", "x"), ("RENAMENX", "nope", "x"), ("SET", "a", "1", "EX", "100"),
-        ("RENAME", "a", "a"), ("RENAMENX", "a", "a"), ("RENAME", "a", "b"), ("EXISTS", "a"), ("GET", "b"),
-        ("TTL", "b"), ("SET", "c", "3"), ("RENAMENX", "b", "c"), ("GET", "c"), ("RENAMENX", "b", "d"),
-        ("TTL", "d"), ("RPUSH", "l", "x"), ("RENAME", "d", "l"), ("TYPE", "l"), ("TTL", "l"),
-        ("SET", "e", "1", "EX", "100"), ("RENAME", "c", "e"), ("TTL", "e"), ("RENAME", "a"),
-        ("RENAMENX", "a", "b", "c"))
+    pair.run(("RENAME", "nope", "x"), ("RENAMENX", "nope", "x"), ("SET", "a", "1", "EX", "100"),
+             ("RENAME", "a", "a"), ("RENAMENX", "a", "a"), ("RENAME", "a", "b"), ("EXISTS", "a"),
+             ("GET", "b"), ("TTL", "b"), ("SET", "c", "3"), ("RENAMENX", "b", "c"), ("GET", "c"),
+             ("RENAMENX", "b", "d"), ("TTL", "d"), ("RPUSH", "l", "x"), ("RENAME", "d", "l"), ("TYPE", "l"),
+             ("TTL", "l"), ("SET", "e", "1", "EX", "100"), ("RENAME", "c", "e"), ("TTL", "e"),
+             ("RENAME", "a"), ("RENAMENX", "a", "b", "c"))
 
 
 def test_rename_wakes_blocked_client(pair):
-    other = pair.connect()
-    try:
-        other.real.send("BLPOP", "dst", "5")
-        other.mem.send("BLPOP", "dst", "5")
-        time.sleep(0.1)
-        run(pair, ("RPUSH", "src", "x"), ("RENAME", "src", "dst"))
-        assert other.real.read(2) == other.mem.read(2)
-        run(pair, ("EXISTS", "dst"))
-    finally:
-        other.close()
+    with pair.block("BLPOP", "dst", "5") as other:
+        pair.run(("RPUSH", "src", "x"), ("RENAME", "src", "dst"))
+        other.read(2)
+        pair.run(("EXISTS", "dst"))
 
 
 def test_copy(pair):
@@ -197,90 +180,78 @@ def test_copy(pair):
     for key in ("str", "list", "hash", "set", "zset", "stream"):
         pair.both("COPY", key, key + "2")
         pair.both("TYPE", key + "2")
-    run(pair, ("LRANGE", "list2", "0", "-1"), ("RPUSH", "list2", "c"), ("LLEN", "list"),
-        ("HGETALL", "hash2"), ("SMEMBERS", "set2"), ("ZRANGE", "zset2", "0", "-1", "WITHSCORES"),
-        ("XRANGE", "stream2", "-", "+"), ("COPY", "str", "list"), ("COPY", "str", "list", "REPLACE"),
-        ("TYPE", "list"), ("COPY", "nope", "x"), ("COPY", "str", "str"), ("COPY", "str", "str", "DB", "0"),
-        ("COPY", "str", "str", "DB", "1"), ("SELECT", "1"), ("GET", "str"), ("SELECT", "0"),
-        ("COPY", "str", "str", "DB", "1"), ("COPY", "str", "str", "DB", "1", "REPLACE"),
-        ("COPY", "str", "x", "DB", "16"), ("COPY", "str", "x", "DB", "-1"), ("COPY", "str", "x", "DB", "a"),
-        ("COPY", "str", "x", "DB"), ("COPY", "str", "x", "FOO"), ("COPY", "str", "x", "REPLACE", "REPLACE"),
-        ("SET", "t", "v", "EX", "100"), ("COPY", "t", "t2"), ("TTL", "t2"), ("COPY", "str"))
-    run(pair, ("SMEMBERS", "set2"), sort=True)
-    run(pair, ("SET", "n", "123"), ("COPY", "n", "n2"), ("OBJECT", "ENCODING", "n2"),
-        ("APPEND", "str2", "x"), ("COPY", "str2", "str3"), ("OBJECT", "ENCODING", "str3"),
-        ("APPEND", "str3", "y"), ("GET", "str2"))
+    pair.run(("LRANGE", "list2", "0", "-1"), ("RPUSH", "list2", "c"), ("LLEN", "list"), ("HGETALL", "hash2"),
+             ("SMEMBERS", "set2"), ("ZRANGE", "zset2", "0", "-1", "WITHSCORES"),
+             ("XRANGE", "stream2", "-", "+"), ("COPY", "str", "list"), ("COPY", "str", "list", "REPLACE"),
+             ("TYPE", "list"), ("COPY", "nope", "x"), ("COPY", "str", "str"),
+             ("COPY", "str", "str", "DB", "0"), ("COPY", "str", "str", "DB", "1"), ("SELECT", "1"),
+             ("GET", "str"), ("SELECT", "0"), ("COPY", "str", "str", "DB", "1"),
+             ("COPY", "str", "str", "DB", "1", "REPLACE"), ("COPY", "str", "x", "DB", "16"),
+             ("COPY", "str", "x", "DB", "-1"), ("COPY", "str", "x", "DB", "a"), ("COPY", "str", "x", "DB"),
+             ("COPY", "str", "x", "FOO"), ("COPY", "str", "x", "REPLACE", "REPLACE"),
+             ("SET", "t", "v", "EX", "100"), ("COPY", "t", "t2"), ("TTL", "t2"), ("COPY", "str"))
+    pair.run(("SMEMBERS", "set2"), sort=True)
+    pair.run(("SET", "n", "123"), ("COPY", "n", "n2"), ("OBJECT", "ENCODING", "n2"),
+             ("APPEND", "str2", "x"), ("COPY", "str2", "str3"), ("OBJECT", "ENCODING", "str3"),
+             ("APPEND", "str3", "y"), ("GET", "str2"))
 
 
 def test_move(pair):
-    run(pair, ("SET", "a", "1", "EX", "100"), ("MOVE", "a", "1"), ("EXISTS", "a"), ("SELECT", "1"),
-        ("GET", "a"), ("TTL", "a"), ("SELECT", "0"), ("MOVE", "a", "1"), ("SET", "a", "2"),
-        ("MOVE", "a", "1"), ("GET", "a"), ("MOVE", "a", "0"), ("MOVE", "a", "16"), ("MOVE", "a", "-1"),
-        ("MOVE", "a", "x"), ("MOVE", "a", "4294967296"), ("MOVE", "nope", "1"), ("MOVE", "a"))
+    pair.run(("SET", "a", "1", "EX", "100"), ("MOVE", "a", "1"), ("EXISTS", "a"), ("SELECT", "1"),
+             ("GET", "a"), ("TTL", "a"), ("SELECT", "0"), ("MOVE", "a", "1"), ("SET", "a", "2"),
+             ("MOVE", "a", "1"), ("GET", "a"), ("MOVE", "a", "0"), ("MOVE", "a", "16"), ("MOVE", "a", "-1"),
+             ("MOVE", "a", "x"), ("MOVE", "a", "4294967296"), ("MOVE", "nope", "1"), ("MOVE", "a"))
 
 
 def test_swapdb(pair):
-    run(pair, ("SET", "a", "0"), ("SELECT", "1"), ("SET", "b", "1", "EX", "100"), ("SELECT", "0"),
-        ("SWAPDB", "0", "1"), ("GET", "a"), ("GET", "b"), ("TTL", "b"), ("DBSIZE",), ("SELECT", "1"),
-        ("GET", "a"), ("SELECT", "0"), ("SWAPDB", "0", "0"), ("GET", "b"), ("SWAPDB", "0", "16"),
-        ("SWAPDB", "-1", "0"), ("SWAPDB", "x", "0"), ("SWAPDB", "0", "x"), ("SWAPDB", "0", "2147483648"),
-        ("SWAPDB", "0"))
+    pair.run(("SET", "a", "0"), ("SELECT", "1"), ("SET", "b", "1", "EX", "100"), ("SELECT", "0"),
+             ("SWAPDB", "0", "1"), ("GET", "a"), ("GET", "b"), ("TTL", "b"), ("DBSIZE",), ("SELECT", "1"),
+             ("GET", "a"), ("SELECT", "0"), ("SWAPDB", "0", "0"), ("GET", "b"), ("SWAPDB", "0", "16"),
+             ("SWAPDB", "-1", "0"), ("SWAPDB", "x", "0"), ("SWAPDB", "0", "x"), ("SWAPDB", "0", "2147483648"),
+             ("SWAPDB", "0"))
 
 
 def test_swapdb_touches_watched_keys(pair):
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         # a key that exists in db 0 only before the swap, one that exists only after
-        run(pair, ("SET", "x", "1"), ("WATCH", "x"))
+        pair.both("SET", "x", "1")
+        watch_change_exec(pair, other, "x", ("SWAPDB", "0", "1"))
         other.both("SWAPDB", "0", "1")
-        run(pair, ("MULTI",), ("PING",), ("EXEC",))
-        other.both("SWAPDB", "0", "1")
-        run(pair, ("SELECT", "1"), ("SET", "y", "1"), ("SELECT", "0"), ("WATCH", "y"))
-        other.both("SWAPDB", "0", "1")
-        run(pair, ("MULTI",), ("PING",), ("EXEC",))
+        pair.run(("SELECT", "1"), ("SET", "y", "1"), ("SELECT", "0"))
+        watch_change_exec(pair, other, "y", ("SWAPDB", "0", "1"))
         # a key that exists in neither db: untouched
-        run(pair, ("WATCH", "zzz"))
-        other.both("SWAPDB", "0", "1")
-        run(pair, ("MULTI",), ("PING",), ("EXEC",))
-    finally:
-        other.close()
+        watch_change_exec(pair, other, "zzz", ("SWAPDB", "0", "1"))
 
 
 def test_swapdb_wakes_blocked_client(pair):
-    other = pair.connect()
-    try:
-        run(pair, ("SELECT", "1"), ("RPUSH", "q", "job"), ("SELECT", "0"))
-        other.real.send("BLPOP", "q", "5")
-        other.mem.send("BLPOP", "q", "5")
-        time.sleep(0.1)
+    pair.run(("SELECT", "1"), ("RPUSH", "q", "job"), ("SELECT", "0"))
+    with pair.block("BLPOP", "q", "5") as other:
         pair.both("SWAPDB", "0", "1")
-        assert other.real.read(2) == other.mem.read(2) == ("*", [("$", b"q"), ("$", b"job")])
-    finally:
-        other.close()
+        assert other.read(2) == ("*", [("$", b"q"), ("$", b"job")])
 
 
 # --- OBJECT ----------------------------------------------------------------------------------------
 
 def test_object_basics(pair):
-    run(pair, ("SET", "k", "v"), ("OBJECT", "HELP"), ("OBJECT", "help"), ("OBJECT", "ENCODING", "nope"),
-        ("OBJECT", "REFCOUNT", "nope"), ("OBJECT", "IDLETIME", "nope"), ("OBJECT", "FREQ", "nope"),
-        ("OBJECT", "FREQ", "k"), ("OBJECT", "REFCOUNT", "k"), ("OBJECT", "IDLETIME", "k"),
-        ("OBJECT",), ("OBJECT", "FOO"), ("OBJECT", "FOO", "k"), ("OBJECT", "ENCODING"),
-        ("OBJECT", "ENCODING", "k", "x"), ("OBJECT", "HELP", "x"))
-    with_resp3(pair, ("OBJECT", "ENCODING", "nope"), ("OBJECT", "HELP"))
+    pair.run(("SET", "k", "v"), ("OBJECT", "HELP"), ("OBJECT", "help"), ("OBJECT", "ENCODING", "nope"),
+             ("OBJECT", "REFCOUNT", "nope"), ("OBJECT", "IDLETIME", "nope"), ("OBJECT", "FREQ", "nope"),
+             ("OBJECT", "FREQ", "k"), ("OBJECT", "REFCOUNT", "k"), ("OBJECT", "IDLETIME", "k"),
+             ("OBJECT",), ("OBJECT", "FOO"), ("OBJECT", "FOO", "k"), ("OBJECT", "ENCODING"),
+             ("OBJECT", "ENCODING", "k", "x"), ("OBJECT", "HELP", "x"))
+    with pair.resp3():
+        pair.run(("OBJECT", "ENCODING", "nope"), ("OBJECT", "HELP"))
 
 
 def test_object_freq_and_idletime_by_policy(pair):
     try:
-        run(pair, ("SET", "k", "v"), ("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"),
-            ("SET", "k2", "v"), ("OBJECT", "IDLETIME", "k"), ("OBJECT", "FREQ", "k2"),
-            ("OBJECT", "IDLETIME", "nope"), ("OBJECT", "FREQ", "nope"),
-            ("CONFIG", "SET", "maxmemory-policy", "volatile-lfu"), ("OBJECT", "IDLETIME", "k"),
-            ("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"), ("OBJECT", "FREQ", "k"))
+        pair.run(("SET", "k", "v"), ("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"),
+                 ("SET", "k2", "v"), ("OBJECT", "IDLETIME", "k"), ("OBJECT", "FREQ", "k2"),
+                 ("OBJECT", "IDLETIME", "nope"), ("OBJECT", "FREQ", "nope"),
+                 ("CONFIG", "SET", "maxmemory-policy", "volatile-lfu"), ("OBJECT", "IDLETIME", "k"),
+                 ("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"), ("OBJECT", "FREQ", "k"))
     finally:
-        pair.real.call("CONFIG", "SET", "maxmemory-policy", "noeviction")
-        pair.mem.call("CONFIG", "SET", "maxmemory-policy", "noeviction")
-    run(pair, ("OBJECT", "FREQ", "k"))
+        pair.each("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    pair.run(("OBJECT", "FREQ", "k"))
 
 
 def test_object_idletime_grows(r):
@@ -295,13 +266,12 @@ def test_object_encoding_transitions(pair):
     try:
         _encoding_transitions(pair)
     finally:
-        for client in (pair.real, pair.mem):
-            client.call("CONFIG", "SET", "set-max-intset-entries", "512")
-            client.call("CONFIG", "SET", "hash-max-listpack-entries", "128")
+        pair.each("CONFIG", "SET", "set-max-intset-entries", "512")
+        pair.each("CONFIG", "SET", "hash-max-listpack-entries", "512")      # the built-in default
 
 
 def _encoding_transitions(pair):
-    run(pair,
+    pair.run(
         ("RPUSH", "l", "a"), ("OBJECT", "ENCODING", "l"),
         ("HSET", "h", "f", "v"), ("OBJECT", "ENCODING", "h"), ("HSET", "h", "long", "x" * 65),
         ("OBJECT", "ENCODING", "h"), ("HDEL", "h", "long"), ("OBJECT", "ENCODING", "h"),
@@ -325,8 +295,8 @@ def _encoding_transitions(pair):
 
 
 def test_object_refcount_of_shared_integers(pair):
-    run(pair, ("SET", "a", "100"), ("OBJECT", "REFCOUNT", "a"), ("SET", "b", "100000"),
-        ("OBJECT", "REFCOUNT", "b"), ("RPUSH", "l", "x"), ("OBJECT", "REFCOUNT", "l"))
+    pair.run(("SET", "a", "100"), ("OBJECT", "REFCOUNT", "a"), ("SET", "b", "100000"),
+             ("OBJECT", "REFCOUNT", "b"), ("RPUSH", "l", "x"), ("OBJECT", "REFCOUNT", "l"))
 
 
 # --- expiry ----------------------------------------------------------------------------------------
@@ -337,20 +307,20 @@ def test_expire_family_options(pair):
         bigger = str(int(amount) * 2)
         huge = str(int(amount) * 3)
         pair.both("SET", "k", "v")
-        run(pair, (name, "nope", amount), (name, "k", amount, "XX"), (name, "k", amount, "GT"),
-            (name, "k", amount, "LT"), ("TTL", "k"), ("PERSIST", "k"), (name, "k", amount, "NX"),
-            (name, "k", amount, "NX"), (name, "k", bigger, "XX"), (name, "k", amount, "GT"),
-            (name, "k", huge, "GT"), (name, "k", bigger, "GT"), (name, "k", amount, "LT"),
-            (name, "k", huge, "LT"), (name, "k", bigger, "lt", "xx"), (name, "k", amount, "NX", "XX"),
-            (name, "k", amount, "NX", "GT"), (name, "k", amount, "NX", "LT"), (name, "k", amount, "GT", "LT"),
-            (name, "k", amount, "FOO"), (name, "k", "x"), (name, "k", "1.5"), (name, "k", "x", "FOO"),
-            (name, "k", "x", "NX", "XX"), (name, "k"), ("PERSIST", "k"), ("PERSIST", "k"),
-            ("PERSIST", "nope"), ("TTL", "k"), (name, "k", amount, "GT", "GT"),
-            (name, "k", amount, "LT", "GT"),
-            (name, "k", amount, "nx\x00junk"), (name, "k", amount, "\x00"), (name, "k", amount, "é"))
+        pair.run((name, "nope", amount), (name, "k", amount, "XX"), (name, "k", amount, "GT"),
+                 (name, "k", amount, "LT"), ("TTL", "k"), ("PERSIST", "k"), (name, "k", amount, "NX"),
+                 (name, "k", amount, "NX"), (name, "k", bigger, "XX"), (name, "k", amount, "GT"),
+                 (name, "k", huge, "GT"), (name, "k", bigger, "GT"), (name, "k", amount, "LT"),
+                 (name, "k", huge, "LT"), (name, "k", bigger, "lt", "xx"), (name, "k", amount, "NX", "XX"),
+                 (name, "k", amount, "NX", "GT"), (name, "k", amount, "NX", "LT"),
+                 (name, "k", amount, "GT", "LT"), (name, "k", amount, "FOO"), (name, "k", "x"),
+                 (name, "k", "1.5"), (name, "k", "x", "FOO"), (name, "k", "x", "NX", "XX"), (name, "k"),
+                 ("PERSIST", "k"), ("PERSIST", "k"), ("PERSIST", "nope"), ("TTL", "k"),
+                 (name, "k", amount, "GT", "GT"), (name, "k", amount, "LT", "GT"),
+                 (name, "k", amount, "nx\x00junk"), (name, "k", amount, "\x00"), (name, "k", amount, "é"))
     # equal absolute times are neither greater nor less
-    run(pair, ("PEXPIREAT", "k", "9999999999000"), ("PEXPIREAT", "k", "9999999999000", "GT"),
-        ("PEXPIREAT", "k", "9999999999000", "LT"), ("EXPIREAT", "k", "9999999999", "LT"))
+    pair.run(("PEXPIREAT", "k", "9999999999000"), ("PEXPIREAT", "k", "9999999999000", "GT"),
+             ("PEXPIREAT", "k", "9999999999000", "LT"), ("EXPIREAT", "k", "9999999999", "LT"))
 
 
 def test_expire_overflow_errors(pair):
@@ -373,11 +343,11 @@ def test_expire_in_the_past_deletes(pair):
 
 
 def test_ttl_commands(pair):
-    run(pair, ("TTL", "nope"), ("PTTL", "nope"), ("EXPIRETIME", "nope"), ("PEXPIRETIME", "nope"),
-        ("SET", "k", "v"), ("TTL", "k"), ("PTTL", "k"), ("EXPIRETIME", "k"), ("PEXPIRETIME", "k"),
-        ("PEXPIREAT", "k", "33177117420000"), ("EXPIRETIME", "k"), ("PEXPIRETIME", "k"),
-        ("PEXPIREAT", "k", "33177117420499"), ("EXPIRETIME", "k"), ("PEXPIREAT", "k", "33177117420500"),
-        ("EXPIRETIME", "k"), ("EXPIRE", "k", "100"), ("TTL", "k"), ("TTL",), ("PTTL", "a", "b"))
+    pair.run(("TTL", "nope"), ("PTTL", "nope"), ("EXPIRETIME", "nope"), ("PEXPIRETIME", "nope"),
+             ("SET", "k", "v"), ("TTL", "k"), ("PTTL", "k"), ("EXPIRETIME", "k"), ("PEXPIRETIME", "k"),
+             ("PEXPIREAT", "k", "33177117420000"), ("EXPIRETIME", "k"), ("PEXPIRETIME", "k"),
+             ("PEXPIREAT", "k", "33177117420499"), ("EXPIRETIME", "k"), ("PEXPIREAT", "k", "33177117420500"),
+             ("EXPIRETIME", "k"), ("EXPIRE", "k", "100"), ("TTL", "k"), ("TTL",), ("PTTL", "a", "b"))
 
 
 def test_ttl_values(r, r2):
@@ -417,31 +387,25 @@ def test_active_expiry_reclaims_keys(r):
 
 
 def test_expire_then_watch(pair):
-    other = pair.connect()
-    try:
-        run(pair, ("SET", "k", "v"), ("WATCH", "k"))
-        other.both("EXPIRE", "k", "100")
-        run(pair, ("MULTI",), ("GET", "k"), ("EXEC",))
-        run(pair, ("WATCH", "k"))
-        other.both("EXPIRE", "nope", "100")
-        run(pair, ("MULTI",), ("GET", "k"), ("EXEC",))
-    finally:
-        other.close()
+    pair.both("SET", "k", "v")
+    with pair.connect() as other:
+        watch_change_exec(pair, other, "k", ("EXPIRE", "k", "100"), ("GET", "k"))
+        watch_change_exec(pair, other, "k", ("EXPIRE", "nope", "100"), ("GET", "k"))
 
 
 # --- SORT ------------------------------------------------------------------------------------------
 
 def setup_sort(pair):
-    run(pair, ("RPUSH", "nums", "3", "1", "2", "10", "-5", "2.5"),
-        ("RPUSH", "words", "banana", "apple", "Cherry", "date", "apple"),
-        ("SADD", "numset", "30", "4", "100", "7"), ("SADD", "wordset", "b", "a", "c"),
-        ("ZADD", "z", "3", "c", "1", "a", "2", "b", "0", "d"),
-        ("MSET", "w_3", "30", "w_1", "10", "w_2", "20", "w_10", "5", "w_-5", "50",
-         "n_3", "three", "n_1", "one", "n_2", "two"),
-        ("HSET", "h_3", "f", "1"), ("HSET", "h_1", "f", "3"), ("HSET", "h_2", "f", "2"),
-        ("HSET", "h_10", "f", "-1"), ("HSET", "h_a", "f", "2"), ("HSET", "h_b", "f", "1"),
-        ("HSET", "h_c", "f", "3"), ("HSET", "h_d", "f", "0"),
-        ("MSET", "w_a", "3", "w_b", "2", "w_c", "1", "w_d", "1"))
+    pair.run(("RPUSH", "nums", "3", "1", "2", "10", "-5", "2.5"),
+             ("RPUSH", "words", "banana", "apple", "Cherry", "date", "apple"),
+             ("SADD", "numset", "30", "4", "100", "7"), ("SADD", "wordset", "b", "a", "c"),
+             ("ZADD", "z", "3", "c", "1", "a", "2", "b", "0", "d"),
+             ("MSET", "w_3", "30", "w_1", "10", "w_2", "20", "w_10", "5", "w_-5", "50",
+             "n_3", "three", "n_1", "one", "n_2", "two"),
+             ("HSET", "h_3", "f", "1"), ("HSET", "h_1", "f", "3"), ("HSET", "h_2", "f", "2"),
+             ("HSET", "h_10", "f", "-1"), ("HSET", "h_a", "f", "2"), ("HSET", "h_b", "f", "1"),
+             ("HSET", "h_c", "f", "3"), ("HSET", "h_d", "f", "0"),
+             ("MSET", "w_a", "3", "w_b", "2", "w_c", "1", "w_d", "1"))
 
 
 SORT_CASES = [
@@ -475,50 +439,52 @@ SORT_CASES = [
 @pytest.mark.parametrize("args", SORT_CASES)
 def test_sort(pair, args):
     setup_sort(pair)
-    run(pair, ("SET", "str", "x"), ("HSET", "hash", "f", "v"))
+    pair.run(("SET", "str", "x"), ("HSET", "hash", "f", "v"))
     pair.both("SORT", *args)
     pair.both("SORT_RO", *args)
 
 
 def test_sort_set_without_sorting_is_unordered(pair):
     setup_sort(pair)
-    run(pair, ("SORT", "numset", "BY", "nosort"), ("SORT", "wordset", "BY", "nosort", "GET", "#"),
-        ("SORT", "wordset", "BY", "nosort", "ALPHA", "LIMIT", "0", "10"),
-        ("SORT", "numset", "BY", "nosort", "DESC"),
-        sort=True)
+    pair.run(("SORT", "numset", "BY", "nosort"), ("SORT", "wordset", "BY", "nosort", "GET", "#"),
+             ("SORT", "wordset", "BY", "nosort", "ALPHA", "LIMIT", "0", "10"),
+             ("SORT", "numset", "BY", "nosort", "DESC"),
+             sort=True)
 
 
 def test_sort_score_conversion_errors(pair):
     # (Redis leaves errno set after a score overflows, which fails later SORTs in the same process
     # until a system call resets it: the ERANGE cases come last.)
-    run(pair, ("RPUSH", "l", "1", "x", "2"), ("SORT", "l"), ("SORT", "l", "ALPHA"),
-        ("RPUSH", "e", "", " 5", "0x10", "inf", "-inf", "1e3", "infinity", "0x1p3", "-.5e1"),
-        ("SORT", "e"), ("RPUSH", "n", "nan"), ("SORT", "n"), ("RPUSH", "s", "5 "), ("SORT", "s"),
-        ("RPUSH", "sp", "  "), ("SORT", "sp"), ("RPUSH", "tab", "\t5"), ("SORT", "tab"),
-        ("MSET", "bad_1", "x"), ("RPUSH", "b", "1"), ("SORT", "b", "BY", "bad_*"),
-        ("SORT", "b", "BY", "bad_*", "ALPHA"), ("RPUSH", "t", "3", "03", "3.0", "+3"), ("SORT", "t"),
-        ("SORT", "t", "DESC"), ("RPUSH", "m", "1e400"), ("SORT", "m"), ("RPUSH", "u", "1e-310"),
-        ("SORT", "u"))
+    pair.run(("RPUSH", "l", "1", "x", "2"), ("SORT", "l"), ("SORT", "l", "ALPHA"),
+             ("RPUSH", "e", "", " 5", "0x10", "inf", "-inf", "1e3", "infinity", "0x1p3", "-.5e1"),
+             ("SORT", "e"), ("RPUSH", "n", "nan"), ("SORT", "n"), ("RPUSH", "s", "5 "), ("SORT", "s"),
+             ("RPUSH", "sp", "  "), ("SORT", "sp"), ("RPUSH", "tab", "\t5"), ("SORT", "tab"),
+             ("MSET", "bad_1", "x"), ("RPUSH", "b", "1"), ("SORT", "b", "BY", "bad_*"),
+             ("SORT", "b", "BY", "bad_*", "ALPHA"), ("RPUSH", "t", "3", "03", "3.0", "+3"), ("SORT", "t"),
+             ("SORT", "t", "DESC"), ("RPUSH", "m", "1e400"), ("SORT", "m"), ("RPUSH", "u", "1e-310"),
+             ("SORT", "u"))
 
 
 def test_sort_store(pair):
     setup_sort(pair)
-    run(pair, ("SORT", "nums", "STORE", "out"), ("LRANGE", "out", "0", "-1"), ("TYPE", "out"),
-        ("OBJECT", "ENCODING", "out"), ("SORT", "nums", "GET", "n_*", "STORE", "out"),
-        ("LRANGE", "out", "0", "-1"),
-        ("SORT", "nums", "GET", "#", "GET", "w_*", "LIMIT", "0", "2", "STORE", "out"),
-        ("LRANGE", "out", "0", "-1"), ("SORT", "missing", "STORE", "out"), ("EXISTS", "out"),
-        ("SET", "out", "x", "EX", "100"), ("SORT", "nums", "LIMIT", "0", "1", "STORE", "out"), ("TTL", "out"),
-        ("SORT", "wordset", "BY", "nosort", "STORE", "out"), ("LRANGE", "out", "0", "-1"),
-        ("SORT", "numset", "BY", "nosort", "DESC", "STORE", "out"), ("LRANGE", "out", "0", "-1"),
-        ("SORT_RO", "nums", "STORE", "out"), ("SORT", "nums", "LIMIT", "0", "0", "STORE", "out"),
-        ("EXISTS", "out"), ("SORT", "str", "STORE", "out"))
-    run(pair, ("SET", "str", "x"), ("SORT", "str", "STORE", "out"))
+    pair.run(("SORT", "nums", "STORE", "out"), ("LRANGE", "out", "0", "-1"), ("TYPE", "out"),
+             ("OBJECT", "ENCODING", "out"), ("SORT", "nums", "GET", "n_*", "STORE", "out"),
+             ("LRANGE", "out", "0", "-1"),
+             ("SORT", "nums", "GET", "#", "GET", "w_*", "LIMIT", "0", "2", "STORE", "out"),
+             ("LRANGE", "out", "0", "-1"), ("SORT", "missing", "STORE", "out"), ("EXISTS", "out"),
+             ("SET", "out", "x", "EX", "100"), ("SORT", "nums", "LIMIT", "0", "1", "STORE", "out"),
+             ("TTL", "out"), ("SORT", "wordset", "BY", "nosort", "STORE", "out"),
+             ("LRANGE", "out", "0", "-1"), ("SORT", "numset", "BY", "nosort", "DESC", "STORE", "out"),
+             ("LRANGE", "out", "0", "-1"), ("SORT_RO", "nums", "STORE", "out"),
+             ("SORT", "nums", "LIMIT", "0", "0", "STORE", "out"), ("EXISTS", "out"),
+             ("SORT", "str", "STORE", "out"))
+    pair.run(("SET", "str", "x"), ("SORT", "str", "STORE", "out"))
 
 
 def test_sort_resp3(pair):
     setup_sort(pair)
-    with_resp3(pair, ("SORT", "nums", "GET", "n_*"), ("SORT", "nums", "STORE", "o"), ("SORT", "missing"))
+    with pair.resp3():
+        pair.run(("SORT", "nums", "GET", "n_*"), ("SORT", "nums", "STORE", "o"), ("SORT", "missing"))
 
 
 def test_commands_do_not_crash_on_binary(pair):
@@ -532,99 +498,69 @@ def test_commands_do_not_crash_on_binary(pair):
 
 # --- what is propagated to the append-only file (pure engine, no sockets) --------------------------
 
-class _Feed:
-    def __init__(self):
-        self.entries = []
-
-    def feed(self, entries):
-        self.entries += entries
-
-
-def _engine():
-    from cascade_cli.resp.core import Client, Engine
-    engine = Engine()
-    feed = _Feed()
-    engine.aof = feed
-    client = Client(engine)
-    engine.connect(client)
-    return engine, client, feed
-
-
-def _run(engine, client, *args):
-    return engine.execute(client, [a if isinstance(a, bytes) else str(a).encode() for a in args])
-
-
 def test_expire_propagates_as_pexpireat_or_del():
-    engine, client, feed = _engine()
-    _run(engine, client, "SET", "k", "v")
-    feed.entries.clear()
+    engine, client, aof = in_process()
+    execute(engine, client, "SET", "k", "v")
+    aof.entries.clear()
     before = int(time.time() * 1000)
-    assert _run(engine, client, "EXPIRE", "k", "100") == 1
-    (db, argv), = feed.entries
+    assert execute(engine, client, "EXPIRE", "k", "100") == 1
+    (db, argv), = aof.entries
     assert db == 0 and argv[:2] == [b"PEXPIREAT", b"k"]
     assert before + 100000 <= int(argv[2]) <= before + 101000
-    feed.entries.clear()
-    assert _run(engine, client, "PEXPIREAT", "k", "99999999999999", "GT") == 1
-    assert feed.entries == [(0, [b"PEXPIREAT", b"k", b"99999999999999", b"GT"])]
-    feed.entries.clear()
-    assert _run(engine, client, "EXPIRE", "k", "-1") == 1
-    assert feed.entries == [(0, [b"DEL", b"k"])]
-    feed.entries.clear()
-    assert _run(engine, client, "EXPIRE", "k", "100") == 0          # no key: nothing to propagate
-    assert _run(engine, client, "PERSIST", "k") == 0
-    assert feed.entries == []
+    aof.entries.clear()
+    assert execute(engine, client, "PEXPIREAT", "k", "99999999999999", "GT") == 1
+    assert aof.entries == [(0, [b"PEXPIREAT", b"k", b"99999999999999", b"GT"])]
+    aof.entries.clear()
+    assert execute(engine, client, "EXPIRE", "k", "-1") == 1
+    assert aof.entries == [(0, [b"DEL", b"k"])]
+    aof.entries.clear()
+    assert execute(engine, client, "EXPIRE", "k", "100") == 0          # no key: nothing to propagate
+    assert execute(engine, client, "PERSIST", "k") == 0
+    assert aof.entries == []
 
 
 def test_lazy_expiry_propagates_del():
-    engine, client, feed = _engine()
-    _run(engine, client, "SET", "k", "v", "PX", "20")
-    feed.entries.clear()
+    engine, client, aof = in_process()
+    execute(engine, client, "SET", "k", "v", "PX", "20")
+    aof.entries.clear()
     time.sleep(0.03)
-    assert _run(engine, client, "GET", "k") is None
-    assert feed.entries == [(0, [b"DEL", b"k"])]
+    assert execute(engine, client, "GET", "k") is None
+    assert aof.entries == [(0, [b"DEL", b"k"])]
 
 
 def test_keys_writes_propagation():
-    engine, client, feed = _engine()
-    _run(engine, client, "SET", "a", "1")
-    feed.entries.clear()
-    _run(engine, client, "RENAME", "a", "a")                       # same key: no change
-    _run(engine, client, "DEL", "nope")
-    _run(engine, client, "SORT", "nope", "STORE", "nope2")
-    assert feed.entries == []
-    _run(engine, client, "RENAME", "a", "b")
-    _run(engine, client, "COPY", "b", "c", "DB", "3")
-    _run(engine, client, "MOVE", "b", "2")
-    _run(engine, client, "SWAPDB", "0", "1")
-    assert [argv[0] for _db, argv in feed.entries] == [b"RENAME", b"COPY", b"MOVE", b"SWAPDB"]
+    engine, client, aof = in_process()
+    execute(engine, client, "SET", "a", "1")
+    aof.entries.clear()
+    execute(engine, client, "RENAME", "a", "a")                       # same key: no change
+    execute(engine, client, "DEL", "nope")
+    execute(engine, client, "SORT", "nope", "STORE", "nope2")
+    assert aof.entries == []
+    execute(engine, client, "RENAME", "a", "b")
+    execute(engine, client, "COPY", "b", "c", "DB", "3")
+    execute(engine, client, "MOVE", "b", "2")
+    execute(engine, client, "SWAPDB", "0", "1")
+    assert [argv[0] for _db, argv in aof.entries] == [b"RENAME", b"COPY", b"MOVE", b"SWAPDB"]
     assert engine.dbs[3].data == {b"c": b"1"} and engine.dbs[2].data == {b"b": b"1"}
 
 
 def test_keyspace_hits_and_misses(pair):
-    def stats():
-        out = []
-        for client in (pair.real, pair.mem):
-            text = client.call("INFO", "stats")[1].decode()
-            out.append({line.split(":")[0]: line.split(":")[1].strip() for line in text.splitlines()
-                        if line.startswith("keyspace_")})
-        assert out[0] == out[1]
-
-    run(pair, ("CONFIG", "RESETSTAT"), ("MSET", "a", "1", "b", "2", "c", "3"), ("RPUSH", "l", "x"))
-    stats()
-    for cmd in (("SCAN", "0", "TYPE", "string"), ("SCAN", "0", "MATCH", "a", "TYPE", "list"), ("SCAN", "0"),
-                ("KEYS", "*"), ("EXISTS", "a", "nope"), ("TYPE", "a"), ("TYPE", "nope"),
-                ("OBJECT", "ENCODING", "a"), ("TTL", "a"), ("PTTL", "nope"), ("SORT", "nope"),
-                ("SORT", "l", "BY", "w_*", "GET", "#", "GET", "a"), ("RANDOMKEY",), ("TOUCH", "a", "nope"),
-                ("GET", "a"), ("MGET", "a", "nope"), ("STRLEN", "a"), ("GETRANGE", "nope", "0", "1"),
-                ("EXPIRE", "a", "100"), ("RENAME", "a", "a2"), ("COPY", "a2", "a3"), ("COPY", "nope", "x"),
-                ("LCS", "a2", "nope"), ("BITCOUNT", "b"), ("BITPOS", "nope", "1"), ("GETBIT", "b", "1"),
-                ("BITOP", "OR", "d", "b", "nope"), ("BITFIELD", "b", "GET", "u8", "0"),
-                ("BITFIELD", "b", "SET", "u8", "0", "1"), ("SETBIT", "b", "1", "1"), ("INCR", "n"),
-                ("APPEND", "b", "x"), ("SET", "b", "v", "GET"), ("GETEX", "b"), ("GETDEL", "b"),
-                ("GETSET", "c", "1"), ("SETRANGE", "c", "1", "x"), ("INCRBYFLOAT", "c", "1"),
-                ("PERSIST", "a2"), ("MOVE", "a2", "1"), ("DEL", "a3"), ("OBJECT", "FREQ", "nope")):
+    def send(pair, *cmd):
         if cmd[0] in ("SCAN", "RANDOMKEY"):
             pair.each(*cmd)
         else:
             pair.both(*cmd, sort=cmd[0] == "KEYS")
-        stats()
+
+    pair.run(("CONFIG", "RESETSTAT"), ("MSET", "a", "1", "b", "2", "c", "3"), ("RPUSH", "l", "x"))
+    assert_counted_alike(pair, [
+        ("SCAN", "0", "TYPE", "string"), ("SCAN", "0", "MATCH", "a", "TYPE", "list"), ("SCAN", "0"),
+        ("KEYS", "*"), ("EXISTS", "a", "nope"), ("TYPE", "a"), ("TYPE", "nope"), ("OBJECT", "ENCODING", "a"),
+        ("TTL", "a"), ("PTTL", "nope"), ("SORT", "nope"), ("SORT", "l", "BY", "w_*", "GET", "#", "GET", "a"),
+        ("RANDOMKEY",), ("TOUCH", "a", "nope"), ("GET", "a"), ("MGET", "a", "nope"), ("STRLEN", "a"),
+        ("GETRANGE", "nope", "0", "1"), ("EXPIRE", "a", "100"), ("RENAME", "a", "a2"), ("COPY", "a2", "a3"),
+        ("COPY", "nope", "x"), ("LCS", "a2", "nope"), ("BITCOUNT", "b"), ("BITPOS", "nope", "1"),
+        ("GETBIT", "b", "1"), ("BITOP", "OR", "d", "b", "nope"), ("BITFIELD", "b", "GET", "u8", "0"),
+        ("BITFIELD", "b", "SET", "u8", "0", "1"), ("SETBIT", "b", "1", "1"), ("INCR", "n"),
+        ("APPEND", "b", "x"), ("SET", "b", "v", "GET"), ("GETEX", "b"), ("GETDEL", "b"),
+        ("GETSET", "c", "1"), ("SETRANGE", "c", "1", "x"), ("INCRBYFLOAT", "c", "1"), ("PERSIST", "a2"),
+        ("MOVE", "a2", "1"), ("DEL", "a3"), ("OBJECT", "FREQ", "nope")], send=send)

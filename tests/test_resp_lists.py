@@ -9,42 +9,22 @@ The last tests run the engine in-process to check what served blocking pops prop
 from __future__ import annotations
 
 import random
-import socket
 import time
 from typing import Any
 
 import pytest
+from resp_support import assert_counted_alike, connect, in_process, pair_in_each_protocol
 
 from cascade_cli.resp.commands.lists import parse_timeout
+from cascade_cli.resp.core import NO_REPLY
 from cascade_cli.resp.protocol import ErrorReply
 
 WRONGTYPE = ("-", "WRONGTYPE Operation against a key holding the wrong kind of value")
 NOT_INT = ("-", "ERR value is not an integer or out of range")
 SYNTAX = ("-", "ERR syntax error")
-BLOCK_WAIT = 0.06          # long enough for both servers to have parked a blocking command
+BLOCK_WAIT = 0.06          # long enough for a server to notice a closed connection
 
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def p(pair: Any, request: pytest.FixtureRequest) -> Any:
-    """The differential pair, speaking RESP2 or RESP3."""
-    if request.param == 3:
-        pair.real.call("HELLO", "3")
-        pair.mem.call("HELLO", "3")
-    pair.resp = request.param
-    return pair
-
-
-def run(p: Any, *commands: tuple[Any, ...]) -> None:
-    for cmd in commands:
-        p.both(*cmd)
-
-
-def null(p: Any) -> tuple[str, None]:
-    return ("_", None) if p.resp == 3 else ("$", None)
-
-
-def null_array(p: Any) -> tuple[str, None]:
-    return ("_", None) if p.resp == 3 else ("*", None)
+p = pair_in_each_protocol()
 
 
 def arr(*items: bytes) -> tuple[str, list[tuple[str, bytes]]]:
@@ -83,8 +63,8 @@ def test_pop_without_count(p: Any) -> None:
     assert p.both("RPOP", "l") == ("$", b"c")
     assert p.both("LPOP", "l") == ("$", b"b")
     assert p.both("EXISTS", "l") == (":", 0)          # the emptied list is deleted
-    assert p.both("LPOP", "l") == null(p)
-    assert p.both("RPOP", "nokey") == null(p)
+    assert p.both("LPOP", "l") == p.null
+    assert p.both("RPOP", "nokey") == p.null
     p.both("SET", "s", "x")
     assert p.both("LPOP", "s") == WRONGTYPE
     assert p.both("RPOP", "s") == WRONGTYPE
@@ -99,8 +79,8 @@ def test_pop_with_count(p: Any) -> None:
     assert p.both("LPOP", "l", "0") == ("*", [])          # existing key, count 0: empty array
     assert p.both("LPOP", "l", "10") == arr(b"c")
     assert p.both("EXISTS", "l") == (":", 0)
-    assert p.both("LPOP", "l", "0") == null_array(p)      # missing key: null array
-    assert p.both("RPOP", "l", "3") == null_array(p)
+    assert p.both("LPOP", "l", "0") == p.null_array      # missing key: null array
+    assert p.both("RPOP", "l", "3") == p.null_array
     p.both("RPUSH", "l", "a")
     p.both("SET", "s", "x")
     for cmd in ("LPOP", "RPOP"):
@@ -151,8 +131,8 @@ def test_lindex(p: Any) -> None:
     for index in ("0", "1", "2", "3", "-1", "-3", "-4", "9223372036854775807", "-9223372036854775808"):
         p.both("LINDEX", "l", index)
     assert p.both("LINDEX", "l", "x") == NOT_INT
-    assert p.both("LINDEX", "nokey", "0") == null(p)
-    assert p.both("LINDEX", "nokey", "x") == null(p)        # missing key wins over a bad index
+    assert p.both("LINDEX", "nokey", "0") == p.null
+    assert p.both("LINDEX", "nokey", "x") == p.null        # missing key wins over a bad index
     p.both("SET", "s", "x")
     assert p.both("LINDEX", "s", "0") == WRONGTYPE
     assert p.both("LINDEX", "s", "x") == WRONGTYPE          # and the type too
@@ -310,8 +290,8 @@ def test_lmove_and_rpoplpush(p: Any) -> None:
     for args in [("l", "d", "up", "left"), ("l", "d", "left", "up"), ("nokey", "d", "left", "up"),
                  ("s", "d", "up", "left")]:
         assert p.both("LMOVE", *args) == SYNTAX
-    assert p.both("LMOVE", "nokey", "d", "LEFT", "LEFT") == null(p)
-    assert p.both("LMOVE", "nokey", "s", "LEFT", "LEFT") == null(p)
+    assert p.both("LMOVE", "nokey", "d", "LEFT", "LEFT") == p.null
+    assert p.both("LMOVE", "nokey", "s", "LEFT", "LEFT") == p.null
     assert p.both("LMOVE", "d", "s", "LEFT", "LEFT") == WRONGTYPE
     assert p.both("LMOVE", "s", "d", "LEFT", "LEFT") == WRONGTYPE
     assert p.both("LMOVE", "s", "nokey", "LEFT", "LEFT") == WRONGTYPE
@@ -325,7 +305,7 @@ def test_lmove_and_rpoplpush(p: Any) -> None:
     assert p.both("RPOPLPUSH", "d", "d")[0] == "$"
     p.both("LRANGE", "d", "0", "-1")
     p.both("LRANGE", "e", "0", "-1")
-    assert p.both("RPOPLPUSH", "nokey", "d") == null(p)
+    assert p.both("RPOPLPUSH", "nokey", "d") == p.null
     assert p.both("RPOPLPUSH", "d", "s") == WRONGTYPE
     assert p.both("RPOPLPUSH", "s", "d") == WRONGTYPE
     p.both("RPOPLPUSH", "d", "s", "x")
@@ -339,7 +319,7 @@ def test_lmpop(p: Any) -> None:
     assert p.both("LMPOP", "2", "nokey", "l", "right", "COUNT", "2") == ("*", [("$", b"l"), arr(b"e", b"d")])
     assert p.both("LMPOP", "1", "l", "left", "count", "100") == ("*", [("$", b"l"), arr(b"b", b"c")])
     assert p.both("EXISTS", "l") == (":", 0)
-    assert p.both("LMPOP", "2", "nokey", "l", "LEFT") == null_array(p)
+    assert p.both("LMPOP", "2", "nokey", "l", "LEFT") == p.null_array
     for args in [("0", "l", "LEFT"), ("-1", "l", "LEFT"), ("x", "l", "LEFT"), ("", "l", "LEFT"),
                  ("2", "l", "LEFT"), ("10", "l", "LEFT"), ("9223372036854775807", "l", "LEFT"),
                  ("9223372036854775808", "l", "LEFT"), ("1", "l", "MIDDLE"),
@@ -411,14 +391,11 @@ def test_tiny_timeouts_round_up_to_a_millisecond(pair: Any, timeout: str) -> Non
 @pytest.mark.parametrize("timeout", ["-0.0001", "-0", "0", "0.0", "-0x0.0001p-10", "9223372036854775.807",
                                      "0e99999999999", "-0x1p-30"])
 def test_timeouts_that_block_forever(pair: Any, timeout: str) -> None:
-    other = pair.connect()
-    try:
-        send(other, "BLPOP", "k", timeout)
-        quiet(other, 0.15)
+    with pair.connect() as other:
+        other.send("BLPOP", "k", timeout)
+        other.quiet(0.15)
         pair.both("RPUSH", "k", "v")
-        assert reads(other) == arr(b"k", b"v")
-    finally:
-        other.close()
+        assert other.read() == arr(b"k", b"v")
 
 
 def test_parse_timeout_unit() -> None:
@@ -450,46 +427,15 @@ def test_blocking_inside_multi_answers_at_once(p: Any) -> None:
 
 # --- blocking: served by other clients -------------------------------------------------------
 
-def send(conn: Any, *args: Any) -> None:
-    conn.real.send(*args)
-    conn.mem.send(*args)
-
-
-def reads(conn: Any, timeout: float = 3) -> Any:
-    """The next reply on both sides of a pair; they must be equal."""
-    real, mem = conn.real.read(timeout), conn.mem.read(timeout)
-    assert mem == real, f"blocked client: redis-server got {real!r}, in-memory got {mem!r}"
-    return real
-
-
-def quiet(conn: Any, wait: float = BLOCK_WAIT) -> None:
-    """Neither side has answered within `wait` seconds (the command is blocked)."""
-    for side, client in (("redis-server", conn.real), ("in-memory", conn.mem)):
-        with pytest.raises((socket.timeout, TimeoutError)):
-            reply = client.read(wait)
-            pytest.fail(f"{side} answered {reply!r} instead of blocking")
-
-
-def block(pair: Any, *args: Any, resp: int = 2) -> Any:
-    """A new connection pair that sent `args` and is now blocked on it."""
-    conn = pair.connect()
-    if resp == 3:
-        conn.real.call("HELLO", "3")
-        conn.mem.call("HELLO", "3")
-    send(conn, *args)
-    quiet(conn)
-    return conn
-
-
 @pytest.mark.parametrize("resp", [2, 3])
 def test_blpop_served_by_push(pair: Any, resp: int) -> None:
-    a = block(pair, "BLPOP", "k1", "k2", "0", resp=resp)
-    b = block(pair, "BRPOP", "k2", "0", resp=resp)
-    c = block(pair, "BLMPOP", "0", "2", "k3", "k2", "RIGHT", "COUNT", "2", resp=resp)
+    a = pair.block("BLPOP", "k1", "k2", "0", resp=resp)
+    b = pair.block("BRPOP", "k2", "0", resp=resp)
+    c = pair.block("BLMPOP", "0", "2", "k3", "k2", "RIGHT", "COUNT", "2", resp=resp)
     assert pair.both("RPUSH", "k2", "x", "y", "z", "w", "v") == (":", 5)   # the pusher sees the full length
-    assert reads(a) == arr(b"k2", b"x")
-    assert reads(b) == arr(b"k2", b"v")
-    assert reads(c) == ("*", [("$", b"k2"), arr(b"w", b"z")])
+    assert a.read() == arr(b"k2", b"x")
+    assert b.read() == arr(b"k2", b"v")
+    assert c.read() == ("*", [("$", b"k2"), arr(b"w", b"z")])
     assert pair.both("LRANGE", "k2", "0", "-1") == arr(b"y")
     for conn in (a, b, c):
         conn.close()
@@ -501,15 +447,12 @@ def test_timeouts(pair: Any) -> None:
         for cmd in [("BLPOP", "k", "0.1"), ("BRPOP", "k", "k2", "0.1"),
                     ("BLMOVE", "k", "d", "LEFT", "RIGHT", "0.1"),
                     ("BRPOPLPUSH", "k", "d", "0.1"), ("BLMPOP", "0.1", "1", "k", "LEFT")]:
-            conn = pair.connect()
-            if resp == 3:
-                conn.real.call("HELLO", "3")
-                conn.mem.call("HELLO", "3")
-            send(conn, *cmd)
+            conn = pair.connect(resp)
+            conn.send(*cmd)
             conns.append(conn)
         start = time.monotonic()
         for conn in conns:
-            assert reads(conn) == (("_", None) if resp == 3 else ("*", None))   # null array, even for BLMOVE
+            assert conn.read() == (("_", None) if resp == 3 else ("*", None))   # null array, even for BLMOVE
         elapsed = time.monotonic() - start
         assert 0.07 < elapsed < 1.5
         for conn in conns:
@@ -519,14 +462,14 @@ def test_timeouts(pair: Any) -> None:
 
 
 def test_fifo_over_three_blocked_clients(pair: Any) -> None:
-    clients = [block(pair, "BLPOP", "q", "0") for _ in range(3)]
+    clients = [pair.block("BLPOP", "q", "0") for _ in range(3)]
     assert pair.both("RPUSH", "q", "1", "2") == (":", 2)
-    assert reads(clients[0]) == arr(b"q", b"1")
-    assert reads(clients[1]) == arr(b"q", b"2")
-    quiet(clients[2])
+    assert clients[0].read() == arr(b"q", b"1")
+    assert clients[1].read() == arr(b"q", b"2")
+    clients[2].quiet()
     assert pair.both("EXISTS", "q") == (":", 0)
     assert pair.both("LPUSH", "q", "3") == (":", 1)
-    assert reads(clients[2]) == arr(b"q", b"3")
+    assert clients[2].read() == arr(b"q", b"3")
     # Served clients are no longer in the queue: the next push stays in the list.
     pair.both("RPUSH", "q", "4")
     assert pair.both("LRANGE", "q", "0", "-1") == arr(b"4")
@@ -535,53 +478,53 @@ def test_fifo_over_three_blocked_clients(pair: Any) -> None:
 
 
 def test_one_push_serves_several_keys_and_clients(pair: Any) -> None:
-    a = block(pair, "BRPOP", "x", "y", "0")
-    b = block(pair, "BLPOP", "y", "x", "0")
+    a = pair.block("BRPOP", "x", "y", "0")
+    b = pair.block("BLPOP", "y", "x", "0")
     pair.both("MULTI")
     pair.both("RPUSH", "y", "y1", "y2")
     pair.both("RPUSH", "x", "x1")
     pair.both("EXEC")
     # Keys are served in the order they became ready: y first, to both clients.
-    assert reads(a) == arr(b"y", b"y2")
-    assert reads(b) == arr(b"y", b"y1")
+    assert a.read() == arr(b"y", b"y2")
+    assert b.read() == arr(b"y", b"y1")
     assert pair.both("LRANGE", "x", "0", "-1") == arr(b"x1")
     a.close()
     b.close()
 
 
 def test_push_then_pop_in_a_transaction_serves_nobody(pair: Any) -> None:
-    a = block(pair, "BLPOP", "k", "0")
+    a = pair.block("BLPOP", "k", "0")
     pair.both("MULTI")
     pair.both("RPUSH", "k", "x")
     pair.both("LPOP", "k")
     assert pair.both("EXEC") == ("*", [(":", 1), ("$", b"x")])
-    quiet(a)
+    a.quiet()
     pair.both("RPUSH", "k", "z")
-    assert reads(a) == arr(b"k", b"z")
+    assert a.read() == arr(b"k", b"z")
     a.close()
 
 
 def test_blmove_chain_and_lmove_into_blocked_key(pair: Any) -> None:
-    a = block(pair, "BLMOVE", "x", "y", "LEFT", "RIGHT", "0")
-    b = block(pair, "BRPOPLPUSH", "y", "z", "0")
-    c = block(pair, "BLPOP", "z", "0")
+    a = pair.block("BLMOVE", "x", "y", "LEFT", "RIGHT", "0")
+    b = pair.block("BRPOPLPUSH", "y", "z", "0")
+    c = pair.block("BLPOP", "z", "0")
     assert pair.both("RPUSH", "x", "e1", "e2") == (":", 2)
-    assert reads(a) == ("$", b"e1")
-    assert reads(b) == ("$", b"e1")
-    assert reads(c) == arr(b"z", b"e1")
+    assert a.read() == ("$", b"e1")
+    assert b.read() == ("$", b"e1")
+    assert c.read() == arr(b"z", b"e1")
     pair.both("KEYS", "*", sort=True)
     pair.both("LRANGE", "x", "0", "-1")
     # LMOVE (not blocking) into a key a client waits on serves that client.
-    d = block(pair, "BLPOP", "target", "0")
+    d = pair.block("BLPOP", "target", "0")
     assert pair.both("LMOVE", "x", "target", "LEFT", "LEFT") == ("$", b"e2")
-    assert reads(d) == arr(b"target", b"e2")
+    assert d.read() == arr(b"target", b"e2")
     assert pair.both("EXISTS", "x", "target") == (":", 0)
     # A rotation on the key itself, then another client takes the element.
-    e = block(pair, "BLMOVE", "loop", "loop", "LEFT", "RIGHT", "0")
-    f = block(pair, "BLPOP", "loop", "0")
+    e = pair.block("BLMOVE", "loop", "loop", "LEFT", "RIGHT", "0")
+    f = pair.block("BLPOP", "loop", "0")
     pair.both("RPUSH", "loop", "v")
-    assert reads(e) == ("$", b"v")
-    assert reads(f) == arr(b"loop", b"v")
+    assert e.read() == ("$", b"v")
+    assert f.read() == arr(b"loop", b"v")
     assert pair.both("EXISTS", "loop") == (":", 0)
     for conn in (a, b, c, d, e, f):
         conn.close()
@@ -589,17 +532,17 @@ def test_blmove_chain_and_lmove_into_blocked_key(pair: Any) -> None:
 
 def test_wrong_type_while_blocked(pair: Any) -> None:
     # The key becomes a string: a list pop keeps waiting.
-    a = block(pair, "BLPOP", "k", "0")
+    a = pair.block("BLPOP", "k", "0")
     pair.both("SET", "k", "x")
-    quiet(a)
+    a.quiet()
     pair.both("DEL", "k")
     pair.both("RPUSH", "k", "v")
-    assert reads(a) == arr(b"k", b"v")
+    assert a.read() == arr(b"k", b"v")
     # BLMOVE whose destination turned into a string: unblocked with WRONGTYPE, source intact.
     pair.both("SET", "dst", "x")
-    b = block(pair, "BLMOVE", "src", "dst", "LEFT", "RIGHT", "0")
+    b = pair.block("BLMOVE", "src", "dst", "LEFT", "RIGHT", "0")
     pair.both("RPUSH", "src", "1", "2")
-    assert reads(b) == WRONGTYPE
+    assert b.read() == WRONGTYPE
     assert pair.both("LRANGE", "src", "0", "-1") == arr(b"1", b"2")
     assert b.both("PING") == ("+", "PONG")
     a.close()
@@ -607,15 +550,15 @@ def test_wrong_type_while_blocked(pair: Any) -> None:
 
 
 def test_client_disconnecting_while_blocked(pair: Any) -> None:
-    gone = block(pair, "BLPOP", "k", "0")
-    stays = block(pair, "BRPOP", "k", "0")
+    gone = pair.block("BLPOP", "k", "0")
+    stays = pair.block("BRPOP", "k", "0")
     gone.close()
     time.sleep(BLOCK_WAIT)
     pair.both("RPUSH", "k", "a", "b")
-    assert reads(stays) == arr(b"k", b"b")          # the first waiter left: the second is served
+    assert stays.read() == arr(b"k", b"b")          # the first waiter left: the second is served
     assert pair.both("LRANGE", "k", "0", "-1") == arr(b"a")
     stays.close()
-    alone = block(pair, "BLMOVE", "src", "dst", "LEFT", "LEFT", "0")
+    alone = pair.block("BLMOVE", "src", "dst", "LEFT", "LEFT", "0")
     alone.close()
     time.sleep(BLOCK_WAIT)
     pair.both("RPUSH", "src", "x")
@@ -627,10 +570,10 @@ def test_commands_pipelined_behind_a_block_wait(pair: Any) -> None:
     conn = pair.connect()
     for side in (conn.real, conn.mem):
         side.send_raw(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nk\r\n$1\r\n0\r\n*2\r\n$4\r\nLLEN\r\n$1\r\nk\r\n")
-    quiet(conn)
+    conn.quiet()
     pair.both("RPUSH", "k", "a", "b")
-    assert reads(conn) == arr(b"k", b"a")
-    assert reads(conn) == (":", 1)
+    assert conn.read() == arr(b"k", b"a")
+    assert conn.read() == (":", 1)
     conn.close()
 
 
@@ -644,7 +587,7 @@ def test_expired_lists_and_ttls(p: Any) -> None:
     time.sleep(0.05)
     assert p.both("LLEN", "k") == (":", 0)
     assert p.both("LPUSHX", "k", "x") == (":", 0)
-    assert p.both("RPOPLPUSH", "gone", "k") == null(p)
+    assert p.both("RPOPLPUSH", "gone", "k") == p.null
     assert p.both("LPUSH", "k", "new") == (":", 1)
     assert p.both("TTL", "k") == (":", -1)                 # a new list has no TTL
     p.both("RPUSH", "m", "1", "2")
@@ -657,112 +600,63 @@ def test_expired_lists_and_ttls(p: Any) -> None:
     assert p.both("TTL", "m") == (":", -2)
 
 
-def _stats(client: Any, *names: str) -> tuple[int, ...]:
-    info = client.call("INFO", "stats")[1].decode()
-    return tuple(int(info.split(name + ":")[1].split("\r\n")[0]) for name in names)
-
-
 def test_keyspace_hits_like_redis(pair: Any) -> None:
     """Reads (LLEN LRANGE LINDEX LPOS) count keyspace hits and misses; writes do not."""
     pair.both("SET", "s", "x")
-    for cmd in [("RPUSH", "l", "a", "b", "c"), ("LLEN", "l"), ("LLEN", "n"), ("LRANGE", "l", "0", "-1"),
-                ("LRANGE", "n", "0", "1"), ("LINDEX", "l", "0"), ("LINDEX", "n", "0"), ("LPOS", "l", "a"),
-                ("LPOS", "n", "a"), ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "z"),
-                ("LREM", "l", "0", "a"), ("LTRIM", "l", "0", "-1"), ("LPOP", "l"), ("LPOP", "n"),
-                ("LMOVE", "l", "d", "LEFT", "LEFT"), ("LMPOP", "2", "n", "l", "LEFT"),
-                ("BLPOP", "n", "d", "0"), ("LLEN", "s"), ("LRANGE", "s", "0", "1"), ("LPOS", "s", "a"),
-                ("LINDEX", "s", "0")]:
-        names = ("keyspace_hits", "keyspace_misses")
-        before = _stats(pair.real, *names), _stats(pair.mem, *names)
-        pair.both(*cmd)
-        after = _stats(pair.real, *names), _stats(pair.mem, *names)
-        real = [x - y for x, y in zip(after[0], before[0])]
-        mem = [x - y for x, y in zip(after[1], before[1])]
-        assert mem == real, cmd
-
-
-def _dirty(client: Any) -> int:
-    info = client.call("INFO", "persistence")[1].decode()
-    return int(info.split("rdb_changes_since_last_save:")[1].split("\r\n")[0])
+    assert_counted_alike(pair, [
+        ("RPUSH", "l", "a", "b", "c"), ("LLEN", "l"), ("LLEN", "n"), ("LRANGE", "l", "0", "-1"),
+        ("LRANGE", "n", "0", "1"), ("LINDEX", "l", "0"), ("LINDEX", "n", "0"), ("LPOS", "l", "a"),
+        ("LPOS", "n", "a"), ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "z"),
+        ("LREM", "l", "0", "a"), ("LTRIM", "l", "0", "-1"), ("LPOP", "l"), ("LPOP", "n"),
+        ("LMOVE", "l", "d", "LEFT", "LEFT"), ("LMPOP", "2", "n", "l", "LEFT"), ("BLPOP", "n", "d", "0"),
+        ("LLEN", "s"), ("LRANGE", "s", "0", "1"), ("LPOS", "s", "a"), ("LINDEX", "s", "0")])
 
 
 def test_changes_counted_like_redis(pair: Any) -> None:
     """rdb_changes_since_last_save grows as in Redis 7.0: per element pushed, popped, removed or
     trimmed, one per LSET/LINSERT/move; served BLPOP/BLMOVE add nothing, served BLMPOP its count."""
-    def delta(*cmd: Any) -> None:
-        before = _dirty(pair.real), _dirty(pair.mem)
-        pair.both(*cmd)
-        assert (_dirty(pair.real) - before[0], cmd) == (_dirty(pair.mem) - before[1], cmd)
+    def changes(*commands: tuple[Any, ...]) -> None:
+        assert_counted_alike(pair, commands, counters=("rdb_changes_since_last_save",), section="persistence")
 
-    for cmd in [("RPUSH", "l", "a", "b", "c", "d"), ("LPUSH", "l", "x", "y"), ("LPUSHX", "l", "1", "2"),
-                ("RPUSHX", "nokey", "1"), ("LPOP", "l"), ("RPOP", "l", "2"), ("LPOP", "l", "0"),
-                ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "z"),
-                ("LINSERT", "l", "AFTER", "no", "z"), ("LREM", "l", "0", "a"), ("LREM", "l", "1", "no"),
-                ("LTRIM", "l", "1", "-2"), ("LTRIM", "l", "0", "-1"), ("LMOVE", "l", "d", "LEFT", "LEFT"),
-                ("RPOPLPUSH", "l", "d"), ("LMOVE", "d", "d", "LEFT", "RIGHT"),
-                ("LMPOP", "1", "d", "LEFT", "COUNT", "9"), ("RPUSH", "e", "1", "2", "3"), ("RPOP", "e", "5"),
-                ("RPUSH", "e", "1", "1"), ("LREM", "e", "0", "1"), ("RPUSH", "e", "1", "2"),
-                ("LTRIM", "e", "5", "6"), ("RPUSH", "e", "1", "2"), ("BLPOP", "e", "0"),
-                ("BLMOVE", "e", "f", "LEFT", "LEFT", "0"), ("RPUSH", "e", "1", "2"),
-                ("BLMPOP", "0", "1", "e", "LEFT", "COUNT", "5"), ("LPOP", "nokey", "3")]:
-        delta(*cmd)
+    changes(("RPUSH", "l", "a", "b", "c", "d"), ("LPUSH", "l", "x", "y"), ("LPUSHX", "l", "1", "2"),
+            ("RPUSHX", "nokey", "1"), ("LPOP", "l"), ("RPOP", "l", "2"), ("LPOP", "l", "0"),
+            ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "z"),
+            ("LINSERT", "l", "AFTER", "no", "z"), ("LREM", "l", "0", "a"), ("LREM", "l", "1", "no"),
+            ("LTRIM", "l", "1", "-2"), ("LTRIM", "l", "0", "-1"), ("LMOVE", "l", "d", "LEFT", "LEFT"),
+            ("RPOPLPUSH", "l", "d"), ("LMOVE", "d", "d", "LEFT", "RIGHT"),
+            ("LMPOP", "1", "d", "LEFT", "COUNT", "9"), ("RPUSH", "e", "1", "2", "3"), ("RPOP", "e", "5"),
+            ("RPUSH", "e", "1", "1"), ("LREM", "e", "0", "1"), ("RPUSH", "e", "1", "2"),
+            ("LTRIM", "e", "5", "6"), ("RPUSH", "e", "1", "2"), ("BLPOP", "e", "0"),
+            ("BLMOVE", "e", "f", "LEFT", "LEFT", "0"), ("RPUSH", "e", "1", "2"),
+            ("BLMPOP", "0", "1", "e", "LEFT", "COUNT", "5"), ("LPOP", "nokey", "3"))
     for blocking in [("BLPOP", "k", "0"), ("BLMOVE", "k", "k2", "LEFT", "LEFT", "0"),
                      ("BLMPOP", "0", "1", "k", "LEFT", "COUNT", "5"), ("BRPOPLPUSH", "k", "k3", "0")]:
-        conn = block(pair, *blocking)
-        delta("RPUSH", "k", "a", "b", "c")
-        reads(conn)
+        conn = pair.block(*blocking)
+        changes(("RPUSH", "k", "a", "b", "c"))
+        conn.read()
         conn.close()
         pair.both("DEL", "k", "k2", "k3")
 
 
 # --- propagation (in-process engine) ---------------------------------------------------------
 
-def _engine() -> tuple[Any, list[Any], Any]:
-    from cascade_cli.resp.core import Client, Engine
-
-    class Captured(Client):
-        def __init__(self, engine: Any) -> None:
-            super().__init__(engine)
-            self.got: list[Any] = []
-
-        def send(self, reply: Any) -> None:
-            self.got.append(reply)
-
-    class Aof:
-        def __init__(self) -> None:
-            self.entries: list[Any] = []
-
-        def feed(self, entries: list[Any]) -> None:
-            self.entries.extend(argv for _db, argv in entries)
-
-    engine = Engine()
-    engine.aof = Aof()
-
-    def client() -> Any:
-        made = Captured(engine)
-        engine.connect(made)
-        return made
-    return engine, engine.aof.entries, client
-
-
 def test_served_blocking_pops_propagate_as_plain_pops() -> None:
-    from cascade_cli.resp.core import NO_REPLY
-    engine, aof, client = _engine()
-    a, b, c, d = client(), client(), client(), client()
+    engine, _, aof = in_process()
+    a, b, c, d = connect(engine), connect(engine), connect(engine), connect(engine)
     assert engine.execute(a, [b"BLPOP", b"k", b"0"]) is NO_REPLY
     assert engine.execute(b, [b"BLMPOP", b"0", b"1", b"k", b"RIGHT", b"COUNT", b"5"]) is NO_REPLY
     assert engine.execute(c, [b"BLMOVE", b"src", b"dst", b"LEFT", b"RIGHT", b"0"]) is NO_REPLY
     assert engine.execute(d, [b"BRPOPLPUSH", b"dst", b"d2", b"0"]) is NO_REPLY
-    assert aof == []                                   # blocking changed nothing
-    writer = client()
+    assert aof.commands == []                          # blocking changed nothing
+    writer = connect(engine)
     assert engine.execute(writer, [b"RPUSH", b"k", b"1", b"2", b"3"]) == 3
-    assert a.got == [[b"k", b"1"]] and b.got == [[b"k", [b"3", b"2"]]]
+    assert a.sent == [[b"k", b"1"]] and b.sent == [[b"k", [b"3", b"2"]]]
     assert engine.execute(writer, [b"LPUSH", b"src", b"x"]) == 1
-    assert c.got == [b"x"] and d.got == [b"x"]
-    assert aof == [[b"RPUSH", b"k", b"1", b"2", b"3"], [b"LPOP", b"k"], [b"RPOP", b"k", b"2"],
-                   [b"LPUSH", b"src", b"x"], [b"LMOVE", b"src", b"dst", b"LEFT", b"RIGHT"],
-                   [b"RPOPLPUSH", b"dst", b"d2"]]
-    aof.clear()
+    assert c.sent == [b"x"] and d.sent == [b"x"]
+    assert aof.commands == [[b"RPUSH", b"k", b"1", b"2", b"3"], [b"LPOP", b"k"], [b"RPOP", b"k", b"2"],
+                            [b"LPUSH", b"src", b"x"], [b"LMOVE", b"src", b"dst", b"LEFT", b"RIGHT"],
+                            [b"RPOPLPUSH", b"dst", b"d2"]]
+    aof.entries.clear()
     # Answered at once: propagated the same way; LPOP of a missing key propagates nothing.
     engine.execute(writer, [b"RPUSH", b"k", b"1", b"2", b"3"])
     assert engine.execute(writer, [b"BRPOP", b"k", b"0"]) == [b"k", b"3"]
@@ -770,19 +664,19 @@ def test_served_blocking_pops_propagate_as_plain_pops() -> None:
     assert engine.execute(writer, [b"LPOP", b"nokey"]) is None
     engine.execute(writer, [b"RPUSH", b"s", b"v"])
     assert engine.execute(writer, [b"BLMOVE", b"s", b"t", b"RIGHT", b"LEFT", b"5"]) == b"v"
-    assert aof == [[b"RPUSH", b"k", b"1", b"2", b"3"], [b"RPOP", b"k"], [b"LPOP", b"k", b"2"],
-                   [b"RPUSH", b"s", b"v"], [b"LMOVE", b"s", b"t", b"RIGHT", b"LEFT"]]
+    assert aof.commands == [[b"RPUSH", b"k", b"1", b"2", b"3"], [b"RPOP", b"k"], [b"LPOP", b"k", b"2"],
+                            [b"RPUSH", b"s", b"v"], [b"LMOVE", b"s", b"t", b"RIGHT", b"LEFT"]]
 
 
 def test_blocked_client_is_served_in_its_own_database() -> None:
-    engine, _aof, client = _engine()
-    waiting, writer = client(), client()
+    engine, writer, _ = in_process()
+    waiting = connect(engine)
     engine.execute(waiting, [b"SELECT", b"3"])
     engine.execute(waiting, [b"BLPOP", b"k", b"0"])
     engine.execute(writer, [b"RPUSH", b"k", b"db0"])
-    assert waiting.got == []
+    assert waiting.sent == []
     engine.execute(writer, [b"SELECT", b"3"])
     engine.execute(writer, [b"RPUSH", b"k", b"db3"])
-    assert waiting.got == [[b"k", b"db3"]]
+    assert waiting.sent == [[b"k", b"db3"]]
     assert engine.dbs[0].data[b"k"] == type(engine.dbs[0].data[b"k"])([b"db0"])
     assert b"k" not in engine.dbs[3].data

@@ -5,29 +5,15 @@ from __future__ import annotations
 import time
 
 import pytest
+from resp_support import execute, in_process, pair_in_each_protocol, watch_change_exec
 
-
-def run(pair, *commands, sort=False):
-    for cmd in commands:
-        pair.both(*cmd, sort=sort)
-
-
-def both_protocols(pair, *commands):
-    run(pair, *commands)
-    pair.real.call("HELLO", "3")
-    pair.mem.call("HELLO", "3")
-    try:
-        run(pair, *commands)
-    finally:
-        pair.real.call("HELLO", "2")
-        pair.mem.call("HELLO", "2")
+p = pair_in_each_protocol()
 
 
 # --- SET / GET and the SET options ---------------------------------------------------------------
 
-def test_set_get_basics(pair):
-    both_protocols(
-        pair,
+def test_set_get_basics(p):
+    p.run(
         ("GET", "k"), ("SET", "k", "v"), ("GET", "k"), ("SET", "k", ""), ("GET", "k"),
         ("SET", "k", b"\x00\xffbin\r\n"), ("GET", "k"), ("STRLEN", "k"), ("STRLEN", "nope"),
         ("SET", "k"), ("GET",), ("GET", "a", "b"),
@@ -59,9 +45,9 @@ def test_set_option_combinations(pair, args):
 
 def test_set_get_option_errors(pair):
     pair.both("RPUSH", "list", "a")
-    run(pair, ("SET", "list", "v", "GET"), ("SET", "list", "v", "GET", "EX", "0"),
-        ("SET", "list", "v", "NX", "GET"), ("LRANGE", "list", "0", "-1"),
-        ("SET", "list", "v", "XX"), ("GET", "list"))
+    pair.run(("SET", "list", "v", "GET"), ("SET", "list", "v", "GET", "EX", "0"),
+             ("SET", "list", "v", "NX", "GET"), ("LRANGE", "list", "0", "-1"),
+             ("SET", "list", "v", "XX"), ("GET", "list"))
 
 
 def test_set_expiry_options(r):
@@ -86,58 +72,58 @@ def test_set_expiry_options(r):
 
 
 def test_setnx_setex_psetex(pair):
-    run(pair, ("SETNX", "k", "1"), ("SETNX", "k", "2"), ("GET", "k"), ("SETNX", "k"),
-        ("SETEX", "e", "100", "v"), ("TTL", "e"), ("GET", "e"), ("SETEX", "e", "0", "v"),
-        ("SETEX", "e", "-1", "v"), ("SETEX", "e", "x", "v"), ("SETEX", "e", "9223372036854775807", "v"),
-        ("PSETEX", "p", "100000", "v"), ("GET", "p"), ("PSETEX", "p", "0", "v"),
-        ("PSETEX", "p", "abc", "v"), ("SETEX", "e", "1"), ("PSETEX", "p"))
+    pair.run(("SETNX", "k", "1"), ("SETNX", "k", "2"), ("GET", "k"), ("SETNX", "k"),
+             ("SETEX", "e", "100", "v"), ("TTL", "e"), ("GET", "e"), ("SETEX", "e", "0", "v"),
+             ("SETEX", "e", "-1", "v"), ("SETEX", "e", "x", "v"), ("SETEX", "e", "9223372036854775807", "v"),
+             ("PSETEX", "p", "100000", "v"), ("GET", "p"), ("PSETEX", "p", "0", "v"),
+             ("PSETEX", "p", "abc", "v"), ("SETEX", "e", "1"), ("PSETEX", "p"))
     real, mem = pair.each("PTTL", "p")
     assert abs(real[1] - mem[1]) < 1000
 
 
 def test_getex(pair):
-    run(pair, ("GETEX", "nope"), ("GETEX", "nope", "EX", "10"), ("SET", "k", "v"),
-        ("GETEX", "k"), ("TTL", "k"), ("GETEX", "k", "EX", "100"), ("TTL", "k"),
-        ("GETEX", "k", "PERSIST"), ("TTL", "k"), ("GETEX", "k", "PX", "200000"),
-        ("GETEX", "k", "EXAT", "99999999999"), ("GETEX", "k", "PXAT", "99999999999999"),
-        ("EXPIRETIME", "k"), ("GETEX", "k", "EX", "0"), ("GETEX", "k", "EX", "-3"),
-        ("GETEX", "k", "PX", "x"), ("GETEX", "k", "NX"), ("GETEX", "k", "KEEPTTL"),
-        ("GETEX", "k", "GET"), ("GETEX", "k", "EX"), ("GETEX", "k", "EX", "1", "PX", "1"),
-        ("GETEX", "k", "PERSIST", "EX", "1"), ("GETEX", "k", "EX", "1", "PERSIST"),
-        ("GETEX", "k", "PERSIST", "PERSIST"), ("GETEX", "k", "EXAT", "1"), ("EXISTS", "k"),
-        ("RPUSH", "l", "a"), ("GETEX", "l"), ("GETEX", "l", "EX", "5"), ("GETEX", "l", "EX", "x"),
-        ("GETEX", "nope", "PXAT", "EX"), ("GETEX", "nope", "EX", "0"), ("GETEX",))
+    pair.run(("GETEX", "nope"), ("GETEX", "nope", "EX", "10"), ("SET", "k", "v"),
+             ("GETEX", "k"), ("TTL", "k"), ("GETEX", "k", "EX", "100"), ("TTL", "k"),
+             ("GETEX", "k", "PERSIST"), ("TTL", "k"), ("GETEX", "k", "PX", "200000"),
+             ("GETEX", "k", "EXAT", "99999999999"), ("GETEX", "k", "PXAT", "99999999999999"),
+             ("EXPIRETIME", "k"), ("GETEX", "k", "EX", "0"), ("GETEX", "k", "EX", "-3"),
+             ("GETEX", "k", "PX", "x"), ("GETEX", "k", "NX"), ("GETEX", "k", "KEEPTTL"),
+             ("GETEX", "k", "GET"), ("GETEX", "k", "EX"), ("GETEX", "k", "EX", "1", "PX", "1"),
+             ("GETEX", "k", "PERSIST", "EX", "1"), ("GETEX", "k", "EX", "1", "PERSIST"),
+             ("GETEX", "k", "PERSIST", "PERSIST"), ("GETEX", "k", "EXAT", "1"), ("EXISTS", "k"),
+             ("RPUSH", "l", "a"), ("GETEX", "l"), ("GETEX", "l", "EX", "5"), ("GETEX", "l", "EX", "x"),
+             ("GETEX", "nope", "PXAT", "EX"), ("GETEX", "nope", "EX", "0"), ("GETEX",))
 
 
 def test_getdel_getset(pair):
-    run(pair, ("GETDEL", "nope"), ("SET", "k", "v"), ("GETDEL", "k"), ("EXISTS", "k"),
-        ("RPUSH", "l", "a"), ("GETDEL", "l"), ("GETSET", "l", "x"), ("GETSET", "k", "1"),
-        ("GETSET", "k", "2"), ("GET", "k"), ("SET", "t", "v", "EX", "100"), ("GETSET", "t", "w"),
-        ("TTL", "t"), ("GETDEL", "a", "b"), ("GETSET", "k"))
+    pair.run(("GETDEL", "nope"), ("SET", "k", "v"), ("GETDEL", "k"), ("EXISTS", "k"),
+             ("RPUSH", "l", "a"), ("GETDEL", "l"), ("GETSET", "l", "x"), ("GETSET", "k", "1"),
+             ("GETSET", "k", "2"), ("GET", "k"), ("SET", "t", "v", "EX", "100"), ("GETSET", "t", "w"),
+             ("TTL", "t"), ("GETDEL", "a", "b"), ("GETSET", "k"))
 
 
 def test_mget_mset_msetnx(pair):
-    run(pair, ("MSET", "a", "1", "b", "2", "c", "3"), ("MGET", "a", "b", "c", "nope"),
-        ("MSET", "a"), ("MSET", "a", "1", "b"), ("RPUSH", "l", "x"), ("MGET", "a", "l", "a"),
-        ("MSETNX", "x", "1", "y", "2"), ("MSETNX", "x", "1", "z", "2"), ("MGET", "x", "y", "z"),
-        ("MSETNX", "n", "1", "n", "2"), ("GET", "n"), ("MSETNX", "q"), ("MSETNX", "q", "1", "r"),
-        ("MSET", "d", "1", "d", "2"), ("GET", "d"), ("MGET",))
+    pair.run(("MSET", "a", "1", "b", "2", "c", "3"), ("MGET", "a", "b", "c", "nope"),
+             ("MSET", "a"), ("MSET", "a", "1", "b"), ("RPUSH", "l", "x"), ("MGET", "a", "l", "a"),
+             ("MSETNX", "x", "1", "y", "2"), ("MSETNX", "x", "1", "z", "2"), ("MGET", "x", "y", "z"),
+             ("MSETNX", "n", "1", "n", "2"), ("GET", "n"), ("MSETNX", "q"), ("MSETNX", "q", "1", "r"),
+             ("MSET", "d", "1", "d", "2"), ("GET", "d"), ("MGET",))
 
 
 # --- counters ------------------------------------------------------------------------------------
 
 def test_incr_decr(pair):
-    run(pair, ("INCR", "n"), ("INCR", "n"), ("DECR", "n"), ("DECR", "m"), ("INCRBY", "n", "10"),
-        ("INCRBY", "n", "-25"), ("DECRBY", "n", "5"), ("DECRBY", "n", "-7"), ("GET", "n"),
-        ("INCRBY", "n", "x"), ("INCRBY", "n", "1.5"), ("INCRBY", "n", " 1"), ("INCRBY", "n", "+1"),
-        ("INCRBY", "n", "01"), ("INCRBY", "n", "9223372036854775808"),
-        ("DECRBY", "n", "-9223372036854775808"), ("DECRBY", "n", "9223372036854775807"),
-        ("SET", "big", "9223372036854775807"), ("INCR", "big"), ("INCRBY", "big", "-1"),
-        ("SET", "small", "-9223372036854775808"), ("DECR", "small"), ("INCRBY", "small", "-1"),
-        ("SET", "s", "abc"), ("INCR", "s"), ("SET", "s", " 1"), ("INCR", "s"), ("SET", "s", "1 "),
-        ("INCR", "s"), ("SET", "s", "-0"), ("INCR", "s"), ("SET", "s", "007"), ("INCR", "s"),
-        ("SET", "s", ""), ("INCR", "s"), ("RPUSH", "l", "a"), ("INCR", "l"), ("DECRBY", "l", "1"),
-        ("SET", "t", "5", "EX", "100"), ("INCR", "t"), ("TTL", "t"), ("INCR",), ("INCRBY", "n"))
+    pair.run(("INCR", "n"), ("INCR", "n"), ("DECR", "n"), ("DECR", "m"), ("INCRBY", "n", "10"),
+             ("INCRBY", "n", "-25"), ("DECRBY", "n", "5"), ("DECRBY", "n", "-7"), ("GET", "n"),
+             ("INCRBY", "n", "x"), ("INCRBY", "n", "1.5"), ("INCRBY", "n", " 1"), ("INCRBY", "n", "+1"),
+             ("INCRBY", "n", "01"), ("INCRBY", "n", "9223372036854775808"),
+             ("DECRBY", "n", "-9223372036854775808"), ("DECRBY", "n", "9223372036854775807"),
+             ("SET", "big", "9223372036854775807"), ("INCR", "big"), ("INCRBY", "big", "-1"),
+             ("SET", "small", "-9223372036854775808"), ("DECR", "small"), ("INCRBY", "small", "-1"),
+             ("SET", "s", "abc"), ("INCR", "s"), ("SET", "s", " 1"), ("INCR", "s"), ("SET", "s", "1 "),
+             ("INCR", "s"), ("SET", "s", "-0"), ("INCR", "s"), ("SET", "s", "007"), ("INCR", "s"),
+             ("SET", "s", ""), ("INCR", "s"), ("RPUSH", "l", "a"), ("INCR", "l"), ("DECRBY", "l", "1"),
+             ("SET", "t", "5", "EX", "100"), ("INCR", "t"), ("TTL", "t"), ("INCR",), ("INCRBY", "n"))
 
 
 @pytest.mark.parametrize("start,steps", [
@@ -162,23 +148,23 @@ def test_incrbyfloat_exact_formatting(pair, start, steps):
 
 
 def test_incrbyfloat_errors_and_ttl(pair):
-    run(pair, ("RPUSH", "l", "a"), ("INCRBYFLOAT", "l", "1"), ("INCRBYFLOAT", "l", "x"),
-        ("INCRBYFLOAT", "f"), ("SET", "t", "1.5", "EX", "100"), ("INCRBYFLOAT", "t", "1"),
-        ("TTL", "t"), ("SET", "z", "1\x00x"), ("INCRBYFLOAT", "z", "1"))
+    pair.run(("RPUSH", "l", "a"), ("INCRBYFLOAT", "l", "1"), ("INCRBYFLOAT", "l", "x"),
+             ("INCRBYFLOAT", "f"), ("SET", "t", "1.5", "EX", "100"), ("INCRBYFLOAT", "t", "1"),
+             ("TTL", "t"), ("SET", "z", "1\x00x"), ("INCRBYFLOAT", "z", "1"))
 
 
 # --- substrings ------------------------------------------------------------------------------------
 
 def test_append_strlen(pair):
-    run(pair, ("APPEND", "k", "hello"), ("APPEND", "k", " world"), ("GET", "k"), ("STRLEN", "k"),
-        ("APPEND", "k", ""), ("OBJECT", "ENCODING", "k"), ("APPEND", "n", "123"),
-        ("OBJECT", "ENCODING", "n"), ("APPEND", "n", "4"), ("OBJECT", "ENCODING", "n"), ("INCR", "n"),
-        ("RPUSH", "l", "a"), ("APPEND", "l", "x"), ("STRLEN", "l"), ("APPEND", "k"))
+    pair.run(("APPEND", "k", "hello"), ("APPEND", "k", " world"), ("GET", "k"), ("STRLEN", "k"),
+             ("APPEND", "k", ""), ("OBJECT", "ENCODING", "k"), ("APPEND", "n", "123"),
+             ("OBJECT", "ENCODING", "n"), ("APPEND", "n", "4"), ("OBJECT", "ENCODING", "n"), ("INCR", "n"),
+             ("RPUSH", "l", "a"), ("APPEND", "l", "x"), ("STRLEN", "l"), ("APPEND", "k"))
 
 
 def test_append_is_not_visible_in_earlier_queued_replies(pair):
-    run(pair, ("SET", "k", "ab"), ("APPEND", "k", "c"), ("MULTI",), ("GET", "k"), ("APPEND", "k", "d"),
-        ("GETRANGE", "k", "0", "-1"), ("EXEC",))
+    pair.run(("SET", "k", "ab"), ("APPEND", "k", "c"), ("MULTI",), ("GET", "k"), ("APPEND", "k", "d"),
+             ("GETRANGE", "k", "0", "-1"), ("EXEC",))
 
 
 @pytest.mark.parametrize("name", ["GETRANGE", "SUBSTR"])
@@ -190,22 +176,22 @@ def test_getrange(pair, name):
         pair.both(name, "k", start, end)
         pair.both(name, "n", start, end)
         pair.both(name, "missing", start, end)
-    run(pair, (name, "k", "a", "1"), (name, "k", "1", "b"), (name, "k", "0"),
-        ("SET", "e", ""), (name, "e", "0", "-1"), ("RPUSH", "l", "x"), (name, "l", "0", "1"),
-        (name, "k", "9223372036854775807", "9223372036854775807"),
-        (name, "k", "-9223372036854775808", "-9223372036854775808"))
+    pair.run((name, "k", "a", "1"), (name, "k", "1", "b"), (name, "k", "0"),
+             ("SET", "e", ""), (name, "e", "0", "-1"), ("RPUSH", "l", "x"), (name, "l", "0", "1"),
+             (name, "k", "9223372036854775807", "9223372036854775807"),
+             (name, "k", "-9223372036854775808", "-9223372036854775808"))
 
 
 def test_setrange(pair):
-    run(pair, ("SETRANGE", "k", "0", "Hello"), ("SETRANGE", "k", "6", "World"), ("GET", "k"),
-        ("SETRANGE", "k", "1", "a"), ("GET", "k"), ("SETRANGE", "k", "20", ""), ("GET", "k"),
-        ("SETRANGE", "new", "3", ""), ("EXISTS", "new"), ("SETRANGE", "new", "3", "x"),
-        ("GET", "new"), ("SETRANGE", "k", "-1", "x"), ("SETRANGE", "k", "x", "x"),
-        ("SETRANGE", "k", "536870912", "x"), ("SETRANGE", "k", "536870911", "xy"),
-        ("SETRANGE", "k", "536870911", ""), ("SETRANGE", "k", "9223372036854775807", "xx"),
-        ("RPUSH", "l", "a"), ("SETRANGE", "l", "0", "x"), ("SETRANGE", "l", "-1", "x"),
-        ("SETRANGE", "l", "0", ""), ("SET", "n", "123"), ("SETRANGE", "n", "1", "9"),
-        ("OBJECT", "ENCODING", "n"), ("GET", "n"), ("SETRANGE", "k", "0"))
+    pair.run(("SETRANGE", "k", "0", "Hello"), ("SETRANGE", "k", "6", "World"), ("GET", "k"),
+             ("SETRANGE", "k", "1", "a"), ("GET", "k"), ("SETRANGE", "k", "20", ""), ("GET", "k"),
+             ("SETRANGE", "new", "3", ""), ("EXISTS", "new"), ("SETRANGE", "new", "3", "x"),
+             ("GET", "new"), ("SETRANGE", "k", "-1", "x"), ("SETRANGE", "k", "x", "x"),
+             ("SETRANGE", "k", "536870912", "x"), ("SETRANGE", "k", "536870911", "xy"),
+             ("SETRANGE", "k", "536870911", ""), ("SETRANGE", "k", "9223372036854775807", "xx"),
+             ("RPUSH", "l", "a"), ("SETRANGE", "l", "0", "x"), ("SETRANGE", "l", "-1", "x"),
+             ("SETRANGE", "l", "0", ""), ("SET", "n", "123"), ("SETRANGE", "n", "1", "9"),
+             ("OBJECT", "ENCODING", "n"), ("GET", "n"), ("SETRANGE", "k", "0"))
 
 
 # --- LCS -----------------------------------------------------------------------------------------
@@ -226,11 +212,11 @@ def test_lcs(pair):
                      ("IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"), ("IDX", "MINMATCHLEN", "-3"),
                      ("idx", "minmatchlen", "0", "withmatchlen")]:
             pair.both("LCS", *keys, *opts)
-    run(pair, ("LCS", "a", "b", "IDX", "LEN"), ("LCS", "a", "b", "LEN", "IDX"),
-        ("LCS", "a", "b", "MINMATCHLEN"), ("LCS", "a", "b", "MINMATCHLEN", "x"), ("LCS", "a", "b", "FOO"),
-        ("RPUSH", "l", "x"), ("LCS", "a", "l"), ("LCS", "l", "a"), ("LCS", "a"))
-    pair.real.call("HELLO", "3")
-    pair.mem.call("HELLO", "3")
+    pair.run(("LCS", "a", "b", "IDX", "LEN"), ("LCS", "a", "b", "LEN", "IDX"),
+             ("LCS", "a", "b", "MINMATCHLEN"), ("LCS", "a", "b", "MINMATCHLEN", "x"),
+             ("LCS", "a", "b", "FOO"), ("RPUSH", "l", "x"), ("LCS", "a", "l"), ("LCS", "l", "a"),
+             ("LCS", "a"))
+    pair.hello(3)
     pair.both("LCS", "a", "b", "IDX", "WITHMATCHLEN")
     pair.both("LCS", "r1", "r2", "IDX", "MINMATCHLEN", "5")
 
@@ -262,43 +248,36 @@ def test_lcs_large_is_fast(pair):
 # --- bitmaps ---------------------------------------------------------------------------------------
 
 def test_setbit_getbit(pair):
-    run(pair, ("SETBIT", "b", "7", "1"), ("GET", "b"), ("SETBIT", "b", "7", "0"), ("GETBIT", "b", "7"),
-        ("SETBIT", "b", "100", "1"), ("STRLEN", "b"), ("GETBIT", "b", "100"), ("GETBIT", "b", "10000"),
-        ("GETBIT", "nope", "3"), ("SETBIT", "b", "1", "2"), ("SETBIT", "b", "1", "-1"),
-        ("SETBIT", "b", "1", "x"), ("SETBIT", "b", "-1", "1"), ("SETBIT", "b", "x", "1"),
-        ("SETBIT", "b", "4294967296", "1"),
-        ("GETBIT", "b", "-1"), ("GETBIT", "b", "4294967296"), ("GETBIT", "b", "x"),
-        ("RPUSH", "l", "a"), ("SETBIT", "l", "0", "1"), ("GETBIT", "l", "0"), ("SETBIT", "l", "-1", "1"),
-        ("SET", "n", "12"), ("SETBIT", "n", "0", "0"), ("OBJECT", "ENCODING", "n"), ("GET", "n"),
-        ("SETBIT", "b", "1"), ("GETBIT", "b"))
+    pair.run(("SETBIT", "b", "7", "1"), ("GET", "b"), ("SETBIT", "b", "7", "0"), ("GETBIT", "b", "7"),
+             ("SETBIT", "b", "100", "1"), ("STRLEN", "b"), ("GETBIT", "b", "100"), ("GETBIT", "b", "10000"),
+             ("GETBIT", "nope", "3"), ("SETBIT", "b", "1", "2"), ("SETBIT", "b", "1", "-1"),
+             ("SETBIT", "b", "1", "x"), ("SETBIT", "b", "-1", "1"), ("SETBIT", "b", "x", "1"),
+             ("SETBIT", "b", "4294967296", "1"),
+             ("GETBIT", "b", "-1"), ("GETBIT", "b", "4294967296"), ("GETBIT", "b", "x"),
+             ("RPUSH", "l", "a"), ("SETBIT", "l", "0", "1"), ("GETBIT", "l", "0"), ("SETBIT", "l", "-1", "1"),
+             ("SET", "n", "12"), ("SETBIT", "n", "0", "0"), ("OBJECT", "ENCODING", "n"), ("GET", "n"),
+             ("SETBIT", "b", "1"), ("GETBIT", "b"))
 
 
 def test_size_limits_follow_proto_max_bulk_len(pair):
     try:
-        run(pair, ("CONFIG", "SET", "proto-max-bulk-len", "1mb"), ("SET", "k", "abc"),
-            ("SETRANGE", "k", "1048575", "x"), ("STRLEN", "k"), ("SETRANGE", "k", "1048575", "xy"),
-            ("SETRANGE", "k", "1048576", "x"), ("APPEND", "k", "y"), ("SETBIT", "b", "8388607", "1"),
-            ("STRLEN", "b"), ("SETBIT", "b", "8388608", "1"), ("GETBIT", "b", "8388608"),
-            ("BITFIELD", "b", "SET", "u8", "#1048575", "1"), ("BITFIELD", "b", "GET", "u8", "#1048576"),
-            ("BITFIELD", "b", "SET", "u16", "8388607", "1"), ("STRLEN", "b"),
-            ("SET", "a", "x" * 600), ("LCS", "a", "a", "LEN"), ("SET", "a", "x" * 200),
-            ("LCS", "a", "a", "LEN"))
+        pair.run(("CONFIG", "SET", "proto-max-bulk-len", "1mb"), ("SET", "k", "abc"),
+                 ("SETRANGE", "k", "1048575", "x"), ("STRLEN", "k"), ("SETRANGE", "k", "1048575", "xy"),
+                 ("SETRANGE", "k", "1048576", "x"), ("APPEND", "k", "y"), ("SETBIT", "b", "8388607", "1"),
+                 ("STRLEN", "b"), ("SETBIT", "b", "8388608", "1"), ("GETBIT", "b", "8388608"),
+                 ("BITFIELD", "b", "SET", "u8", "#1048575", "1"), ("BITFIELD", "b", "GET", "u8", "#1048576"),
+                 ("BITFIELD", "b", "SET", "u16", "8388607", "1"), ("STRLEN", "b"),
+                 ("SET", "a", "x" * 600), ("LCS", "a", "a", "LEN"), ("SET", "a", "x" * 200),
+                 ("LCS", "a", "a", "LEN"))
     finally:
-        pair.real.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
-        pair.mem.call("CONFIG", "SET", "proto-max-bulk-len", "512mb")
+        pair.each("CONFIG", "SET", "proto-max-bulk-len", "512mb")
 
 
 def test_setbit_unchanged_bit_does_not_touch_watch(pair):
-    other = pair.connect()
-    try:
-        run(pair, ("SET", "k", "\xff"), ("WATCH", "k"))
-        other.both("SETBIT", "k", "0", "1")
-        run(pair, ("MULTI",), ("GET", "k"), ("EXEC",))
-        run(pair, ("WATCH", "k"))
-        other.both("SETBIT", "k", "0", "0")
-        run(pair, ("MULTI",), ("GET", "k"), ("EXEC",))
-    finally:
-        other.close()
+    pair.both("SET", "k", "\xff")
+    with pair.connect() as other:
+        watch_change_exec(pair, other, "k", ("SETBIT", "k", "0", "1"), ("GET", "k"))
+        watch_change_exec(pair, other, "k", ("SETBIT", "k", "0", "0"), ("GET", "k"))
 
 
 @pytest.mark.parametrize("args", [
@@ -314,7 +293,7 @@ def test_bitcount(pair, args):
 
 
 def test_bitcount_wrongtype(pair):
-    run(pair, ("RPUSH", "l", "a"), ("BITCOUNT", "l"), ("BITCOUNT", "l", "0", "1"), ("BITCOUNT",))
+    pair.run(("RPUSH", "l", "a"), ("BITCOUNT", "l"), ("BITCOUNT", "l", "0", "1"), ("BITCOUNT",))
 
 
 @pytest.mark.parametrize("value", ["\xff\xf0\x00", "\x00\x00\x00", "\xff\xff\xff", "", "\x00\x0f\x80",
@@ -332,23 +311,23 @@ def test_bitpos(pair, value):
 
 
 def test_bitpos_errors(pair):
-    run(pair, ("SET", "k", "\x0f"), ("BITPOS", "k", "2"), ("BITPOS", "k", "-1"), ("BITPOS", "k", "x"),
-        ("BITPOS", "missing", "2"), ("BITPOS", "k", "1", "x"), ("BITPOS", "k", "1", "0", "x"),
-        ("BITPOS", "k", "1", "0", "1", "FOO"), ("BITPOS", "k", "1", "0", "1", "BIT", "x"),
-        ("BITPOS", "missing", "1", "x"), ("RPUSH", "l", "a"), ("BITPOS", "l", "1"), ("BITPOS", "k"))
+    pair.run(("SET", "k", "\x0f"), ("BITPOS", "k", "2"), ("BITPOS", "k", "-1"), ("BITPOS", "k", "x"),
+             ("BITPOS", "missing", "2"), ("BITPOS", "k", "1", "x"), ("BITPOS", "k", "1", "0", "x"),
+             ("BITPOS", "k", "1", "0", "1", "FOO"), ("BITPOS", "k", "1", "0", "1", "BIT", "x"),
+             ("BITPOS", "missing", "1", "x"), ("RPUSH", "l", "a"), ("BITPOS", "l", "1"), ("BITPOS", "k"))
 
 
 def test_bitop(pair):
-    run(pair, ("SET", "a", "\xff\x0f"), ("SET", "b", "\x0f"), ("SET", "c", "abc"),
-        ("BITOP", "AND", "d", "a", "b"), ("GET", "d"), ("BITOP", "OR", "d", "a", "b", "c"), ("GET", "d"),
-        ("BITOP", "XOR", "d", "a", "c"), ("GET", "d"), ("BITOP", "NOT", "d", "a"), ("GET", "d"),
-        ("BITOP", "and", "d", "a", "missing"), ("GET", "d"), ("BITOP", "AND", "d", "missing"),
-        ("EXISTS", "d"), ("SET", "d", "x"), ("BITOP", "OR", "d", "m1", "m2"), ("EXISTS", "d"),
-        ("BITOP", "NOT", "d", "a", "b"), ("BITOP", "NOT", "d", "missing"), ("BITOP", "FOO", "d", "a"),
-        ("BITOP", "ANDX", "d", "a"), ("RPUSH", "l", "x"), ("BITOP", "AND", "d", "a", "l"),
-        ("BITOP", "AND", "l", "a"), ("TYPE", "l"), ("OBJECT", "ENCODING", "l"), ("BITOP", "AND", "d"),
-        ("SET", "t", "x", "EX", "100"), ("BITOP", "OR", "t", "a"), ("TTL", "t"),
-        ("BITOP", "NOT", "d", "d"), ("GET", "d"))
+    pair.run(("SET", "a", "\xff\x0f"), ("SET", "b", "\x0f"), ("SET", "c", "abc"),
+             ("BITOP", "AND", "d", "a", "b"), ("GET", "d"), ("BITOP", "OR", "d", "a", "b", "c"), ("GET", "d"),
+             ("BITOP", "XOR", "d", "a", "c"), ("GET", "d"), ("BITOP", "NOT", "d", "a"), ("GET", "d"),
+             ("BITOP", "and", "d", "a", "missing"), ("GET", "d"), ("BITOP", "AND", "d", "missing"),
+             ("EXISTS", "d"), ("SET", "d", "x"), ("BITOP", "OR", "d", "m1", "m2"), ("EXISTS", "d"),
+             ("BITOP", "NOT", "d", "a", "b"), ("BITOP", "NOT", "d", "missing"), ("BITOP", "FOO", "d", "a"),
+             ("BITOP", "ANDX", "d", "a"), ("RPUSH", "l", "x"), ("BITOP", "AND", "d", "a", "l"),
+             ("BITOP", "AND", "l", "a"), ("TYPE", "l"), ("OBJECT", "ENCODING", "l"), ("BITOP", "AND", "d"),
+             ("SET", "t", "x", "EX", "100"), ("BITOP", "OR", "t", "a"), ("TTL", "t"),
+             ("BITOP", "NOT", "d", "d"), ("GET", "d"))
 
 
 BITFIELD_CASES = [
@@ -407,87 +386,65 @@ def test_bitfield_random_against_redis(pair):
 
 
 def test_bitfield_errors(pair):
-    run(pair, ("SET", "k", "x"), ("BITFIELD", "k"), ("BITFIELD", "missing"), ("BITFIELD_RO", "k"),
-        ("BITFIELD", "k", "GET"), ("BITFIELD", "k", "GET", "u8"), ("BITFIELD", "k", "GET", "x8", "0"),
-        ("BITFIELD", "k", "GET", "u64", "0"), ("BITFIELD", "k", "GET", "i65", "0"),
-        ("BITFIELD", "k", "GET", "i0", "0"), ("BITFIELD", "k", "GET", "u", "0"),
-        ("BITFIELD", "k", "GET", "u8", "-1"), ("BITFIELD", "k", "GET", "u8", "x"),
-        ("BITFIELD", "k", "GET", "u8", "#x"), ("BITFIELD", "k", "GET", "u8", "#-1"),
-        ("BITFIELD", "k", "GET", "u8", "4294967296"), ("BITFIELD", "k", "GET", "u8", "4294967295"),
-        ("BITFIELD", "k", "SET", "u8", "0"), ("BITFIELD", "k", "SET", "u8", "0", "x"),
-        ("BITFIELD", "k", "INCRBY", "u8", "0", "1.5"), ("BITFIELD", "k", "OVERFLOW"),
-        ("BITFIELD", "k", "OVERFLOW", "FOO", "GET", "u8", "0"), ("BITFIELD", "k", "FOO"),
-        ("BITFIELD", "k", "GET", "u8", "0", "FOO"), ("BITFIELD_RO", "k", "SET", "u8", "0", "1"),
-        ("BITFIELD_RO", "k", "INCRBY", "u8", "0", "1"), ("BITFIELD_RO", "k", "OVERFLOW", "SAT"),
-        ("BITFIELD_RO", "k", "GET", "u8", "0", "OVERFLOW", "WRAP"), ("GET", "k"),
-        ("RPUSH", "l", "a"), ("BITFIELD", "l", "GET", "u8", "0"), ("BITFIELD", "l", "SET", "u8", "0", "1"),
-        ("BITFIELD_RO", "l", "GET", "u8", "0"), ("BITFIELD",), ("BITFIELD_RO",),
-        ("BITFIELD", "k", "GET", "i64", "#9223372036854775807"),
-        ("BITFIELD", "k", "GET", "i8", "#536870912"))
+    pair.run(("SET", "k", "x"), ("BITFIELD", "k"), ("BITFIELD", "missing"), ("BITFIELD_RO", "k"),
+             ("BITFIELD", "k", "GET"), ("BITFIELD", "k", "GET", "u8"), ("BITFIELD", "k", "GET", "x8", "0"),
+             ("BITFIELD", "k", "GET", "u64", "0"), ("BITFIELD", "k", "GET", "i65", "0"),
+             ("BITFIELD", "k", "GET", "i0", "0"), ("BITFIELD", "k", "GET", "u", "0"),
+             ("BITFIELD", "k", "GET", "u8", "-1"), ("BITFIELD", "k", "GET", "u8", "x"),
+             ("BITFIELD", "k", "GET", "u8", "#x"), ("BITFIELD", "k", "GET", "u8", "#-1"),
+             ("BITFIELD", "k", "GET", "u8", "4294967296"), ("BITFIELD", "k", "GET", "u8", "4294967295"),
+             ("BITFIELD", "k", "SET", "u8", "0"), ("BITFIELD", "k", "SET", "u8", "0", "x"),
+             ("BITFIELD", "k", "INCRBY", "u8", "0", "1.5"), ("BITFIELD", "k", "OVERFLOW"),
+             ("BITFIELD", "k", "OVERFLOW", "FOO", "GET", "u8", "0"), ("BITFIELD", "k", "FOO"),
+             ("BITFIELD", "k", "GET", "u8", "0", "FOO"), ("BITFIELD_RO", "k", "SET", "u8", "0", "1"),
+             ("BITFIELD_RO", "k", "INCRBY", "u8", "0", "1"), ("BITFIELD_RO", "k", "OVERFLOW", "SAT"),
+             ("BITFIELD_RO", "k", "GET", "u8", "0", "OVERFLOW", "WRAP"), ("GET", "k"), ("RPUSH", "l", "a"),
+             ("BITFIELD", "l", "GET", "u8", "0"), ("BITFIELD", "l", "SET", "u8", "0", "1"),
+             ("BITFIELD_RO", "l", "GET", "u8", "0"), ("BITFIELD",), ("BITFIELD_RO",),
+             ("BITFIELD", "k", "GET", "i64", "#9223372036854775807"),
+             ("BITFIELD", "k", "GET", "i8", "#536870912"))
 
 
-def test_bitfield_resp3_and_fail_null(pair):
-    both_protocols(pair, ("SET", "k", "\x00"),
-                   ("BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "7", "GET", "u2", "0"))
+def test_bitfield_resp3_and_fail_null(p):
+    p.run(("SET", "k", "\x00"),
+          ("BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "7", "GET", "u2", "0"))
 
 
 # --- encodings of strings -------------------------------------------------------------------------
 
 def test_string_encodings(pair):
-    run(pair, ("SET", "a", "1"), ("OBJECT", "ENCODING", "a"), ("SET", "a", "-9223372036854775808"),
-        ("OBJECT", "ENCODING", "a"), ("SET", "a", "9223372036854775808"), ("OBJECT", "ENCODING", "a"),
-        ("SET", "a", "01"), ("OBJECT", "ENCODING", "a"), ("SET", "a", "x" * 44), ("OBJECT", "ENCODING", "a"),
-        ("SET", "a", "x" * 45), ("OBJECT", "ENCODING", "a"), ("SET", "a", ""), ("OBJECT", "ENCODING", "a"),
-        ("INCR", "c"), ("OBJECT", "ENCODING", "c"), ("OBJECT", "REFCOUNT", "c"),
-        ("SET", "c", "123456"), ("OBJECT", "REFCOUNT", "c"), ("SET", "c", "9999"),
-        ("OBJECT", "REFCOUNT", "c"), ("SET", "c", "10000"), ("OBJECT", "REFCOUNT", "c"),
-        ("SET", "c", "-1"), ("OBJECT", "REFCOUNT", "c"), ("MSET", "m", "5", "n", "x"),
-        ("OBJECT", "ENCODING", "m"), ("OBJECT", "ENCODING", "n"), ("GETSET", "m", "7"),
-        ("OBJECT", "ENCODING", "m"), ("SETRANGE", "m", "0", "8"), ("OBJECT", "ENCODING", "m"),
-        ("BITOP", "OR", "d", "n"), ("OBJECT", "ENCODING", "d"))
+    pair.run(("SET", "a", "1"), ("OBJECT", "ENCODING", "a"), ("SET", "a", "-9223372036854775808"),
+             ("OBJECT", "ENCODING", "a"), ("SET", "a", "9223372036854775808"), ("OBJECT", "ENCODING", "a"),
+             ("SET", "a", "01"), ("OBJECT", "ENCODING", "a"), ("SET", "a", "x" * 44),
+             ("OBJECT", "ENCODING", "a"), ("SET", "a", "x" * 45), ("OBJECT", "ENCODING", "a"),
+             ("SET", "a", ""), ("OBJECT", "ENCODING", "a"), ("INCR", "c"), ("OBJECT", "ENCODING", "c"),
+             ("OBJECT", "REFCOUNT", "c"), ("SET", "c", "123456"), ("OBJECT", "REFCOUNT", "c"),
+             ("SET", "c", "9999"), ("OBJECT", "REFCOUNT", "c"), ("SET", "c", "10000"),
+             ("OBJECT", "REFCOUNT", "c"), ("SET", "c", "-1"), ("OBJECT", "REFCOUNT", "c"),
+             ("MSET", "m", "5", "n", "x"), ("OBJECT", "ENCODING", "m"), ("OBJECT", "ENCODING", "n"),
+             ("GETSET", "m", "7"), ("OBJECT", "ENCODING", "m"), ("SETRANGE", "m", "0", "8"),
+             ("OBJECT", "ENCODING", "m"), ("BITOP", "OR", "d", "n"), ("OBJECT", "ENCODING", "d"))
 
 
 # --- what is propagated to the append-only file (pure engine, no sockets) --------------------------
 
-class _Feed:
-    def __init__(self):
-        self.entries = []
-
-    def feed(self, entries):
-        self.entries += entries
-
-
-def _engine():
-    from cascade_cli.resp.core import Client, Engine
-    engine = Engine()
-    feed = _Feed()
-    engine.aof = feed
-    client = Client(engine)
-    engine.connect(client)
-    return engine, client, feed
-
-
-def _run(engine, client, *args):
-    return engine.execute(client, [a if isinstance(a, bytes) else str(a).encode() for a in args])
-
-
 def test_relative_and_float_writes_propagate_deterministically():
-    engine, client, feed = _engine()
+    engine, client, aof = in_process()
     before = int(time.time() * 1000)
-    _run(engine, client, "SET", "k", "v", "EX", "100", "GET")
-    _run(engine, client, "SETEX", "s", "10", "v")
-    _run(engine, client, "PSETEX", "p", "10000", "v")
-    _run(engine, client, "INCRBYFLOAT", "f", "10.5")
-    _run(engine, client, "GETEX", "k", "PX", "5000")
-    _run(engine, client, "GETEX", "k", "PERSIST")
-    _run(engine, client, "GETEX", "k", "PERSIST")                   # no TTL left: nothing
-    _run(engine, client, "GETEX", "k")                              # nothing
-    _run(engine, client, "GETDEL", "s")
-    _run(engine, client, "GETSET", "p", "w")
-    _run(engine, client, "SET", "g", "v", "GET", "XX")              # XX fails: nothing
-    _run(engine, client, "SET", "g", "v", "GET")
-    _run(engine, client, "GETEX", "g", "EXAT", "1")
-    got = [argv for _db, argv in feed.entries]
+    execute(engine, client, "SET", "k", "v", "EX", "100", "GET")
+    execute(engine, client, "SETEX", "s", "10", "v")
+    execute(engine, client, "PSETEX", "p", "10000", "v")
+    execute(engine, client, "INCRBYFLOAT", "f", "10.5")
+    execute(engine, client, "GETEX", "k", "PX", "5000")
+    execute(engine, client, "GETEX", "k", "PERSIST")
+    execute(engine, client, "GETEX", "k", "PERSIST")                   # no TTL left: nothing
+    execute(engine, client, "GETEX", "k")                              # nothing
+    execute(engine, client, "GETDEL", "s")
+    execute(engine, client, "GETSET", "p", "w")
+    execute(engine, client, "SET", "g", "v", "GET", "XX")              # XX fails: nothing
+    execute(engine, client, "SET", "g", "v", "GET")
+    execute(engine, client, "GETEX", "g", "EXAT", "1")
+    got = [argv for _db, argv in aof.entries]
     assert [argv[0] for argv in got] == [b"SET", b"SET", b"SET", b"SET", b"PEXPIREAT", b"PERSIST", b"DEL",
                                          b"SET", b"SET", b"DEL"]
     assert got[0][:4] == [b"SET", b"k", b"v", b"PXAT"] and before + 100000 <= int(got[0][4]) < before + 101000
@@ -499,33 +456,26 @@ def test_relative_and_float_writes_propagate_deterministically():
 
 
 def test_noop_writes_are_not_propagated():
-    engine, client, feed = _engine()
-    _run(engine, client, "SET", "k", b"\xff")
-    feed.entries.clear()
-    _run(engine, client, "SETNX", "k", "x")
-    _run(engine, client, "MSETNX", "k", "x", "j", "y")
-    _run(engine, client, "SETBIT", "k", "0", "1")                   # already 1
-    _run(engine, client, "BITOP", "AND", "dest", "nope")            # nothing to delete
-    _run(engine, client, "SETRANGE", "nope", "3", "")
-    _run(engine, client, "BITFIELD", "k", "GET", "u8", "0")
-    assert feed.entries == []
-    _run(engine, client, "BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000")
-    _run(engine, client, "BITFIELD", "k", "SET", "u8", "0", "255")
-    assert feed.entries == []
-    _run(engine, client, "SETBIT", "k", "0", "0")
-    _run(engine, client, "BITFIELD", "k", "INCRBY", "u8", "0", "1")
-    assert [argv[0] for _db, argv in feed.entries] == [b"SETBIT", b"BITFIELD"]
+    engine, client, aof = in_process()
+    execute(engine, client, "SET", "k", b"\xff")
+    aof.entries.clear()
+    execute(engine, client, "SETNX", "k", "x")
+    execute(engine, client, "MSETNX", "k", "x", "j", "y")
+    execute(engine, client, "SETBIT", "k", "0", "1")                   # already 1
+    execute(engine, client, "BITOP", "AND", "dest", "nope")            # nothing to delete
+    execute(engine, client, "SETRANGE", "nope", "3", "")
+    execute(engine, client, "BITFIELD", "k", "GET", "u8", "0")
+    assert aof.entries == []
+    execute(engine, client, "BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000")
+    execute(engine, client, "BITFIELD", "k", "SET", "u8", "0", "255")
+    assert aof.entries == []
+    execute(engine, client, "SETBIT", "k", "0", "0")
+    execute(engine, client, "BITFIELD", "k", "INCRBY", "u8", "0", "1")
+    assert [argv[0] for _db, argv in aof.entries] == [b"SETBIT", b"BITFIELD"]
 
 
 def test_bitfield_signals_only_real_changes(pair):
-    other = pair.connect()
-
-    def touched(*cmd):
-        run(pair, ("WATCH", "x"))
-        other.both(*cmd)
-        run(pair, ("MULTI",), ("PING",), ("EXEC",))
-
-    try:
+    with pair.connect() as other:
         pair.both("SET", "x", "a")
         for cmd in (("BITFIELD", "x", "SET", "u8", "0", "98"), ("BITFIELD", "x", "SET", "u8", "0", "98"),
                     ("BITFIELD", "x", "INCRBY", "u8", "0", "0"), ("BITFIELD", "x", "INCRBY", "i8", "0", "1"),
@@ -535,9 +485,7 @@ def test_bitfield_signals_only_real_changes(pair):
                      "SET", "u8", "0", "99"),
                     ("SETRANGE", "x", "0", "c"), ("SETRANGE", "x", "0", ""), ("APPEND", "x", ""),
                     ("PERSIST", "x"), ("BITOP", "OR", "x", "x")):
-            touched(*cmd)
-        run(pair, ("GET", "x"), ("WATCH", "n"))
-        other.both("BITFIELD", "n", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000")
-        run(pair, ("MULTI",), ("PING",), ("EXEC",), ("GET", "n"))
-    finally:
-        other.close()
+            watch_change_exec(pair, other, "x", cmd)
+        pair.both("GET", "x")
+        watch_change_exec(pair, other, "n", ("BITFIELD", "n", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000"))
+        pair.both("GET", "n")
