@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cascade_cli.resp.commands import NOT_INT, SYNTAX, to_int
+from cascade_cli.resp.commands import NOT_INT, SYNTAX, c_bytes, to_int
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.protocol import ErrorReply
 
@@ -27,9 +27,7 @@ def parse_cursor(raw: bytes) -> int:
     """A SCAN-family cursor as Redis 7.0 reads it: strtoul over the whole argument (an optional
     sign, digits or nothing; a negative value wraps around; a NUL byte ends the number), or
     Redis's 'invalid cursor' error."""
-    cut = raw.find(b"\0")
-    if cut >= 0:
-        raw = raw[:cut]
+    raw = c_bytes(raw)
     digits = raw[1:] if raw[:1] in (b"+", b"-") else raw
     if not digits.isdigit():
         if raw:                               # "" converts nothing and is cursor 0

@@ -19,7 +19,7 @@ from math import inf
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp.numbers import is_decimal, ld_parse, ld_round, nonzero_mantissa, strtod
-from cascade_cli.resp.protocol import ErrorReply, parse_ll
+from cascade_cli.resp.protocol import ErrorReply, Simple, parse_ll
 
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
@@ -181,8 +181,40 @@ def to_timeout(raw: bytes, millis: bool = False) -> float:
     return ms / 1000
 
 
+def c_bytes(raw: bytes) -> bytes:
+    """An argument as C string functions see it: up to the first NUL byte."""
+    cut = raw.find(b"\0")
+    return raw if cut < 0 else raw[:cut]
+
+
+def c_string(raw: bytes) -> str:
+    """An argument as Redis's C formatting (%s) prints it: up to the first NUL byte."""
+    return c_bytes(raw).decode("utf-8", "replace")
+
+
 def arity_error(name: str) -> ErrorReply:
     return ErrorReply(f"ERR wrong number of arguments for '{name}' command")
+
+
+def subcommand_syntax_error(argv: list[bytes]) -> ErrorReply:
+    """Redis's reply to a known subcommand with a wrong number of arguments."""
+    sub = c_string(argv[1])[:128]
+    return ErrorReply(f"ERR unknown subcommand or wrong number of arguments for '{sub}'. "
+                      f"Try {c_string(argv[0]).upper()} HELP.")
+
+
+def help_reply(lines: list[str]) -> list[Simple]:
+    """A HELP subcommand's answer: one status line each."""
+    return [Simple(line) for line in lines]
+
+
+def help_command(parent: str, lines: list[str], group: str, since: str,
+                 summary: str = "Show helpful text about the different subcommands") -> None:
+    """Register PARENT|HELP (a container's help text, as every container has one)."""
+    def handler(client: Client, argv: list[bytes]) -> Any:
+        return help_reply(lines)
+    handler.__name__ = handler.__qualname__ = f"{parent}_help"
+    command(f"{parent}|help", 2, "loading stale", group=group, since=since, summary=summary)(handler)
 
 
 def typed(client: Client, key: bytes, kind: type, read: bool = True) -> Any:

@@ -18,7 +18,15 @@ import hmac
 import time
 from typing import TYPE_CHECKING, Any
 
-from cascade_cli.resp.commands import SYNTAX, arity_error, command, container
+from cascade_cli.resp.commands import (
+    SYNTAX,
+    arity_error,
+    c_string,
+    command,
+    container,
+    help_command,
+    subcommand_syntax_error,
+)
 from cascade_cli.resp.protocol import OK, PONG, ErrorReply, Push, SetReply, Simple, Verbatim, parse_ll
 
 if TYPE_CHECKING:
@@ -27,19 +35,6 @@ if TYPE_CHECKING:
 INT32_MAX = 2**31 - 1
 NAME_ERROR = "ERR Client names cannot contain spaces, newlines or special characters."
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
-
-
-def c_string(raw: bytes) -> str:
-    """An argument as Redis's C formatting (%s) prints it: up to the first NUL byte."""
-    cut = raw.find(b"\0")
-    return (raw if cut < 0 else raw[:cut]).decode("utf-8", "replace")
-
-
-def subcommand_syntax_error(argv: list[bytes]) -> ErrorReply:
-    """Redis's reply to a known subcommand with a wrong number of arguments."""
-    sub = c_string(argv[1])[:128]
-    return ErrorReply(f"ERR unknown subcommand or wrong number of arguments for '{sub}'. "
-                      f"Try {c_string(argv[0]).upper()} HELP.")
 
 
 # --- PING ECHO SELECT QUIT ---------------------------------------------------------------------
@@ -802,7 +797,4 @@ CLIENT_HELP = [
 ]
 
 
-@command("client|help", 2, "loading stale", group="connection", since="5.0.0",
-         summary="Show helpful text about the different subcommands")
-def client_help(client: Client, argv: list[bytes]) -> object:
-    return [Simple(line) for line in CLIENT_HELP]
+help_command("client", CLIENT_HELP, "connection", "5.0.0")

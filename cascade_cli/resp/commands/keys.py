@@ -14,7 +14,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp import scan as scanning
-from cascade_cli.resp.commands import NO_SUCH_KEY, NOT_INT, SYNTAX, WRONGTYPE, command, container
+from cascade_cli.resp.commands import (
+    NO_SUCH_KEY,
+    NOT_INT,
+    SYNTAX,
+    WRONGTYPE,
+    c_bytes,
+    command,
+    container,
+    help_command,
+)
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.numbers import SPACE, strtod
 from cascade_cli.resp.protocol import OK, ErrorReply, Simple, parse_ll
@@ -380,29 +389,25 @@ def swapdb(client: Client, argv: list[bytes]) -> Any:
 container("object", -2, "", group="generic", since="2.2.3",
           summary="A container for object introspection commands")
 
-_OBJECT_HELP = [
-    b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    b"ENCODING <key>",
-    b"    Return the kind of internal representation used in order to store the value",
-    b"    associated with a <key>.",
-    b"FREQ <key>",
-    b"    Return the access frequency index of the <key>. The returned integer is",
-    b"    proportional to the logarithm of the recent access frequency of the key.",
-    b"IDLETIME <key>",
-    b"    Return the idle time of the <key>, that is the approximated number of",
-    b"    seconds elapsed since the last access to the key.",
-    b"REFCOUNT <key>",
-    b"    Return the number of references of the value associated with the specified",
-    b"    <key>.",
-    b"HELP",
-    b"    Prints this help.",
+OBJECT_HELP = [
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
 ]
 
-
-@command("object|help", 2, "loading stale", group="generic", since="6.2.0",
-         summary="Show helpful text about the different subcommands")
-def object_help(client: Client, argv: list[bytes]) -> Any:
-    return [Simple(line.decode()) for line in _OBJECT_HELP]
+help_command("object", OBJECT_HELP, "generic", "6.2.0")
 
 
 @command("object|encoding", 3, "readonly", keys=(2, 2, 1), group="generic", since="2.2.3",
@@ -462,7 +467,7 @@ def _expire(client: Client, argv: list[bytes], base: int, seconds: bool) -> Any:
     name = argv[0].decode("utf-8", "replace").lower()
     flags = 0
     for raw in argv[3:]:
-        raw = _c_string(raw)                   # options are compared and printed as C strings
+        raw = c_bytes(raw)                   # options are compared and printed as C strings
         flag = _EXPIRE_FLAGS.get(raw.lower())
         if flag is None:
             raise ErrorReply(f"ERR Unsupported option {raw.decode('utf-8', 'replace')}")
@@ -581,7 +586,7 @@ def _strtod(raw: bytes) -> float | None:
     """SORT's score: C strtod over the whole C string (an empty one is 0, leading spaces are
     skipped); None when it has trailing garbage, is NaN, or sets ERANGE (overflow, underflow,
     a subnormal result)."""
-    raw = _c_string(raw)
+    raw = c_bytes(raw)
     if not raw:
         return 0.0
     parsed = strtod(raw.lstrip(SPACE))
@@ -590,17 +595,12 @@ def _strtod(raw: bytes) -> float | None:
     return parsed[0]
 
 
-def _c_string(raw: bytes) -> bytes:
-    cut = raw.find(b"\0")
-    return raw if cut < 0 else raw[:cut]
-
-
 def _by_pattern(db: Database, pattern: bytes, subst: bytes) -> bytes | None:
     """lookupKeyByPattern: the string (or hash field, with `->`) that `pattern` names when its
     first `*` is replaced by `subst`; `#` is the element itself."""
     if pattern[:1] == b"#" and (len(pattern) == 1 or pattern[1] == 0):
         return subst
-    cpattern = _c_string(pattern)
+    cpattern = c_bytes(pattern)
     star = cpattern.find(b"*")
     if star < 0:
         return None
@@ -678,7 +678,7 @@ def _sort(client: Client, argv: list[bytes], readonly: bool) -> Any:
             i += 1
         elif opt == b"by" and left >= 1:
             sortby = argv[i + 1]
-            if b"*" not in _c_string(sortby):
+            if b"*" not in c_bytes(sortby):
                 dontsort = True                # and a later BY with a pattern does not undo it
             i += 1
         elif opt == b"get" and left >= 1:
@@ -723,14 +723,14 @@ def _sort(client: Client, argv: list[bytes], readonly: bool) -> Any:
                     if found is None:
                         keyed.append(((0, b""), element))
                     else:
-                        keyed.append(((1, found if store is not None else _c_string(found)), element))
+                        keyed.append(((1, found if store is not None else c_bytes(found)), element))
                 keyed.sort(key=lambda pair: pair[0], reverse=desc)
                 elements = [element for _, element in keyed]
             else:
                 if store is not None:
                     elements.sort(reverse=desc)
                 else:
-                    elements.sort(key=_c_string, reverse=desc)
+                    elements.sort(key=c_bytes, reverse=desc)
         else:
             scored = []
             for element in elements:

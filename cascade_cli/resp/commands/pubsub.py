@@ -12,12 +12,11 @@ spublish); a RESP2 subscriber may only run the commands the engine lets through.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cascade_cli.resp.commands import COMMANDS, command, container
-from cascade_cli.resp.commands.connection import c_string
+from cascade_cli.resp.commands import COMMANDS, command, container, help_command, subcommand_syntax_error
 from cascade_cli.resp.glob import compile_glob
-from cascade_cli.resp.protocol import ErrorReply, Push, Replies, Simple
+from cascade_cli.resp.protocol import ErrorReply, Push, Replies
 
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
@@ -33,30 +32,46 @@ def _one_or_many(client: Client, replies: list[Push]) -> object:
     return replies[0] if len(replies) == 1 else Replies(replies)
 
 
+def _count(client: Client, shard: bool) -> int:
+    """The subscription count an (un)subscribe reply carries."""
+    return len(client.shard_channels) if shard else len(client.channels) + len(client.patterns)
+
+
+def _subscribe(client: Client, names: list[bytes], kind: bytes, table: dict[bytes, Any],
+               mine: Any, shard: bool) -> object:
+    engine = client.engine
+    out = []
+    for name in names:
+        engine.subscribe(client, name, table, mine)
+        out.append(Push([kind, name, _count(client, shard)]))
+    return _one_or_many(client, out)
+
+
+def _unsubscribe(client: Client, argv: list[bytes], kind: bytes, table: dict[bytes, Any],
+                 mine: Any, shard: bool) -> object:
+    names = argv[1:] if len(argv) > 1 else list(mine)
+    if not names:
+        return _one_or_many(client, [Push([kind, None, _count(client, shard)])])
+    engine = client.engine
+    out = []
+    for name in names:
+        engine.unsubscribe(client, name, table, mine)
+        out.append(Push([kind, name, _count(client, shard)]))
+    return _one_or_many(client, out)
+
+
 # --- subscribing -------------------------------------------------------------------------------
 
 @command("subscribe", -2, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
          summary="Listen for messages published to the given channels")
 def subscribe(client: Client, argv: list[bytes]) -> object:
-    engine = client.engine
-    mine = client.channels
-    out = []
-    for channel in argv[1:]:
-        engine.subscribe(client, channel, engine.channels, mine)
-        out.append(Push([b"subscribe", channel, len(mine) + len(client.patterns)]))
-    return _one_or_many(client, out)
+    return _subscribe(client, argv[1:], b"subscribe", client.engine.channels, client.channels, False)
 
 
 @command("psubscribe", -2, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
          summary="Listen for messages published to channels matching the given patterns")
 def psubscribe(client: Client, argv: list[bytes]) -> object:
-    engine = client.engine
-    mine = client.patterns
-    out = []
-    for pattern in argv[1:]:
-        engine.subscribe(client, pattern, engine.patterns, mine)
-        out.append(Push([b"psubscribe", pattern, len(client.channels) + len(mine)]))
-    return _one_or_many(client, out)
+    return _subscribe(client, argv[1:], b"psubscribe", client.engine.patterns, client.patterns, False)
 
 
 @command("ssubscribe", -2, "pubsub noscript loading stale", keys=(1, -1, 1), group="pubsub",
@@ -64,13 +79,8 @@ def psubscribe(client: Client, argv: list[bytes]) -> object:
 def ssubscribe(client: Client, argv: list[bytes]) -> object:
     if not client.may_block:             # inside EXEC (a client that expects one reply per command)
         raise ErrorReply("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
-    engine = client.engine
-    mine = client.shard_channels
-    out = []
-    for channel in argv[1:]:
-        engine.subscribe(client, channel, engine.shard_channels, mine)
-        out.append(Push([b"ssubscribe", channel, len(mine)]))
-    return _one_or_many(client, out)
+    return _subscribe(client, argv[1:], b"ssubscribe", client.engine.shard_channels, client.shard_channels,
+                      True)
 
 
 # --- unsubscribing -----------------------------------------------------------------------------
@@ -78,46 +88,20 @@ def ssubscribe(client: Client, argv: list[bytes]) -> object:
 @command("unsubscribe", -1, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
          summary="Stop listening for messages posted to the given channels")
 def unsubscribe(client: Client, argv: list[bytes]) -> object:
-    engine = client.engine
-    mine = client.channels
-    names = argv[1:] if len(argv) > 1 else list(mine)
-    if not names:
-        return _one_or_many(client, [Push([b"unsubscribe", None, len(mine) + len(client.patterns)])])
-    out = []
-    for channel in names:
-        engine.unsubscribe(client, channel, engine.channels, mine)
-        out.append(Push([b"unsubscribe", channel, len(mine) + len(client.patterns)]))
-    return _one_or_many(client, out)
+    return _unsubscribe(client, argv, b"unsubscribe", client.engine.channels, client.channels, False)
 
 
 @command("punsubscribe", -1, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
          summary="Stop listening for messages posted to channels matching the given patterns")
 def punsubscribe(client: Client, argv: list[bytes]) -> object:
-    engine = client.engine
-    mine = client.patterns
-    names = argv[1:] if len(argv) > 1 else list(mine)
-    if not names:
-        return _one_or_many(client, [Push([b"punsubscribe", None, len(client.channels) + len(mine)])])
-    out = []
-    for pattern in names:
-        engine.unsubscribe(client, pattern, engine.patterns, mine)
-        out.append(Push([b"punsubscribe", pattern, len(client.channels) + len(mine)]))
-    return _one_or_many(client, out)
+    return _unsubscribe(client, argv, b"punsubscribe", client.engine.patterns, client.patterns, False)
 
 
 @command("sunsubscribe", -1, "pubsub noscript loading stale", keys=(1, -1, 1), group="pubsub",
          since="7.0.0", summary="Stop listening for messages posted to the given shard channels")
 def sunsubscribe(client: Client, argv: list[bytes]) -> object:
-    engine = client.engine
-    mine = client.shard_channels
-    names = argv[1:] if len(argv) > 1 else list(mine)
-    if not names:
-        return _one_or_many(client, [Push([b"sunsubscribe", None, len(mine)])])
-    out = []
-    for channel in names:
-        engine.unsubscribe(client, channel, engine.shard_channels, mine)
-        out.append(Push([b"sunsubscribe", channel, len(mine)]))
-    return _one_or_many(client, out)
+    return _unsubscribe(client, argv, b"sunsubscribe", client.engine.shard_channels, client.shard_channels,
+                        True)
 
 
 # --- publishing --------------------------------------------------------------------------------
@@ -139,14 +123,9 @@ def spublish(client: Client, argv: list[bytes]) -> object:
 container("pubsub", -2, "", group="pubsub", since="2.8.0", summary="A container for Pub/Sub commands")
 
 
-def _syntax(argv: list[bytes]) -> ErrorReply:
-    return ErrorReply(f"ERR unknown subcommand or wrong number of arguments for "
-                      f"'{c_string(argv[1])[:128]}'. Try PUBSUB HELP.")
-
-
 def _matching(table: dict[bytes, object], argv: list[bytes]) -> list[bytes]:
     if len(argv) > 3:
-        raise _syntax(argv)
+        raise subcommand_syntax_error(argv)
     if len(argv) == 2:
         return list(table)
     matches = compile_glob(argv[2])
@@ -165,26 +144,24 @@ def pubsub_shardchannels(client: Client, argv: list[bytes]) -> object:
     return _matching(client.engine.shard_channels, argv)
 
 
-@command("pubsub|numsub", -2, "pubsub loading stale", group="pubsub", since="2.8.0",
-         summary="Get the count of subscribers for channels")
-def pubsub_numsub(client: Client, argv: list[bytes]) -> object:
-    table = client.engine.channels
+def _numsub(table: dict[bytes, Any], argv: list[bytes]) -> list[object]:
     out: list[object] = []
     for channel in argv[2:]:
         out.append(channel)
         out.append(len(table.get(channel, ())))
     return out
+
+
+@command("pubsub|numsub", -2, "pubsub loading stale", group="pubsub", since="2.8.0",
+         summary="Get the count of subscribers for channels")
+def pubsub_numsub(client: Client, argv: list[bytes]) -> object:
+    return _numsub(client.engine.channels, argv)
 
 
 @command("pubsub|shardnumsub", -2, "pubsub loading stale", group="pubsub", since="7.0.0",
          summary="Get the count of subscribers for shard channels")
 def pubsub_shardnumsub(client: Client, argv: list[bytes]) -> object:
-    table = client.engine.shard_channels
-    out: list[object] = []
-    for channel in argv[2:]:
-        out.append(channel)
-        out.append(len(table.get(channel, ())))
-    return out
+    return _numsub(client.engine.shard_channels, argv)
 
 
 @command("pubsub|numpat", 2, "pubsub loading stale", group="pubsub", since="2.8.0",
@@ -211,10 +188,7 @@ PUBSUB_HELP = [
 ]
 
 
-@command("pubsub|help", 2, "loading stale", group="pubsub", since="6.2.0",
-         summary="Show helpful text about the different subcommands")
-def pubsub_help(client: Client, argv: list[bytes]) -> object:
-    return [Simple(line) for line in PUBSUB_HELP]
+help_command("pubsub", PUBSUB_HELP, "pubsub", "6.2.0")
 
 
 for _name in (b"ssubscribe", b"sunsubscribe", b"spublish"):

@@ -29,6 +29,9 @@ from cascade_cli.resp.commands import (
     Command,
     command,
     container,
+    help_command,
+    help_reply,
+    subcommand_syntax_error,
     to_int,
 )
 from cascade_cli.resp.commands.keys import encoding_of, refcount_of
@@ -495,14 +498,7 @@ CONFIG_HELP = [
 ]
 
 
-def _help(lines: list[str]) -> list[Simple]:
-    return [Simple(line) for line in lines]
-
-
-@command("config|help", 2, "loading stale", group="server", since="5.0.0",
-         summary="Show helpful text about the different subcommands")
-def config_help(client: Client, argv: list[bytes]) -> object:
-    return _help(CONFIG_HELP)
+help_command("config", CONFIG_HELP, "server", "5.0.0")
 
 
 @command("config|get", -3, "admin noscript loading stale", group="server", since="2.0.0",
@@ -1183,10 +1179,7 @@ def _all_command_info(client: Client, argv: list[bytes]) -> object:
 _cmd_container.handler = _all_command_info
 
 
-@command("command|help", 2, "loading stale", group="server", since="5.0.0",
-         summary="Show helpful text about the different subcommands")
-def command_help(client: Client, argv: list[bytes]) -> object:
-    return _help(COMMAND_HELP)
+help_command("command", COMMAND_HELP, "server", "5.0.0")
 
 
 @command("command|count", 2, "loading stale", group="server", since="2.8.13",
@@ -1435,7 +1428,7 @@ def debug(client: Client, argv: list[bytes]) -> object:
     argc = len(argv)
     db = client.db
     if sub == b"help" and argc == 2:
-        return _help(DEBUG_HELP)
+        return help_reply(DEBUG_HELP)
     if sub == b"sleep" and argc == 3:
         seconds = _atof(argv[2])
         if seconds > 0:
@@ -1496,8 +1489,7 @@ def debug(client: Client, argv: list[bytes]) -> object:
                         b"set-disable-deny-scripts", b"aof-flush-sleep") and argc == 3) \
             or (sub == b"replybuffer" and argc == 4):
         return OK
-    raise ErrorReply(f"ERR unknown subcommand or wrong number of arguments for "
-                     f"'{argv[1].decode('utf-8', 'replace')}'. Try DEBUG HELP.")
+    raise subcommand_syntax_error(argv)
 
 
 def _debug_populate(client: Client, argv: list[bytes]) -> object:
@@ -1593,18 +1585,14 @@ SLOWLOG_HELP = [
 ]
 
 
-@command("slowlog|help", 2, "loading stale", group="server", since="6.2.0",
-         summary="Show helpful text about the different subcommands")
-def slowlog_help(client: Client, argv: list[bytes]) -> object:
-    return _help(SLOWLOG_HELP)
+help_command("slowlog", SLOWLOG_HELP, "server", "6.2.0")
 
 
 @command("slowlog|get", -2, "admin loading stale", group="server", since="2.2.12",
          summary="Get the slow log's entries")
 def slowlog_get(client: Client, argv: list[bytes]) -> object:
     if len(argv) > 3:
-        raise ErrorReply("ERR unknown subcommand or wrong number of arguments for "
-                         f"'{argv[1].decode('utf-8', 'replace')}'. Try SLOWLOG HELP.")
+        raise subcommand_syntax_error(argv)
     count = 10
     if len(argv) == 3:
         number = parse_ll(argv[2])
@@ -1666,10 +1654,8 @@ LATENCY_DISABLED = ("I'm sorry, Dave, I can't do that. Latency monitoring is dis
                     "https://redis.io/topics/latency-monitor.\n")
 
 
-@command("latency|help", 2, "loading stale", group="server", since="2.8.13",
-         summary="Show helpful text about the different subcommands.")
-def latency_help(client: Client, argv: list[bytes]) -> object:
-    return _help(LATENCY_HELP)
+help_command("latency", LATENCY_HELP, "server", "2.8.13",
+             summary="Show helpful text about the different subcommands.")
 
 
 @command("latency|latest", 2, "admin noscript loading stale", group="server", since="2.8.13",
@@ -1752,10 +1738,7 @@ MEMORY_HELP = [
 ]
 
 
-@command("memory|help", 2, "loading stale", group="server", since="4.0.0",
-         summary="Show helpful text about the different subcommands")
-def memory_help(client: Client, argv: list[bytes]) -> object:
-    return _help(MEMORY_HELP)
+help_command("memory", MEMORY_HELP, "server", "4.0.0")
 
 
 @command("memory|usage", -3, "readonly", keys=(2, 2, 1), group="server", since="4.0.0",
@@ -1874,18 +1857,14 @@ FUNCTION_HELP = [
 ]
 
 
-@command("function|help", 2, "loading stale", group="scripting", since="7.0.0",
-         summary="Show helpful text about the different subcommands")
-def function_help(client: Client, argv: list[bytes]) -> object:
-    return _help(FUNCTION_HELP)
+help_command("function", FUNCTION_HELP, "scripting", "7.0.0")
 
 
 @command("function|flush", -2, "write noscript", group="scripting", since="7.0.0",
          summary="Deleting all functions")
 def function_flush(client: Client, argv: list[bytes]) -> object:
     if len(argv) > 3:
-        raise ErrorReply("ERR unknown subcommand or wrong number of arguments for "
-                         f"'{argv[1].decode('utf-8', 'replace')}'. Try FUNCTION HELP.")
+        raise subcommand_syntax_error(argv)
     if len(argv) == 3 and argv[2].lower() not in (b"async", b"sync"):
         raise ErrorReply("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
     return OK

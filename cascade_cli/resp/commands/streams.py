@@ -23,10 +23,12 @@ from cascade_cli.resp.commands import (
     arity_error,
     command,
     container,
+    help_command,
+    subcommand_syntax_error,
     to_int,
     to_timeout,
 )
-from cascade_cli.resp.protocol import NULL_ARRAY, OK, ErrorReply, Simple
+from cascade_cli.resp.protocol import NULL_ARRAY, OK, ErrorReply
 from cascade_cli.resp.store import now_ms
 from cascade_cli.resp.stream import (
     INVALID_ENTRIES_READ,
@@ -695,12 +697,6 @@ _XINFO_HELP = [
 ]
 
 
-def _subcommand_syntax(argv: list[bytes]) -> ErrorReply:
-    return ErrorReply(f"ERR unknown subcommand or wrong number of arguments for "
-                      f"'{argv[1].decode('utf-8', 'replace')[:128]}'. "
-                      f"Try {argv[0].decode('utf-8', 'replace').upper()} HELP.")
-
-
 def _entries_read(raw: bytes) -> int:
     value = to_int(raw)
     if value < 0 and value != INVALID_ENTRIES_READ:
@@ -737,10 +733,10 @@ def xgroup_create(client: Client, argv: list[bytes]) -> Any:
             entries_read = _entries_read(argv[i + 1])
             i += 2
         else:
-            raise _subcommand_syntax(argv)
+            raise subcommand_syntax_error(argv)
     stream, _ = _xgroup_target(client, argv, mkstream, False)
     if len(argv) > 8:
-        raise _subcommand_syntax(argv)
+        raise subcommand_syntax_error(argv)
     if argv[4] == b"$":
         ident = stream.last_id if stream is not None else 0
     else:
@@ -762,10 +758,10 @@ def xgroup_setid(client: Client, argv: list[bytes]) -> Any:
     entries_read = INVALID_ENTRIES_READ
     if len(argv) == 7:
         if argv[5].lower() != b"entriesread":
-            raise _subcommand_syntax(argv)
+            raise subcommand_syntax_error(argv)
         entries_read = _entries_read(argv[6])
     elif len(argv) > 5:
-        raise _subcommand_syntax(argv)
+        raise subcommand_syntax_error(argv)
     stream, group = _xgroup_target(client, argv, False, True)
     assert stream is not None and group is not None
     ident = stream.last_id if argv[4] == b"$" else parse_id(argv[4])
@@ -815,11 +811,7 @@ def xgroup_delconsumer(client: Client, argv: list[bytes]) -> Any:
     return len(consumer.pel)
 
 
-@command("xgroup|help", 2, "loading stale", group="stream", since="5.0.0",
-         summary="Show helpful text about the different subcommands")
-def xgroup_help(client: Client, argv: list[bytes]) -> Any:
-    """Show helpful text about the different subcommands."""
-    return [Simple(line) for line in _XGROUP_HELP]
+help_command("xgroup", _XGROUP_HELP, "stream", "5.0.0")
 
 
 # --- XACK / XPENDING / XCLAIM / XAUTOCLAIM -----------------------------------------------------
@@ -1167,10 +1159,10 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
     count = 10
     if full:
         if argc > 6 or argv[3].lower() != b"full" or argc == 5:
-            raise _subcommand_syntax(argv)
+            raise subcommand_syntax_error(argv)
         if argc == 6:
             if argv[4].lower() != b"count":
-                raise _subcommand_syntax(argv)
+                raise subcommand_syntax_error(argv)
             count = to_int(argv[5])
             if count < 0:
                 count = 10
@@ -1250,10 +1242,6 @@ def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
     return out
 
 
-@command("xinfo|help", 2, "loading stale", group="stream", since="5.0.0",
-         summary="Show helpful text about the different subcommands")
-def xinfo_help(client: Client, argv: list[bytes]) -> Any:
-    """Show helpful text about the different subcommands."""
-    return [Simple(line) for line in _XINFO_HELP]
+help_command("xinfo", _XINFO_HELP, "stream", "5.0.0")
 
 

@@ -15,7 +15,7 @@ import time
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cascade_cli.resp.commands import NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE, command
+from cascade_cli.resp.commands import NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE, c_bytes, command
 from cascade_cli.resp.numbers import ld_format, ld_parse, ld_round
 from cascade_cli.resp.protocol import OK, ErrorReply, parse_ll
 from cascade_cli.resp.store import now_ms
@@ -811,10 +811,7 @@ def _field_type(raw: bytes) -> tuple[bool, int]:
     kind = raw[:1].lower()
     if kind not in (b"i", b"u"):
         raise ErrorReply(BAD_FIELD_TYPE)
-    rest = raw[1:]
-    if b"\0" in rest:
-        rest = rest[:rest.index(b"\0")]
-    bits = parse_ll(rest)
+    bits = parse_ll(c_bytes(raw[1:]))
     signed = kind == b"i"
     if bits is None or bits < 1 or bits > (64 if signed else 63):
         raise ErrorReply(BAD_FIELD_TYPE)

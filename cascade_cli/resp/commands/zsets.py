@@ -23,6 +23,7 @@ from cascade_cli.resp.commands import (
     COMMANDS,
     SYNTAX,
     WRONGTYPE,
+    c_bytes,
     command,
     to_float,
     to_int,
@@ -48,10 +49,7 @@ LONG_MAX = 2**63 - 1
 def _score_bound(raw: bytes) -> tuple[float, bool]:
     """One bound of a score range (zslParseRange): (value, exclusive)."""
     exclusive = raw[:1] == b"("
-    text = raw[1:] if exclusive else raw
-    cut = text.find(b"\0")
-    if cut >= 0:
-        text = text[:cut]
+    text = c_bytes(raw[1:] if exclusive else raw)
     if not text:
         return 0.0, exclusive
     if text[0] in SPACE:
