@@ -217,6 +217,61 @@ def help_command(parent: str, lines: list[str], group: str, since: str,
     command(f"{parent}|help", 2, "loading stale", group=group, since=since, summary=summary)(handler)
 
 
+def numkeys_keys(index: int, first_key: bool = False) -> Callable[[list[bytes]], list[bytes]]:
+    """A key finder for commands whose keys follow a numkeys argument at argv[index] (with
+    first_key, argv[1] is a key too: the destination of ZUNIONSTORE and friends). As in Redis,
+    a numkeys that is not a positive count of the arguments that follow gives no such keys."""
+    def find(argv: list[bytes]) -> list[bytes]:
+        count = parse_ll(argv[index]) if len(argv) > index else None
+        keys = [argv[1]] if first_key else []
+        if count is None or count < 1 or count > len(argv) - index - 1:
+            return keys
+        return keys + argv[index + 1:index + 1 + count]
+    return find
+
+
+def mpop_args(argv: list[bytes], index: int, sides: tuple[bytes, bytes]) -> tuple[list[bytes], bool, int]:
+    """`numkeys key... SIDE [COUNT count]` of LMPOP, BLMPOP, ZMPOP and BZMPOP from argv[index]:
+    (keys, whether SIDE is the second of `sides` (lower case), count)."""
+    numkeys = parse_ll(argv[index])
+    if numkeys is None or numkeys < 1:
+        raise ErrorReply("ERR numkeys should be greater than 0")
+    where = index + numkeys + 1
+    argc = len(argv)
+    if where >= argc:
+        raise ErrorReply(SYNTAX)
+    side = argv[where].lower()
+    if side not in sides:
+        raise ErrorReply(SYNTAX)
+    count = -1
+    i = where + 1
+    while i < argc:
+        if count == -1 and argv[i].lower() == b"count" and i + 1 < argc:
+            number = parse_ll(argv[i + 1])
+            if number is None or number < 1:
+                raise ErrorReply("ERR count should be greater than 0")
+            count = number
+            i += 2
+        else:
+            raise ErrorReply(SYNTAX)
+    return argv[index + 1:where], side == sides[1], 1 if count == -1 else count
+
+
+def random_count_args(argv: list[bytes], option: bytes) -> tuple[int, bool]:
+    """`key count [WITHVALUES|WITHSCORES]` of HRANDFIELD and ZRANDMEMBER (option in lower case):
+    (count, whether the option was given)."""
+    count = to_int(argv[2])
+    if count < -LLONG_MAX:
+        raise ErrorReply(f"ERR value is out of range, value must between {-LLONG_MAX} and {LLONG_MAX}")
+    argc = len(argv)
+    if argc > 4 or (argc == 4 and argv[3].lower() != option):
+        raise ErrorReply(SYNTAX)
+    with_option = argc == 4
+    if with_option and not -(LLONG_MAX // 2) <= count <= LLONG_MAX // 2:
+        raise ErrorReply("ERR value is out of range")
+    return count, with_option
+
+
 def typed(client: Client, key: bytes, kind: type, read: bool = True) -> Any:
     """The value at `key` when it has type `kind`, None when missing; WRONGTYPE otherwise."""
     db = client.db
@@ -224,6 +279,19 @@ def typed(client: Client, key: bytes, kind: type, read: bool = True) -> Any:
     if value is None or type(value) is kind:
         return value
     raise ErrorReply(WRONGTYPE)
+
+
+def removed(client: Client, key: bytes, value: Any, count: int) -> None:
+    """After `count` (> 0) elements were removed from the container `value` at `key`: one
+    change signalled (the key deleted when the container became empty) and `count` changes for
+    the dirty counter, as Redis counts them."""
+    engine = client.engine
+    dirty = engine.dirty
+    if value:
+        client.db.modified(key)
+    else:
+        client.db.drop_if_empty(key)
+    engine.dirty = dirty + count
 
 
 def upper(raw: bytes) -> bytes:

@@ -14,7 +14,14 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from cascade_cli.resp import scan as scanning
-from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command, to_int, typed
+from cascade_cli.resp.commands import (
+    WRONGTYPE,
+    command,
+    random_count_args,
+    removed,
+    to_int,
+    typed,
+)
 from cascade_cli.resp.numbers import ld_format, ld_parse, ld_round
 from cascade_cli.resp.protocol import OK, ErrorReply, parse_ll
 from cascade_cli.resp.store import RHash
@@ -22,7 +29,6 @@ from cascade_cli.resp.store import RHash
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
 
-LONG_MAX = 2**63 - 1
 MAX_RANDOM_REPLY = 1 << 24      # HRANDFIELD negative counts beyond this are refused (memory)
 EMPTY_SCAN = [b"0", []]
 
@@ -128,12 +134,7 @@ def hdel(client: Client, argv: list[bytes]) -> object:
             if not h:
                 break
     if deleted:
-        db = client.db
-        db.modified(key)
-        client.engine.dirty += deleted - 1
-        if not h:
-            db.drop_if_empty(key)
-            client.engine.dirty -= 1
+        removed(client, key, h, deleted)
     return deleted
 
 
@@ -256,16 +257,7 @@ def hrandfield(client: Client, argv: list[bytes]) -> object:
         if h is None:
             return None
         return random.choice(list(h))
-    count = parse_ll(argv[2])
-    if count is None:
-        raise ErrorReply(NOT_INT)
-    if count < -LONG_MAX:
-        raise ErrorReply(f"ERR value is out of range, value must between {-LONG_MAX} and {LONG_MAX}")
-    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withvalues"):
-        raise ErrorReply(SYNTAX)
-    withvalues = len(argv) == 4
-    if withvalues and not -(LONG_MAX // 2) <= count <= LONG_MAX // 2:
-        raise ErrorReply("ERR value is out of range")
+    count, withvalues = random_count_args(argv, b"withvalues")
     h = typed(client, argv[1], RHash)
     if h is None or count == 0:
         return []

@@ -23,6 +23,9 @@ from cascade_cli.resp.commands import (
     SYNTAX,
     WRONGTYPE,
     command,
+    mpop_args,
+    numkeys_keys,
+    removed,
     to_int,
     to_timeout,
 )
@@ -43,14 +46,6 @@ def _side(raw: bytes) -> bool:
     if lowered == b"right":
         return False
     raise ErrorReply(SYNTAX)
-
-
-def _range_arg(raw: bytes, error: str, low: int = 1) -> int:
-    """getRangeLongFromObjectOrReply(low..LONG_MAX) with a custom message for every failure."""
-    value = parse_ll(raw)
-    if value is None or value < low:
-        raise ErrorReply(error)
-    return value
 
 
 def _touched(db: Any, key: bytes, value: RList) -> None:
@@ -149,14 +144,16 @@ def _pop_many(client: Any, argv: list[bytes], left: bool) -> Any:
         raise ErrorReply(WRONGTYPE)
     if not count:
         return []
+    return _pop_n(client, key, value, left, count)
+
+
+def _pop_n(client: Any, key: bytes, value: RList, left: bool, count: int) -> list[bytes]:
+    """Pop up to count elements of a non-empty list."""
     n = min(count, len(value))
     pop = value.popleft if left else value.pop
-    out = [pop() for _ in range(n)]
-    engine = client.engine
-    dirty = engine.dirty
-    _touched(db, key, value)
-    engine.dirty = dirty + n
-    return out
+    items = [pop() for _ in range(n)]
+    removed(client, key, value, n)
+    return items
 
 
 @command("lpop", -2, "write fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
@@ -400,28 +397,25 @@ def lrem(client: Any, argv: list[bytes]) -> int:
                     break
             else:
                 return 0
-        removed = 1
+        gone = 1
     else:
         limit = abs(count) or size
         kept: list[bytes] = []
-        removed = 0
+        gone = 0
         source = value if count >= 0 else reversed(value)
         for item in source:
-            if removed < limit and item == element:
-                removed += 1
+            if gone < limit and item == element:
+                gone += 1
             else:
                 kept.append(item)
-        if not removed:
+        if not gone:
             return 0
         if count < 0:
             kept.reverse()
         value.clear()
         value.extend(kept)
-    engine = client.engine
-    dirty = engine.dirty
-    _touched(db, key, value)
-    engine.dirty = dirty + removed
-    return removed
+    removed(client, key, value, gone)
+    return gone
 
 
 @command("ltrim", 4, "write", keys=(1, 1, 1), group=GROUP, since="1.0.0",
@@ -463,10 +457,7 @@ def ltrim(client: Any, argv: list[bytes]) -> Any:
             popleft()
         for _ in range(right):
             pop()
-    engine = client.engine
-    dirty = engine.dirty
-    _touched(db, key, value)
-    engine.dirty = dirty + left + right
+    removed(client, key, value, left + right)
     return OK
 
 
@@ -516,43 +507,10 @@ def rpoplpush(client: Any, argv: list[bytes]) -> Any:
 
 # --- multi-key pops --------------------------------------------------------------------------
 
-def _mpop_args(argv: list[bytes], first: int) -> tuple[list[bytes], bool, int]:
-    """numkeys key... LEFT|RIGHT [COUNT n] starting at argv[first]."""
-    numkeys = _range_arg(argv[first], "ERR numkeys should be greater than 0")
-    where = first + numkeys + 1
-    if where >= len(argv):
-        raise ErrorReply(SYNTAX)
-    left = _side(argv[where])
-    count = -1
-    i = where + 1
-    while i < len(argv):
-        if count == -1 and argv[i].lower() == b"count" and i + 1 < len(argv):
-            count = _range_arg(argv[i + 1], "ERR count should be greater than 0")
-            i += 2
-        else:
-            raise ErrorReply(SYNTAX)
-    return argv[first + 1:where], left, (1 if count == -1 else count)
-
-
-def _mpop_keys(first: int) -> Callable[[list[bytes]], list[bytes]]:
-    def finder(argv: list[bytes]) -> list[bytes]:
-        numkeys = parse_ll(argv[first]) if len(argv) > first else None
-        if numkeys is None or numkeys < 1:
-            return []
-        return argv[first + 1:first + 1 + numkeys]
-    return finder
-
-
 def _pop_range(client: Any, key: bytes, value: RList, left: bool, count: int) -> list[Any]:
     """Pop up to count elements of a non-empty list: [key, [elements]], propagated as [LR]POP."""
-    n = min(count, len(value))
-    pop = value.popleft if left else value.pop
-    items = [pop() for _ in range(n)]
-    engine = client.engine
-    dirty = engine.dirty
-    _touched(client.db, key, value)
-    engine.dirty = dirty + n
-    client.rewrite([b"LPOP" if left else b"RPOP", key, b"%d" % n])
+    items = _pop_n(client, key, value, left, count)
+    client.rewrite([b"LPOP" if left else b"RPOP", key, b"%d" % len(items)])
     return [key, items]
 
 
@@ -570,9 +528,10 @@ def _mpop_now(client: Any, keys: list[bytes], left: bool, count: int) -> Any:
 
 
 @command("lmpop", -4, "write movablekeys", group=GROUP, since="7.0.0",
-         summary="Pop elements from a list", key_finder=_mpop_keys(1))
+         summary="Pop elements from a list", key_finder=numkeys_keys(1))
 def lmpop(client: Any, argv: list[bytes]) -> Any:
-    keys, left, count = _mpop_args(argv, 1)
+    keys, right, count = mpop_args(argv, 1, (b"left", b"right"))
+    left = not right
     reply = _mpop_now(client, keys, left, count)
     return NULL_ARRAY if reply is None else reply
 
@@ -707,9 +666,10 @@ def brpoplpush(client: Any, argv: list[bytes]) -> Any:
 
 
 @command("blmpop", -5, "write blocking movablekeys", group=GROUP, since="7.0.0",
-         summary="Pop elements from a list, or block until one is available", key_finder=_mpop_keys(2))
+         summary="Pop elements from a list, or block until one is available", key_finder=numkeys_keys(2))
 def blmpop(client: Any, argv: list[bytes]) -> Any:
-    keys, left, count = _mpop_args(argv, 2)
+    keys, right, count = mpop_args(argv, 2, (b"left", b"right"))
+    left = not right
     timeout = to_timeout(argv[1])
     reply = _mpop_now(client, keys, left, count)
     if reply is not None:

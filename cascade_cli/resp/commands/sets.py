@@ -17,14 +17,22 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp import scan as scanning
-from cascade_cli.resp.commands import NOT_INT, SYNTAX, WRONGTYPE, command, typed
+from cascade_cli.resp.commands import (
+    LLONG_MAX,
+    NOT_INT,
+    SYNTAX,
+    WRONGTYPE,
+    command,
+    numkeys_keys,
+    removed,
+    typed,
+)
 from cascade_cli.resp.protocol import ErrorReply, SetReply, parse_ll
 from cascade_cli.resp.store import RSet
 
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Client
 
-LONG_MAX = 2**63 - 1
 MAX_RANDOM_REPLY = 1 << 24      # SRANDMEMBER negative counts beyond this are refused (memory)
 SPOP_MOVE_STRATEGY_MUL = 5      # SPOP rebuilds the set from the remaining members below this ratio
 SREM_BATCH = 1024               # SPOP with a count propagates SREMs of this many members
@@ -98,15 +106,10 @@ def srem(client: Client, argv: list[bytes]) -> object:
         s.discard(argv[2])
     else:
         s.difference_update(argv[2:])
-    removed = before - len(s)
-    if removed:
-        db = client.db
-        db.modified(key)
-        client.engine.dirty += removed - 1
-        if not s:
-            db.drop_if_empty(key)
-            client.engine.dirty -= 1
-    return removed
+    gone = before - len(s)
+    if gone:
+        removed(client, key, s, gone)
+    return gone
 
 
 @command("smove", 4, "write fast", keys=(1, 2, 1), group="set", since="1.0.0")
@@ -162,11 +165,7 @@ def spop(client: Client, argv: list[bytes]) -> object:
     # randomised per process) choice, O(1) where a uniform pick would cost O(n) per pop.
     member = _random_member(s) if len(s) <= 1024 else s.pop()
     s.discard(member)
-    db = client.db
-    db.modified(key)
-    if not s:
-        db.drop_if_empty(key)
-        client.engine.dirty -= 1
+    removed(client, key, s, 1)
     client.rewrite([b"SREM", key, member])
     return member
 
@@ -192,8 +191,7 @@ def _spop_count(client: Client, argv: list[bytes]) -> object:
     remaining = size - count
     if remaining * SPOP_MOVE_STRATEGY_MUL <= count:
         s.big = not _is_intset(s, remaining, client)     # Redis rebuilt the set
-    db.modified(key)
-    client.engine.dirty += count - 1
+    removed(client, key, s, count)
     client.rewrite(*([b"SREM", key, *popped[i:i + SREM_BATCH]] for i in range(0, count, SREM_BATCH)))
     return SetReply(popped)
 
@@ -243,8 +241,8 @@ def srandmember(client: Client, argv: list[bytes]) -> object:
     count = parse_ll(argv[2])
     if count is None:
         raise ErrorReply(NOT_INT)
-    if count < -LONG_MAX:
-        raise ErrorReply(f"ERR value is out of range, value must between {-LONG_MAX} and {LONG_MAX}")
+    if count < -LLONG_MAX:
+        raise ErrorReply(f"ERR value is out of range, value must between {-LLONG_MAX} and {LLONG_MAX}")
     s = typed(client, argv[1], RSet)
     if s is None or count == 0:
         return []
@@ -322,15 +320,8 @@ def sinterstore(client: Client, argv: list[bytes]) -> object:
     return _store(client, argv[1], result)
 
 
-def _sintercard_keys(argv: list[bytes]) -> list[bytes]:
-    numkeys = parse_ll(argv[1]) if len(argv) > 1 else None
-    if numkeys is None or numkeys < 1 or numkeys > len(argv) - 2:
-        return []
-    return argv[2:2 + numkeys]
-
-
 @command("sintercard", -3, "readonly movablekeys", group="set", since="7.0.0",
-         key_finder=_sintercard_keys)
+         key_finder=numkeys_keys(1))
 def sintercard(client: Client, argv: list[bytes]) -> object:
     """Intersect multiple sets and return the cardinality of the result"""
     numkeys = parse_ll(argv[1])

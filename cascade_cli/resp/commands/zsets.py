@@ -25,6 +25,9 @@ from cascade_cli.resp.commands import (
     WRONGTYPE,
     c_bytes,
     command,
+    mpop_args,
+    numkeys_keys,
+    random_count_args,
     to_float,
     to_int,
     to_timeout,
@@ -42,7 +45,6 @@ GROUP = "sorted-set"
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 RANGE_NOT_FLOAT = "ERR min or max is not a float"
 LEX_RANGE_BAD = "ERR min or max not valid string range item"
-LONG_MAX = 2**63 - 1
 
 # --- number parsing ----------------------------------------------------------------------------
 
@@ -641,17 +643,6 @@ UNION, INTER, DIFF = 1, 2, 3
 SUM, MIN, MAX = 1, 2, 3
 
 
-def _numkeys_keys(numkeys_index: int, extra_first: bool = False) -> Any:
-    """A key finder for commands with a numkeys argument at `numkeys_index`."""
-    def find(argv: list[bytes]) -> list[bytes]:
-        count = parse_ll(argv[numkeys_index]) if len(argv) > numkeys_index else None
-        keys = [argv[1]] if extra_first else []
-        if count is None or count < 1 or count > len(argv) - numkeys_index - 1:
-            return keys if extra_first else []
-        return keys + argv[numkeys_index + 1:numkeys_index + 1 + count]
-    return find
-
-
 def _members(source: Any) -> Any:
     """(member, score) pairs of a sorted set, or of a set with scores of 1."""
     if type(source) is ZSet:
@@ -783,46 +774,46 @@ def _setop(client: Client, argv: list[bytes], name: str, dst: bytes | None, numk
 
 
 @command("zunionstore", -4, "write denyoom movablekeys", keys=(1, 1, 1), group=GROUP, since="2.0.0",
-         key_finder=_numkeys_keys(2, True))
+         key_finder=numkeys_keys(2, True))
 def zunionstore(client: Client, argv: list[bytes]) -> Any:
     """Add multiple sorted sets and store the resulting sorted set in a new key"""
     return _setop(client, argv, "zunionstore", argv[1], 2, UNION)
 
 
 @command("zinterstore", -4, "write denyoom movablekeys", keys=(1, 1, 1), group=GROUP, since="2.0.0",
-         key_finder=_numkeys_keys(2, True))
+         key_finder=numkeys_keys(2, True))
 def zinterstore(client: Client, argv: list[bytes]) -> Any:
     """Intersect multiple sorted sets and store the resulting sorted set in a new key"""
     return _setop(client, argv, "zinterstore", argv[1], 2, INTER)
 
 
 @command("zdiffstore", -4, "write denyoom movablekeys", keys=(1, 1, 1), group=GROUP, since="6.2.0",
-         key_finder=_numkeys_keys(2, True))
+         key_finder=numkeys_keys(2, True))
 def zdiffstore(client: Client, argv: list[bytes]) -> Any:
     """Subtract multiple sorted sets and store the resulting sorted set in a new key"""
     return _setop(client, argv, "zdiffstore", argv[1], 2, DIFF)
 
 
-@command("zunion", -3, "readonly movablekeys", group=GROUP, since="6.2.0", key_finder=_numkeys_keys(1))
+@command("zunion", -3, "readonly movablekeys", group=GROUP, since="6.2.0", key_finder=numkeys_keys(1))
 def zunion(client: Client, argv: list[bytes]) -> Any:
     """Add multiple sorted sets"""
     return _setop(client, argv, "zunion", None, 1, UNION)
 
 
-@command("zinter", -3, "readonly movablekeys", group=GROUP, since="6.2.0", key_finder=_numkeys_keys(1))
+@command("zinter", -3, "readonly movablekeys", group=GROUP, since="6.2.0", key_finder=numkeys_keys(1))
 def zinter(client: Client, argv: list[bytes]) -> Any:
     """Intersect multiple sorted sets"""
     return _setop(client, argv, "zinter", None, 1, INTER)
 
 
-@command("zdiff", -3, "readonly movablekeys", group=GROUP, since="6.2.0", key_finder=_numkeys_keys(1))
+@command("zdiff", -3, "readonly movablekeys", group=GROUP, since="6.2.0", key_finder=numkeys_keys(1))
 def zdiff(client: Client, argv: list[bytes]) -> Any:
     """Subtract multiple sorted sets"""
     return _setop(client, argv, "zdiff", None, 1, DIFF)
 
 
 @command("zintercard", -3, "readonly movablekeys", group=GROUP, since="7.0.0",
-         key_finder=_numkeys_keys(1))
+         key_finder=numkeys_keys(1))
 def zintercard(client: Client, argv: list[bytes]) -> Any:
     """Intersect multiple sorted sets and return the cardinality of the result"""
     return _setop(client, argv, "zintercard", None, 1, INTER, card_only=True)
@@ -933,36 +924,10 @@ def bzpopmax(client: Client, argv: list[bytes]) -> Any:
     return _bzpop(client, argv, True)
 
 
-def _zmpop_args(argv: list[bytes], numkeys_index: int) -> tuple[list[bytes], bool, int]:
-    """numkeys key... MIN|MAX [COUNT count] -> (keys, last, count)."""
-    numkeys = parse_ll(argv[numkeys_index])
-    if numkeys is None or numkeys < 1:
-        raise ErrorReply("ERR numkeys should be greater than 0")
-    where_index = numkeys_index + numkeys + 1
-    argc = len(argv)
-    if where_index >= argc:
-        raise ErrorReply(SYNTAX)
-    where = argv[where_index].lower()
-    if where not in (b"min", b"max"):
-        raise ErrorReply(SYNTAX)
-    count = -1
-    j = where_index + 1
-    while j < argc:
-        if count == -1 and argv[j].lower() == b"count" and j + 1 < argc:
-            j += 1
-            count = parse_ll(argv[j])  # type: ignore[assignment]
-            if count is None or count < 1:
-                raise ErrorReply("ERR count should be greater than 0")
-        else:
-            raise ErrorReply(SYNTAX)
-        j += 1
-    return argv[numkeys_index + 1:where_index], where == b"max", 1 if count == -1 else count
-
-
-@command("zmpop", -4, "write movablekeys", group=GROUP, since="7.0.0", key_finder=_numkeys_keys(1))
+@command("zmpop", -4, "write movablekeys", group=GROUP, since="7.0.0", key_finder=numkeys_keys(1))
 def zmpop(client: Client, argv: list[bytes]) -> Any:
     """Remove and return members with scores in a sorted set"""
-    keys, last, count = _zmpop_args(argv, 1)
+    keys, last, count = mpop_args(argv, 1, (b"min", b"max"))
     db = client.db
     for key in keys:
         zset = db.lookup(key)
@@ -977,10 +942,10 @@ def zmpop(client: Client, argv: list[bytes]) -> Any:
 
 
 @command("bzmpop", -5, "write blocking movablekeys", group=GROUP, since="7.0.0",
-         key_finder=_numkeys_keys(2))
+         key_finder=numkeys_keys(2))
 def bzmpop(client: Client, argv: list[bytes]) -> Any:
     """Remove and return members with scores in a sorted set or block until one is available"""
-    keys, last, count = _zmpop_args(argv, 2)
+    keys, last, count = mpop_args(argv, 2, (b"min", b"max"))
     timeout = to_timeout(argv[1])
     return _blocking_pop(client, keys, timeout, last, count, True)
 
@@ -992,14 +957,7 @@ def zrandmember(client: Client, argv: list[bytes]) -> Any:
     """Get one or multiple random elements from a sorted set"""
     argc = len(argv)
     if argc >= 3:
-        count = to_int(argv[2])
-        if count < -LONG_MAX:
-            raise ErrorReply(f"ERR value is out of range, value must between {-LONG_MAX} and {LONG_MAX}")
-        if argc > 4 or (argc == 4 and argv[3].lower() != b"withscores"):
-            raise ErrorReply(SYNTAX)
-        withscores = argc == 4
-        if withscores and not -(LONG_MAX // 2) <= count <= LONG_MAX // 2:
-            raise ErrorReply("ERR value is out of range")
+        count, withscores = random_count_args(argv, b"withscores")
         zset = typed(client, argv[1], ZSet)
         if zset is None or count == 0:
             return []
