@@ -202,6 +202,7 @@ class Engine:
         self.hooks: dict[str, Callable[..., Any]] = {}  # transport-provided (e.g. "tcp_port")
         # Exact-case lookups for the common spellings (GET, get); others go through lower().
         self.fast_commands = {**COMMANDS, **{name.upper(): cmd for name, cmd in COMMANDS.items()}}
+        self.clock = time.monotonic()         # the LRU clock: advanced by tick() and per batch
         self.active_expire_enabled = True     # DEBUG SET-ACTIVE-EXPIRE
         self.pause_mode: str | None = None     # CLIENT PAUSE: "all" | "write" until pause_end_ms
         self.pause_end_ms = 0
@@ -682,6 +683,7 @@ class Engine:
 
     def tick(self) -> None:
         """Periodic work (hz): active expiry; the transport calls this about every 100 ms."""
+        self.clock = time.monotonic()
         cron = self.hooks.get("cron")
         if cron is not None:
             cron()

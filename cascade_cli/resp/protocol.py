@@ -78,9 +78,10 @@ QUEUED = Simple("QUEUED")
 _SIMPLE = {text: b"+%s\r\n" % text.encode() for text in ("OK", "PONG", "QUEUED")}
 
 _NUMBER = re.compile(rb"-?[1-9][0-9]{0,18}|0")
-# Headers the fast path leaves to the exact parser: null, negative, empty or zero-padded ones,
-# and multibulk counts of 10000 and more (hiredis would allocate the array up front).
-_ODD_HEADER = re.compile(rb"[$*][-0]|\*[0-9]{5}")
+# Multibulk counts of 10000 and more go to the exact parser: hiredis would allocate the array
+# before the elements arrive. (Zero-padded lengths hiredis refuses itself; null and empty
+# elements are caught after parsing.)
+_BIG_COUNT = re.compile(rb"\*[0-9]{5}")
 
 
 def parse_ll(raw: bytes | bytearray) -> int | None:
@@ -214,7 +215,7 @@ class RequestParser:
         command, a header hiredis reads differently from Redis, a non-bulk element) returns
         None and the pure parser reads the chunk instead, so replies never depend on the path.
         """
-        if _ODD_HEADER.search(data) is not None:
+        if _BIG_COUNT.search(data) is not None or b"$-" in data:
             return None
         reader = self._reader
         commands: list[list[bytes]] = []
@@ -231,10 +232,13 @@ class RequestParser:
             self._reader = _Reader()
             return None
         # Each command is one "*" header then one "$" header per argument; a chunk holding
-        # other element types, null or empty elements, or such bytes in its payloads takes
-        # the exact path.
-        if (len(data) > self.max_bulk
-                or data.count(b"\r\n$") != sum(map(len, commands))
+        # other element types, null multibulks, empty commands, or such bytes in its payloads
+        # takes the exact path.
+        try:
+            lengths = list(map(len, commands))
+        except TypeError:                           # a null multibulk (*-1)
+            return None
+        if (min(lengths) == 0 or len(data) > self.max_bulk or data.count(b"\r\n$") != sum(lengths)
                 or data.count(b"\r\n*") != len(commands) - 1):
             return None
         return commands

@@ -145,7 +145,7 @@ class Connection(Client, asyncio.Protocol):
         engine = self.server.engine
         out = self.out
         self.running = True
-        self.last_interaction = time.monotonic()
+        self.last_interaction = engine.clock = time.monotonic()    # the LRU clock, per batch
         try:
             index = 0
             count = len(commands)

@@ -73,7 +73,9 @@ class Database:
         self.index = index
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
-        self.access: dict[bytes, float] = {}       # last access (monotonic seconds), for LRU/IDLETIME
+        # last access (monotonic seconds of the engine clock, which the server advances per
+        # batch of commands; Redis's LRU clock ticks once a second), for eviction and IDLETIME
+        self.access: dict[bytes, float] = {}
         self.engine = engine
         self.avg_ttl = 0
 
@@ -86,7 +88,7 @@ class Database:
             if self.expires and key in self.expires and self.expires[key] <= now_ms():
                 self.expire_now(key)
                 return None
-            self.access[key] = time.monotonic()
+            self.access[key] = self.engine.clock
         return value
 
     def read(self, key: bytes) -> Any:
@@ -114,7 +116,7 @@ class Database:
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Store `value` at `key`, replacing any value; clears the TTL unless keep_ttl."""
         self.data[key] = value
-        self.access[key] = time.monotonic()
+        self.access[key] = self.engine.clock
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
         self.modified(key)
