@@ -26,6 +26,7 @@ from cascade_cli.resp.commands import (
     container,
     help_command,
     subcommand_syntax_error,
+    to_int,
 )
 from cascade_cli.resp.protocol import OK, PONG, ErrorReply, Push, SetReply, Simple, Verbatim, parse_ll
 
@@ -59,9 +60,7 @@ def echo(client: Client, argv: list[bytes]) -> object:
          summary="Change the selected database for the current connection")
 def select(client: Client, argv: list[bytes]) -> object:
     """Change the selected database."""
-    index = parse_ll(argv[1])
-    if index is None:
-        raise ErrorReply("ERR value is not an integer or out of range")
+    index = to_int(argv[1])
     if not -INT32_MAX - 1 <= index <= INT32_MAX:
         raise ErrorReply("ERR value is out of range, value must between -2147483648 and 2147483647")
     if not 0 <= index < len(client.engine.dbs):
@@ -424,9 +423,7 @@ def client_no_evict(client: Client, argv: list[bytes]) -> object:
 def client_unblock(client: Client, argv: list[bytes]) -> object:
     if len(argv) > 4:
         raise subcommand_syntax_error(argv)
-    target_id = parse_ll(argv[2])
-    if target_id is None:
-        raise ErrorReply("ERR value is not an integer or out of range")
+    target_id = to_int(argv[2])
     error = False
     if len(argv) == 4:
         reason = argv[3].lower()
@@ -445,9 +442,7 @@ def client_unblock(client: Client, argv: list[bytes]) -> object:
 def client_pause(client: Client, argv: list[bytes]) -> object:
     if len(argv) > 4:
         raise subcommand_syntax_error(argv)
-    timeout = parse_ll(argv[2])
-    if timeout is None:
-        raise ErrorReply("ERR timeout is not an integer or out of range")
+    timeout = to_int(argv[2], "ERR timeout is not an integer or out of range")
     if timeout < 0:
         raise ErrorReply("ERR timeout is negative")
     now = int(time.time() * 1000)
@@ -522,9 +517,7 @@ def client_tracking(client: Client, argv: list[bytes]) -> object:
             i += 1
             if redirect != 0:
                 raise ErrorReply("ERR A client can only redirect to a single other client")
-            target = parse_ll(argv[i])
-            if target is None:
-                raise ErrorReply("ERR value is not an integer or out of range")
+            target = to_int(argv[i])
             redirect = target
             if target not in engine.clients:
                 raise ErrorReply("ERR The client ID you want redirect to does not exist")

@@ -23,6 +23,7 @@ from cascade_cli.resp.commands import (
     command,
     container,
     help_command,
+    to_int,
 )
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.numbers import SPACE, strtod
@@ -298,9 +299,7 @@ def copy_(client: Client, argv: list[bytes]) -> Any:
         if opt == b"replace":
             replace = True
         elif opt == b"db" and i + 1 < n:
-            number = parse_ll(argv[i + 1])
-            if number is None:
-                raise ErrorReply(NOT_INT)
+            number = to_int(argv[i + 1])
             if not 0 <= number < len(engine.dbs):
                 raise ErrorReply(DB_RANGE)
             dst = engine.dbs[number]
@@ -476,9 +475,7 @@ def _expire(client: Client, argv: list[bytes], base: int, seconds: bool) -> Any:
         raise ErrorReply("ERR NX and XX, GT or LT options at the same time are not compatible")
     if flags & 4 and flags & 8:
         raise ErrorReply("ERR GT and LT options at the same time are not compatible")
-    when = parse_ll(argv[2])
-    if when is None:
-        raise ErrorReply(NOT_INT)
+    when = to_int(argv[2])
     invalid = f"ERR invalid expire time in '{name}' command"
     if seconds:
         if when > LLONG_MAX // 1000 or when < -(LLONG_MAX // 1000):

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from cascade_cli.resp import scan as scanning
 from cascade_cli.resp.commands import (
     LLONG_MAX,
-    NOT_INT,
     SYNTAX,
     WRONGTYPE,
     command,
     numkeys_keys,
     removed,
+    to_int,
     typed,
 )
 from cascade_cli.resp.protocol import ErrorReply, SetReply, parse_ll
@@ -238,9 +238,7 @@ def srandmember(client: Client, argv: list[bytes]) -> object:
         return None if s is None else _random_member(s)
     if len(argv) > 3:
         raise ErrorReply(SYNTAX)
-    count = parse_ll(argv[2])
-    if count is None:
-        raise ErrorReply(NOT_INT)
+    count = to_int(argv[2])
     if count < -LLONG_MAX:
         raise ErrorReply(f"ERR value is out of range, value must between {-LLONG_MAX} and {LLONG_MAX}")
     s = typed(client, argv[1], RSet)

@@ -15,7 +15,7 @@ import time
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from cascade_cli.resp.commands import NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE, c_bytes, command
+from cascade_cli.resp.commands import NOT_FLOAT, NOT_INT, SYNTAX, WRONGTYPE, c_bytes, command, to_int
 from cascade_cli.resp.numbers import ld_format, ld_parse, ld_round
 from cascade_cli.resp.protocol import OK, ErrorReply, parse_ll
 from cascade_cli.resp.store import now_ms
@@ -111,9 +111,7 @@ def _parse_set_options(argv: list[bytes], start: int, getex: bool) -> tuple[int,
 
 def _expire_at(raw: bytes, seconds: bool, relative: bool, name: str) -> int:
     """An expire argument of SET/GETEX/SETEX/PSETEX -> absolute unix ms (Redis's checks)."""
-    value = parse_ll(raw)
-    if value is None:
-        raise ErrorReply(NOT_INT)
+    value = to_int(raw)
     if value <= 0 or (seconds and value > LLONG_MAX // 1000):
         raise ErrorReply(f"ERR invalid expire time in '{name}' command")
     if seconds:
@@ -320,18 +318,14 @@ def decr(client: Client, argv: list[bytes]) -> Any:
 @command("incrby", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0",
          summary="Increment the integer value of a key by the given amount")
 def incrby(client: Client, argv: list[bytes]) -> Any:
-    delta = parse_ll(argv[2])
-    if delta is None:
-        raise ErrorReply(NOT_INT)
+    delta = to_int(argv[2])
     return _incr(client, argv[1], delta)
 
 
 @command("decrby", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="1.0.0",
          summary="Decrement the integer value of a key by the given number")
 def decrby(client: Client, argv: list[bytes]) -> Any:
-    delta = parse_ll(argv[2])
-    if delta is None:
-        raise ErrorReply(NOT_INT)
+    delta = to_int(argv[2])
     if delta == LLONG_MIN:
         raise ErrorReply("ERR decrement would overflow")
     return _incr(client, argv[1], -delta)
@@ -433,9 +427,7 @@ def substr(client: Client, argv: list[bytes]) -> Any:
 @command("setrange", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.2.0",
          summary="Overwrite part of a string at key starting at the specified offset")
 def setrange(client: Client, argv: list[bytes]) -> Any:
-    offset = parse_ll(argv[2])
-    if offset is None:
-        raise ErrorReply(NOT_INT)
+    offset = to_int(argv[2])
     if offset < 0:
         raise ErrorReply("ERR offset is out of range")
     db = client.db
@@ -512,9 +504,7 @@ def lcs(client: Client, argv: list[bytes]) -> Any:
         elif opt == b"WITHMATCHLEN":
             withmatchlen = True
         elif opt == b"MINMATCHLEN" and i + 1 < n:
-            number = parse_ll(argv[i + 1])
-            if number is None:
-                raise ErrorReply(NOT_INT)
+            number = to_int(argv[i + 1])
             minmatchlen = max(number, 0)
             i += 1
         else:
@@ -688,12 +678,8 @@ def bitcount(client: Client, argv: list[bytes]) -> Any:
         return int.from_bytes(value, "big").bit_count()
     if n not in (4, 5):
         raise ErrorReply(SYNTAX)
-    start = parse_ll(argv[2])
-    if start is None:
-        raise ErrorReply(NOT_INT)
-    end = parse_ll(argv[3])
-    if end is None:
-        raise ErrorReply(NOT_INT)
+    start = to_int(argv[2])
+    end = to_int(argv[3])
     if start < 0 and end < 0 and start > end:
         return 0
     isbit = _bit_unit(argv[4]) if n == 5 else False
@@ -716,9 +702,7 @@ def bitcount(client: Client, argv: list[bytes]) -> Any:
 @command("bitpos", -3, "readonly", keys=(1, 1, 1), group="bitmap", since="2.8.7",
          summary="Find first bit set or clear in a string")
 def bitpos(client: Client, argv: list[bytes]) -> Any:
-    bit = parse_ll(argv[2])
-    if bit is None:
-        raise ErrorReply(NOT_INT)
+    bit = to_int(argv[2])
     if bit not in (0, 1):
         raise ErrorReply("ERR The bit argument must be 1 or 0.")
     value = client.db.read(argv[1])
@@ -732,15 +716,11 @@ def bitpos(client: Client, argv: list[bytes]) -> Any:
     if n == 3:
         start, end = 0, size - 1
     elif n in (4, 5, 6):
-        start = parse_ll(argv[3])
-        if start is None:
-            raise ErrorReply(NOT_INT)
+        start = to_int(argv[3])
         if n == 6:
             isbit = _bit_unit(argv[5])
         if n >= 5:
-            end = parse_ll(argv[4])
-            if end is None:
-                raise ErrorReply(NOT_INT)
+            end = to_int(argv[4])
             end_given = True
         else:
             end = size * 8 + 7 if isbit else size - 1
@@ -880,9 +860,7 @@ def _bitfield(client: Client, argv: list[bytes], readonly_cmd: bool) -> Any:
         arg = 0
         if op != _GET_OP:
             readonly = False
-            number = parse_ll(argv[i + 3])
-            if number is None:
-                raise ErrorReply(NOT_INT)
+            number = to_int(argv[i + 3])
             arg = number
             highest = max(highest, offset + bits - 1)
         ops.append((op, offset, bits, signed, arg, overflow))
