@@ -272,14 +272,14 @@ class Pair:
         assert mem == real, f"{data!r}: redis-server answered {real!r}, in-memory answered {mem!r}"
         return real
 
-    def connect(self, resp: int = 2) -> Pair:
-        """A second pair of connections to the same two servers, speaking RESP `resp`."""
+    def connect(self, resp: int | None = None) -> Pair:
+        """More connections to the same two servers, speaking RESP `resp` (by default, as these do)."""
         other = Pair(self.real_port, self.mem_port)
-        if resp == 3:
+        if (self.resp if resp is None else resp) == 3:
             other.hello(3)
         return other
 
-    def block(self, *args: Any, resp: int = 2) -> Pair:
+    def block(self, *args: Any, resp: int | None = None) -> Pair:
         """A new pair of connections that sent `args` and is now blocked on both servers."""
         other = self.connect(resp)
         self.send_blocking(other, *args)

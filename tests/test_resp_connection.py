@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import start_memory_server, start_real_server
-from resp_support import Pair, RawClient
+from resp_support import (
+    Pair,
+    RawClient,
+    client_id,
+    client_info,
+    connect,
+    execute,
+    pair_in_each_protocol,
+    parse_client_lines,
+    started_pair,
+)
 
 SYNTAX = ("-", "ERR syntax error")
 NOAUTH = ("-", "NOAUTH Authentication required.")
@@ -25,53 +33,13 @@ LINE_FIELDS = ["id", "addr", "laddr", "fd", "name", "age", "idle", "flags", "db"
                "tot-mem", "events", "cmd", "user", "redir", "resp"]
 BLOCK_WAIT = 0.06
 
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def p(pair: Pair, request: pytest.FixtureRequest) -> Pair:
-    """The differential pair, speaking RESP2 or RESP3."""
-    if request.param == 3:
-        pair.real.call("HELLO", "3")
-        pair.mem.call("HELLO", "3")
-    pair.resp = request.param  # type: ignore[attr-defined]
-    return pair
-
-
-def null(p: Any) -> tuple[str, None]:
-    return ("_", None) if p.resp == 3 else ("$", None)
+p = pair_in_each_protocol()
 
 
 def fields(reply: tuple[str, Any]) -> tuple[str, dict[bytes, Any]]:
     """A HELLO/TRACKINGINFO reply (map in RESP3, flat array in RESP2) -> (kind, dict)."""
     kind, items = reply
     return kind, {key[1]: value for key, value in zip(items[::2], items[1::2])}
-
-
-def parse_lines(text: bytes) -> list[dict[str, str]]:
-    """CLIENT LIST / CLIENT INFO text -> one dict per line, fields in order."""
-    assert text.endswith(b"\n") or text == b""
-    out = []
-    for line in text.decode().split("\n")[:-1]:
-        entry: dict[str, str] = {}
-        for item in line.split(" "):
-            name, _, value = item.partition("=")
-            entry[name] = value
-        out.append(entry)
-    return out
-
-
-def info(client: RawClient) -> dict[str, str]:
-    kind, text = client.call("CLIENT", "INFO")
-    if kind == "=":
-        assert text.startswith(b"txt:")
-        text = text[4:]
-    (line,) = parse_lines(text)
-    return line
-
-
-def client_id(client: RawClient) -> int:
-    kind, value = client.call("CLIENT", "ID")
-    assert kind == ":"
-    return value
 
 
 # --- PING ECHO SELECT QUIT -----------------------------------------------------------------------
@@ -104,18 +72,15 @@ def test_select(pair: Pair) -> None:
     assert pair.both("GET", "k") == ("$", None)
     pair.both("SELECT", "3")
     assert pair.both("GET", "k") == ("$", b"in3")
-    assert info(pair.mem)["db"] == "3"
+    assert client_info(pair.mem)["db"] == "3"
 
 
 def test_quit_closes_after_reply(pair: Pair) -> None:
     assert pair.both("QUIT") == ("+", "OK")
     assert pair.real.closed_by_server() and pair.mem.closed_by_server()
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         assert other.both("QUIT", "extra", "args") == ("+", "OK")
         assert other.real.closed_by_server() and other.mem.closed_by_server()
-    finally:
-        other.close()
 
 
 def test_quit_inside_multi_is_not_queued(pair: Pair) -> None:
@@ -175,23 +140,20 @@ def test_hello_setname_and_auth(pair: Pair) -> None:
         real, mem = pair.each("HELLO", *args)
         assert real[0] == mem[0]
         assert pair.both("CLIENT", "GETNAME") == ("$", args[-1].encode())
-    pair.real.call("HELLO", "2", "SETNAME", "")
-    pair.mem.call("HELLO", "2", "SETNAME", "")
+    pair.each("HELLO", "2", "SETNAME", "")
     assert pair.both("CLIENT", "GETNAME") == ("$", None)
 
 
 # --- RESET ---------------------------------------------------------------------------------------
 
 def test_reset_restores_a_fresh_connection(pair: Pair) -> None:
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         pair.both("SELECT", "5")
         pair.both("CLIENT", "SETNAME", "before")
         pair.both("CLIENT", "NO-EVICT", "on")
         pair.both("SET", "w", "1")
         pair.both("WATCH", "w")
-        pair.real.call("HELLO", "3")
-        pair.mem.call("HELLO", "3")
+        pair.hello(3)
         pair.both("SUBSCRIBE", "c1")
         pair.both("PSUBSCRIBE", "p*")
         pair.both("SSUBSCRIBE", "s1")
@@ -202,10 +164,10 @@ def test_reset_restores_a_fresh_connection(pair: Pair) -> None:
         assert pair.both("CLIENT", "GETNAME") == ("$", None)
         assert pair.both("EXEC") == ("-", "ERR EXEC without MULTI")
         assert pair.both("GET", "w") == ("$", None)
-        line = info(pair.mem)
+        line = client_info(pair.mem)
         assert (line["db"], line["sub"], line["psub"], line["ssub"], line["resp"], line["multi"]) == \
             ("0", "0", "0", "0", "2", "-1")
-        assert line["flags"] == info(pair.real)["flags"] == "e"          # NO-EVICT survives RESET
+        assert line["flags"] == client_info(pair.real)["flags"] == "e"          # NO-EVICT survives RESET
         assert other.both("PUBSUB", "NUMSUB", "c1") == ("*", [("$", b"c1"), (":", 0)])
         assert other.both("PUBSUB", "NUMPAT") == (":", 0)
         assert other.both("PUBSUB", "SHARDNUMSUB", "s1") == ("*", [("$", b"s1"), (":", 0)])
@@ -222,8 +184,6 @@ def test_reset_restores_a_fresh_connection(pair: Pair) -> None:
         assert pair.both("RESET") == ("+", "RESET")
         assert pair.both("PING") == ("+", "PONG")
         pair.both("RESET", "extra")
-    finally:
-        other.close()
 
 
 def test_reset_turns_replies_back_on(pair: Pair) -> None:
@@ -236,17 +196,11 @@ def test_reset_turns_replies_back_on(pair: Pair) -> None:
 
 
 def test_reset_leaves_monitor(pair: Pair) -> None:
-    if pair.mem.call("COMMAND", "INFO", "MONITOR") == ("*", [("*", None)]) or \
-            pair.mem.call("MONITOR")[0] == "-":
-        pytest.skip("MONITOR is not implemented by the in-memory server yet")
-    pair.real.call("MONITOR")
-    other = pair.connect()
-    try:
+    pair.both("MONITOR")
+    with pair.connect() as other:
         assert pair.both("RESET") == ("+", "RESET")
         other.both("SET", "seen", "1")
         assert pair.both("PING") == ("+", "PONG")
-    finally:
-        other.close()
 
 
 # --- CLIENT ID / SETNAME / GETNAME / INFO / LIST -------------------------------------------------
@@ -265,15 +219,15 @@ def test_client_errors(pair: Pair) -> None:
 
 
 def test_client_setname_getname(p: Pair) -> None:
-    assert p.both("CLIENT", "GETNAME") == null(p)
+    assert p.both("CLIENT", "GETNAME") == p.null
     assert p.both("CLIENT", "SETNAME", "conn-1") == ("+", "OK")
     assert p.both("CLIENT", "GETNAME") == ("$", b"conn-1")
     assert p.both("CLIENT", "SETNAME", "bad name")[0] == "-"
     assert p.both("CLIENT", "GETNAME") == ("$", b"conn-1")
     assert p.both("CLIENT", "SETNAME", "!~") == ("+", "OK")
     assert p.both("CLIENT", "SETNAME", "") == ("+", "OK")
-    assert p.both("CLIENT", "GETNAME") == null(p)
-    assert info(p.mem)["name"] == ""
+    assert p.both("CLIENT", "GETNAME") == p.null
+    assert client_info(p.mem)["name"] == ""
 
 
 def test_client_help(pair: Pair) -> None:
@@ -285,11 +239,13 @@ def test_client_help(pair: Pair) -> None:
 def test_client_info_fields(p: Pair) -> None:
     real, mem = p.each("CLIENT", "INFO")
     assert real[0] == mem[0] == ("=" if p.resp == 3 else "$")
-    real_line, mem_line = info(p.real), info(p.mem)
+    real_line, mem_line = client_info(p.real), client_info(p.mem)
     assert list(mem_line) == list(real_line) == LINE_FIELDS
-    same = ["name", "age", "idle", "flags", "db", "sub", "psub", "ssub", "multi", "qbuf", "qbuf-free",
+    same = ["name", "flags", "db", "sub", "psub", "ssub", "multi", "qbuf", "qbuf-free",
             "argv-mem", "multi-mem", "obl", "oll", "omem", "events", "cmd", "user", "redir", "resp"]
     assert {k: mem_line[k] for k in same} == {k: real_line[k] for k in same}
+    for seconds in ("age", "idle"):     # Redis reads a cached clock: a second may tick in between
+        assert abs(int(mem_line[seconds]) - int(real_line[seconds])) <= 1, seconds
     assert mem_line["id"] == str(client_id(p.mem))
     host, port = p.mem.sock.getsockname()[:2]
     assert mem_line["addr"] == f"{host}:{port}"
@@ -322,8 +278,8 @@ def test_client_list_reports_every_state(pair: Pair) -> None:
             watcher.call("WATCH", "w")
             watcher.call("SET", "w", "1")
         time.sleep(BLOCK_WAIT)
-        real = parse_lines(pair.real.call("CLIENT", "LIST", "ID", *map(str, real_ids))[1])
-        mem = parse_lines(pair.mem.call("CLIENT", "LIST", "ID", *map(str, mem_ids))[1])
+        real = parse_client_lines(pair.real.call("CLIENT", "LIST", "ID", *map(str, real_ids))[1])
+        mem = parse_client_lines(pair.mem.call("CLIENT", "LIST", "ID", *map(str, mem_ids))[1])
         assert [line["id"] for line in mem] == [str(i) for i in mem_ids]
         same = ["name", "flags", "db", "sub", "psub", "ssub", "multi", "events", "cmd", "user", "resp"]
         for real_line, mem_line in zip(real, mem, strict=True):
@@ -335,15 +291,16 @@ def test_client_list_reports_every_state(pair: Pair) -> None:
         assert flags == ["N", "P", "x", "b", "tBe", "d"]
         # filters: TYPE and ID (in the order given, repeated ids repeated)
         for client, ids in ((pair.real, real_ids), (pair.mem, mem_ids)):
-            listed = {kind: [int(line["id"]) for line in parse_lines(client.call("CLIENT", "LIST", "TYPE", kind)[1])]
+            listed = {kind: [int(line["id"])
+                             for line in parse_client_lines(client.call("CLIENT", "LIST", "TYPE", kind)[1])]
                       for kind in ("normal", "pubsub", "master", "replica", "SLAVE")}
             assert [i for i in listed["pubsub"] if i in ids] == [ids[1]]
             assert listed["master"] == listed["replica"] == listed["SLAVE"] == []
             assert set(ids) - {ids[1]} <= set(listed["normal"]) and ids[1] not in listed["normal"]
-        twice = parse_lines(pair.mem.call("CLIENT", "LIST", "ID", str(mem_ids[2]), "0", "-1",
+        twice = parse_client_lines(pair.mem.call("CLIENT", "LIST", "ID", str(mem_ids[2]), "0", "-1",
                                           str(mem_ids[2]), "99999")[1])
         assert [line["id"] for line in twice] == [str(mem_ids[2])] * 2
-        everyone = parse_lines(pair.mem.call("CLIENT", "LIST")[1])
+        everyone = parse_client_lines(pair.mem.call("CLIENT", "LIST")[1])
         ids = [int(line["id"]) for line in everyone]
         assert ids == sorted(ids) and set(mem_ids) <= set(ids)
     finally:
@@ -482,25 +439,22 @@ def test_client_reply_off_skip_on(pair: Pair) -> None:
 
 def test_client_no_evict(pair: Pair) -> None:
     assert pair.both("CLIENT", "NO-EVICT", "on") == ("+", "OK")
-    assert info(pair.mem)["flags"] == info(pair.real)["flags"] == "e"
+    assert client_info(pair.mem)["flags"] == client_info(pair.real)["flags"] == "e"
     assert pair.both("CLIENT", "NO-EVICT", "OFF") == ("+", "OK")
-    assert info(pair.mem)["flags"] == "N"
+    assert client_info(pair.mem)["flags"] == "N"
 
 
 @pytest.mark.parametrize("reason", [None, "TIMEOUT", "error"])
 def test_client_unblock(pair: Pair, reason: str | None) -> None:
-    blocked = pair.connect()
-    try:
+    with pair.connect() as blocked:
         ids = (client_id(blocked.real), client_id(blocked.mem))
-        blocked.real.send("BLPOP", "nolist", "0")
-        blocked.mem.send("BLPOP", "nolist", "0")
-        time.sleep(BLOCK_WAIT)
+        pair.send_blocking(blocked, "BLPOP", "nolist", "0")
         for client, target in zip((pair.real, pair.mem), ids):
             args = ["CLIENT", "UNBLOCK", str(target)] + ([reason] if reason else [])
             assert client.call(*args) == (":", 1)
             assert client.call(*args) == (":", 0)            # not blocked any more
         expected = ("-", "UNBLOCKED client unblocked via CLIENT UNBLOCK") if reason == "error" else ("*", None)
-        assert blocked.real.read(timeout=2) == blocked.mem.read(timeout=2) == expected
+        assert blocked.read(2) == expected
         assert blocked.both("PING") == ("+", "PONG")
         # a client that is not blocked, an unknown one, bad arguments
         for client, target in zip((pair.real, pair.mem), ids):
@@ -508,8 +462,6 @@ def test_client_unblock(pair: Pair, reason: str | None) -> None:
         for args in (("99999",), ("x",), ("1", "foo"), ("1", "timeout", "x"), ("-1",)):
             pair.both("CLIENT", "UNBLOCK", *args)
         pair.both("CLIENT", "UNBLOCK")
-    finally:
-        blocked.close()
 
 
 def test_client_pause_arguments(pair: Pair) -> None:
@@ -551,23 +503,20 @@ def test_client_tracking_state(p: Pair) -> None:
 
 
 def test_client_tracking_redirect(pair: Pair) -> None:
-    target = pair.connect()
-    try:
+    with pair.connect() as target:
         for client, other in ((pair.real, target.real), (pair.mem, target.mem)):
             other_id = client_id(other)
             assert client.call("CLIENT", "TRACKING", "on", "REDIRECT", str(other_id)) == ("+", "OK")
             assert client.call("CLIENT", "GETREDIR") == (":", other_id)
             _, info_fields = fields(client.call("CLIENT", "TRACKINGINFO"))
             assert info_fields[b"redirect"] == (":", other_id)
-            assert info(client)["redir"] == str(other_id)
-            assert info(client)["flags"] == "t"
+            assert client_info(client)["redir"] == str(other_id)
+            assert client_info(client)["flags"] == "t"
             assert client.call("CLIENT", "TRACKING", "on", "REDIRECT", str(other_id), "REDIRECT",
                                str(other_id)) == ("-", "ERR A client can only redirect to a single other client")
             assert client.call("CLIENT", "TRACKING", "off") == ("+", "OK")
             assert client.call("CLIENT", "GETREDIR") == (":", -1)
-            assert info(client)["redir"] == "-1"
-    finally:
-        target.close()
+            assert client_info(client)["redir"] == "-1"
 
 
 def test_reset_turns_tracking_off(pair: Pair) -> None:
@@ -583,30 +532,14 @@ def test_reset_turns_tracking_off(pair: Pair) -> None:
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
     """A real redis-server and an in-memory server, both started with --requirepass pw."""
-    real_dir: Path = tmp_path_factory.mktemp("real-auth")
-    mem_dir: Path = tmp_path_factory.mktemp("mem-auth")
-    real_proc, real_port = start_real_server(real_dir, "--requirepass", "pw")
-    try:
-        mem_proc, mem_port = start_memory_server(mem_dir, "--requirepass", "pw")
-    except BaseException:
-        real_proc.terminate()
-        real_proc.wait(10)
-        raise
-    yield real_port, mem_port
-    for proc in (real_proc, mem_proc):
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except Exception:       # noqa: BLE001 - a server that does not stop in time is killed
-            proc.kill()
-            proc.wait(5)
+    with started_pair(tmp_path_factory, "auth", "--requirepass", "pw") as ports:
+        yield ports
 
 
 @pytest.fixture
 def locked(secured: tuple[int, int]) -> Iterator[Pair]:
-    both = Pair(*secured)
-    yield both
-    both.close()
+    with Pair(*secured) as both:
+        yield both
 
 
 def test_auth_required(locked: Pair) -> None:
@@ -645,7 +578,7 @@ def test_hello_auth_flows(locked: Pair) -> None:
     real, mem = locked.each("HELLO", "3", "AUTH", "default", "pw", "SETNAME", "named")
     assert real[0] == mem[0] == "%"
     assert locked.both("CLIENT", "GETNAME") == ("$", b"named")
-    assert info(locked.mem)["resp"] == "3"
+    assert client_info(locked.mem)["resp"] == "3"
     assert locked.both("RESET") == ("+", "RESET")
     assert locked.both("CLIENT", "GETNAME") == NOAUTH
     real, mem = locked.each("HELLO", "2", "AUTH", "default", "pw")
@@ -738,91 +671,64 @@ def test_hello_authenticates_option_by_option(secured: tuple[int, int], args: tu
 
 # --- invalidation hooks (in-process: the engine does not call them yet) -----------------------------
 
-class _Recorder:
-    """Builds engine clients that record what is sent to them."""
-
-    def __init__(self) -> None:
-        from cascade_cli.resp.core import Client, Engine
-        self.engine = Engine()
-
-        class Recorded(Client):
-            def __init__(self, engine: Any) -> None:
-                super().__init__(engine)
-                self.sent: list[Any] = []
-
-            def send(self, reply: Any) -> None:
-                self.sent.append(reply)
-
-        self.cls = Recorded
-
-    def client(self, *setup: list[bytes]) -> Any:
-        client = self.cls(self.engine)
-        self.engine.connect(client)
-        for argv in setup:
-            self.run(client, *argv)
-        return client
-
-    def run(self, client: Any, *argv: bytes) -> Any:
-        return self.engine.execute(client, list(argv))
-
-
 def test_tracking_invalidation_hooks() -> None:
     from cascade_cli.resp.commands.connection import tracking_flush, tracking_invalidate
+    from cascade_cli.resp.core import Engine
     from cascade_cli.resp.protocol import Push
-    rec = _Recorder()
-    plain = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on"])
-    optin = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"OPTIN"])
-    optout = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"OPTOUT", b"NOLOOP"])
-    bcast = rec.client([b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"p:"])
-    resp2 = rec.client([b"CLIENT", b"TRACKING", b"on"])
-    listener = rec.client()
-    rec.run(listener, b"SUBSCRIBE", b"__redis__:invalidate")
-    redirected = rec.client([b"CLIENT", b"TRACKING", b"on", b"REDIRECT", str(listener.id).encode()])
+    engine = Engine()
+    plain = connect(engine, [b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on"])
+    optin = connect(engine, [b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"OPTIN"])
+    optout = connect(engine, [b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"OPTOUT", b"NOLOOP"])
+    bcast = connect(engine, [b"HELLO", b"3"], [b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"p:"])
+    resp2 = connect(engine, [b"CLIENT", b"TRACKING", b"on"])
+    listener = connect(engine)
+    execute(engine, listener, b"SUBSCRIBE", b"__redis__:invalidate")
+    redirected = connect(engine, [b"CLIENT", b"TRACKING", b"on", b"REDIRECT", str(listener.id).encode()])
     for client in (plain, optin, optout, resp2, redirected):
-        rec.run(client, b"GET", b"k")
-    rec.run(optin, b"CLIENT", b"CACHING", b"yes")
-    rec.run(optin, b"MGET", b"k2", b"k3")                 # remembered: CACHING yes came right before
-    rec.run(optin, b"GET", b"k4")                         # not remembered: CACHING applied once
-    rec.run(optout, b"CLIENT", b"CACHING", b"no")
-    rec.run(optout, b"GET", b"k2")                        # not remembered
-    rec.run(optout, b"GET", b"k3")
+        execute(engine, client, b"GET", b"k")
+    execute(engine, optin, b"CLIENT", b"CACHING", b"yes")
+    execute(engine, optin, b"MGET", b"k2", b"k3")                 # remembered: CACHING yes came right before
+    execute(engine, optin, b"GET", b"k4")                         # not remembered: CACHING applied once
+    execute(engine, optout, b"CLIENT", b"CACHING", b"no")
+    execute(engine, optout, b"GET", b"k2")                        # not remembered
+    execute(engine, optout, b"GET", b"k3")
     for client in (plain, optin, optout, bcast, resp2, listener, redirected):
         client.sent.clear()
-    tracking_invalidate(rec.engine, b"k")
+    tracking_invalidate(engine, b"k")
     assert plain.sent == [Push([b"invalidate", [b"k"]])]
     assert optin.sent == [] and resp2.sent == [] and bcast.sent == []
     assert optout.sent == [Push([b"invalidate", [b"k"]])]
     assert listener.sent == [Push([b"message", b"__redis__:invalidate", [b"k"]])]
     plain.sent.clear()
-    tracking_invalidate(rec.engine, b"k")                 # told once: the key was forgotten
+    tracking_invalidate(engine, b"k")                 # told once: the key was forgotten
     assert plain.sent == []
-    tracking_invalidate(rec.engine, b"k2")
-    tracking_invalidate(rec.engine, b"k4")
+    tracking_invalidate(engine, b"k2")
+    tracking_invalidate(engine, b"k4")
     assert optin.sent == [Push([b"invalidate", [b"k2"]])]
     assert optout.sent == [Push([b"invalidate", [b"k"]])]
-    tracking_invalidate(rec.engine, b"k3", writer=optout)   # NOLOOP: not about its own writes
+    tracking_invalidate(engine, b"k3", writer=optout)   # NOLOOP: not about its own writes
     assert optout.sent == [Push([b"invalidate", [b"k"]])]
-    tracking_invalidate(rec.engine, b"p:1")
-    tracking_invalidate(rec.engine, b"q:1")
+    tracking_invalidate(engine, b"p:1")
+    tracking_invalidate(engine, b"q:1")
     assert bcast.sent == [Push([b"invalidate", [b"p:1"]])]
     # FLUSHALL: a null invalidation to every tracking client that can receive one
     for client in (plain, bcast, listener):
         client.sent.clear()
-    tracking_flush(rec.engine)
+    tracking_flush(engine)
     assert plain.sent == bcast.sent == [Push([b"invalidate", None])]
     assert listener.sent == [Push([b"message", b"__redis__:invalidate", None])]
     # the redirect target goes away: flagged broken (RESP3 clients are told once)
-    rec.engine.disconnect(listener)
-    rec.run(redirected, b"GET", b"k")
-    tracking_invalidate(rec.engine, b"k")
-    line = rec.run(redirected, b"CLIENT", b"INFO")
+    engine.disconnect(listener)
+    execute(engine, redirected, b"GET", b"k")
+    tracking_invalidate(engine, b"k")
+    line = execute(engine, redirected, b"CLIENT", b"INFO")
     assert " flags=tR " in line
-    info_reply = rec.run(redirected, b"CLIENT", b"TRACKINGINFO")
+    info_reply = execute(engine, redirected, b"CLIENT", b"TRACKINGINFO")
     assert list(info_reply[b"flags"]) == [b"on", b"broken_redirect"]
     # a tracking client that disconnected is forgotten
-    rec.engine.disconnect(plain)
-    tracking_flush(rec.engine)
-    assert plain not in rec.engine.tracking_clients
+    engine.disconnect(plain)
+    tracking_flush(engine)
+    assert plain not in engine.tracking_clients
 
 
 @pytest.mark.parametrize("name", ["ping", "echo", "auth", "hello", "select", "quit", "reset", "client",
@@ -843,17 +749,11 @@ def test_command_info_of_the_connection_pubsub_and_transaction_groups(pair: Pair
 
 def test_tracking_invalidation_over_the_wire(pair: Pair) -> None:
     """A RESP3 client caching `k` hears about another client's write, on both engines."""
-    pair.real.call("HELLO", "3")
-    pair.mem.call("HELLO", "3")
+    pair.hello(3)
     pair.both("CLIENT", "TRACKING", "on")
     pair.both("GET", "k")
-    writer = pair.connect()
-    try:
+    with pair.connect() as writer:
         writer.both("SET", "k", "v")
-        real, mem = pair.real.read(timeout=2), pair.mem.read(timeout=2)
-        assert real == mem == (">", [("$", b"invalidate"), ("*", [("$", b"k")])])
+        assert pair.read(2) == (">", [("$", b"invalidate"), ("*", [("$", b"k")])])
         writer.both("FLUSHALL")
-        real, mem = pair.real.read(timeout=2), pair.mem.read(timeout=2)
-        assert real == mem == (">", [("$", b"invalidate"), ("_", None)])
-    finally:
-        writer.close()
+        assert pair.read(2) == (">", [("$", b"invalidate"), ("_", None)])

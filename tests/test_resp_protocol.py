@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _stop, start_memory_server, start_real_server
-from resp_support import Incomplete, Pair, RawClient, encode_command, parse_reply
+from conftest import _stop, start_memory_server
+from resp_support import Incomplete, Pair, RawClient, encode_command, parse_reply, started_pair
 
 
 def exchange(port: int, data: bytes, wait: float = 0.3) -> tuple[bytes, bool]:
@@ -181,15 +181,14 @@ def test_commands_before_the_error_are_answered(pair: Pair) -> None:
 
 
 def test_error_reply_while_another_client_keeps_working(pair: Pair) -> None:
-    other = pair.connect()
-    other.both("SET", "k", "1")
-    for port, client in ((pair.real_port, pair.real), (pair.mem_port, pair.mem)):
-        client.send_raw(b"*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n")
-        assert client.read() == ("+", "PONG")
-        assert client.read() == ("-", "ERR Protocol error: invalid bulk length")
-        assert client.closed_by_server()
-    other.both("INCR", "k")
-    other.close()
+    with pair.connect() as other:
+        other.both("SET", "k", "1")
+        for client in (pair.real, pair.mem):
+            client.send_raw(b"*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n")
+            assert client.read() == ("+", "PONG")
+            assert client.read() == ("-", "ERR Protocol error: invalid bulk length")
+            assert client.closed_by_server()
+        other.both("INCR", "k")
 
 
 # --- lengths: allowed ones are awaited without allocating, bigger ones refused -----------------------------
@@ -301,13 +300,9 @@ def test_inline_with_nul_byte(pair: Pair) -> None:
 
 @pytest.fixture(scope="module")
 def auth_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    real, real_port = start_real_server(tmp_path_factory.mktemp("proto-auth-real"), "--requirepass", "secret")
-    mem, mem_port = start_memory_server(tmp_path_factory.mktemp("proto-auth-mem"), "--requirepass", "secret")
-    both = Pair(real_port, mem_port)
-    yield both
-    both.close()
-    _stop(real)
-    _stop(mem)
+    with started_pair(tmp_path_factory, "proto-auth", "--requirepass", "secret") as ports, \
+            Pair(*ports) as both:
+        yield both
 
 
 def test_unauthenticated_lengths(auth_pair: Pair) -> None:

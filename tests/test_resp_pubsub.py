@@ -13,20 +13,13 @@ import time
 from typing import Any
 
 import pytest
-from resp_support import Pair
+from resp_support import Pair, pair_in_each_protocol
 
 NOT_ALLOWED = ("-", ("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
                      "RESET are allowed in this context"))
 
 
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def p(pair: Pair, request: pytest.FixtureRequest) -> Pair:
-    """The differential pair, speaking RESP2 or RESP3."""
-    if request.param == 3:
-        pair.real.call("HELLO", "3")
-        pair.mem.call("HELLO", "3")
-    pair.resp = request.param  # type: ignore[attr-defined]
-    return pair
+p = pair_in_each_protocol()
 
 
 def push(p: Any, *items: Any) -> tuple[str, list[Any]]:
@@ -40,32 +33,6 @@ def push(p: Any, *items: Any) -> tuple[str, list[Any]]:
         else:
             tagged.append(("$", item if isinstance(item, bytes) else item.encode()))
     return (">" if p.resp == 3 else "*", tagged)
-
-
-def both_next(p: Pair, count: int = 1, sort: bool = False) -> list[Any]:
-    """Read `count` more replies from each engine and compare them (as multisets with sort)."""
-    real = [p.real.read(timeout=2) for _ in range(count)]
-    mem = [p.mem.read(timeout=2) for _ in range(count)]
-    if sort:
-        real, mem = sorted(real, key=repr), sorted(mem, key=repr)
-    assert mem == real
-    return real
-
-
-def quiet(p: Pair) -> None:
-    """Neither engine has anything more to say."""
-    for client in (p.real, p.mem):
-        with pytest.raises(TimeoutError):
-            client.read(timeout=0.05)
-
-
-def subscriber(pair: Pair, resp: int) -> Pair:
-    sub = pair.connect()
-    if resp == 3:
-        sub.real.call("HELLO", "3")
-        sub.mem.call("HELLO", "3")
-    sub.resp = resp  # type: ignore[attr-defined]
-    return sub
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -94,48 +61,46 @@ def test_subscribe_and_unsubscribe_replies(p: Pair) -> None:
     assert p.both("SUNSUBSCRIBE") == push(p, "sunsubscribe", None, 0)
     assert p.both("UNSUBSCRIBE", "never") == push(p, "unsubscribe", "never", 0)
     assert p.both("SUBSCRIBE", "a", "b", "a") == push(p, "subscribe", "a", 1)
-    assert both_next(p, 2) == [push(p, "subscribe", "b", 2), push(p, "subscribe", "a", 2)]
+    assert p.read_many(2) == [push(p, "subscribe", "b", 2), push(p, "subscribe", "a", 2)]
     assert p.both("PSUBSCRIBE", "p*", "q?") == push(p, "psubscribe", "p*", 3)
-    assert both_next(p) == [push(p, "psubscribe", "q?", 4)]
+    assert p.read() == push(p, "psubscribe", "q?", 4)
     # shard subscriptions count on their own
     assert p.both("SSUBSCRIBE", "s1", "s2", "s1") == push(p, "ssubscribe", "s1", 1)
-    both_next(p, 2)
+    p.read_many(2)
     assert p.both("SUNSUBSCRIBE", "zz") == push(p, "sunsubscribe", "zz", 2)
     assert p.both("UNSUBSCRIBE", "a", "zz") == push(p, "unsubscribe", "a", 3)
-    both_next(p)
+    p.read()
     assert p.both("PUNSUBSCRIBE", "q?") == push(p, "punsubscribe", "q?", 2)
     assert p.both("PUNSUBSCRIBE", "nope") == push(p, "punsubscribe", "nope", 2)
     assert p.both("SUNSUBSCRIBE", "s2", "s1") == push(p, "sunsubscribe", "s2", 1)
-    assert both_next(p) == [push(p, "sunsubscribe", "s1", 0)]
+    assert p.read() == push(p, "sunsubscribe", "s1", 0)
     assert p.both("SUNSUBSCRIBE") == push(p, "sunsubscribe", None, 0)
     assert p.both("PUNSUBSCRIBE") == push(p, "punsubscribe", "p*", 1)
     assert p.both("UNSUBSCRIBE") == push(p, "unsubscribe", "b", 0)
     assert p.both("UNSUBSCRIBE") == push(p, "unsubscribe", None, 0)
     assert p.both("PING") == ("+", "PONG")
-    quiet(p)
+    p.quiet()
 
 
 def test_unsubscribe_from_everything(p: Pair) -> None:
     names = [f"chan:{i}" for i in range(6)]
     p.both("SUBSCRIBE", *names)
-    both_next(p, 5)
+    p.read_many(5)
     p.both("PSUBSCRIBE", "x*", "y*")
-    both_next(p)
-    for client in (p.real, p.mem):
-        client.send("UNSUBSCRIBE")
+    p.read()
+    p.send("UNSUBSCRIBE")
     real = [p.real.read(timeout=2) for _ in names]
     mem = [p.mem.read(timeout=2) for _ in names]
     # the order is Redis's hash table order; the counts always go down one by one
     assert [r[1][2] for r in mem] == [r[1][2] for r in real] == [(":", n) for n in range(7, 1, -1)]
     assert sorted((r[1][1] for r in mem), key=repr) == sorted((r[1][1] for r in real), key=repr)
-    for client in (p.real, p.mem):
-        client.send("PUNSUBSCRIBE")
+    p.send("PUNSUBSCRIBE")
     for client in (p.real, p.mem):
         replies = [client.read(timeout=2) for _ in range(2)]
         assert [r[1][2] for r in replies] == [(":", 1), (":", 0)]
         assert sorted(r[1][1][1] for r in replies) == [b"x*", b"y*"]
     assert p.both("PING") == ("+", "PONG")
-    quiet(p)
+    p.quiet()
 
 
 def test_subscriptions_survive_only_their_connection(pair: Pair) -> None:
@@ -160,42 +125,39 @@ def test_subscriptions_survive_only_their_connection(pair: Pair) -> None:
 
 @pytest.mark.parametrize("resp", [2, 3])
 def test_messages_reach_subscribers(pair: Pair, resp: int) -> None:
-    sub = subscriber(pair, resp)
-    try:
+    with pair.connect(resp) as sub:
         sub.both("SUBSCRIBE", "news")
         sub.both("PSUBSCRIBE", "n*")
         sub.both("SSUBSCRIBE", "shard")
         assert pair.both("PUBLISH", "news", "hello") == (":", 2)
-        assert both_next(sub, 2) == [push(sub, "message", "news", "hello"),
-                                     push(sub, "pmessage", "n*", "news", "hello")]
+        assert sub.read_many(2) == [push(sub, "message", "news", "hello"),
+                                    push(sub, "pmessage", "n*", "news", "hello")]
         assert pair.both("PUBLISH", "nothing", b"\x00\r\n\xff") == (":", 1)
-        assert both_next(sub) == [push(sub, "pmessage", "n*", "nothing", b"\x00\r\n\xff")]
+        assert sub.read() == push(sub, "pmessage", "n*", "nothing", b"\x00\r\n\xff")
         assert pair.both("PUBLISH", "other", "x") == (":", 0)
         assert pair.both("SPUBLISH", "shard", "s-msg") == (":", 1)
-        assert both_next(sub) == [push(sub, "smessage", "shard", "s-msg")]
+        assert sub.read() == push(sub, "smessage", "shard", "s-msg")
         assert pair.both("SPUBLISH", "news", "not for channel subscribers") == (":", 0)
         assert pair.both("PUBLISH", "shard", "not for shard subscribers") == (":", 0)
         assert pair.both("PUBLISH", "", "") == (":", 0)
-        quiet(sub)
+        sub.quiet()
         # a message to oneself arrives before the reply to PUBLISH (RESP3 allows the command)
         if resp == 3:
             assert sub.both("PUBLISH", "news", "me") == push(sub, "message", "news", "me")
-            both_next(sub, 1)
-            assert both_next(sub) == [(":", 2)]
-    finally:
-        sub.close()
+            sub.read()
+            assert sub.read() == (":", 2)
 
 
 def test_every_subscriber_receives(pair: Pair) -> None:
-    subs = [subscriber(pair, resp) for resp in (2, 3, 2)]
+    subs = [pair.connect(resp) for resp in (2, 3, 2)]
     try:
         for sub in subs:
             sub.both("SUBSCRIBE", "fan")
             sub.both("PSUBSCRIBE", "f*", "*")
-            both_next(sub)
+            sub.read()
         assert pair.both("PUBLISH", "fan", "out") == (":", 9)
         for sub in subs:
-            assert both_next(sub, 3, sort=True) == sorted(
+            assert sub.read_many(3, sort=True) == sorted(
                 [push(sub, "message", "fan", "out"), push(sub, "pmessage", "f*", "fan", "out"),
                  push(sub, "pmessage", "*", "fan", "out")], key=repr)
         assert pair.both("PUBSUB", "NUMSUB", "fan", "f*", "none") == (
@@ -214,53 +176,43 @@ CHANNELS = ["hello", "hallo", "hbllo", "hxllo", "hllo", "heeello", "*", "a\\", "
 
 
 def test_pattern_glob_edge_cases(pair: Pair) -> None:
-    sub = subscriber(pair, 2)
-    try:
+    with pair.connect(2) as sub:
         sub.both("PSUBSCRIBE", *PATTERNS)
-        both_next(sub, len(PATTERNS) - 1)
+        sub.read_many(len(PATTERNS) - 1)
         assert pair.both("PUBSUB", "NUMPAT") == (":", len(set(PATTERNS)))
         for channel in CHANNELS:
             kind, receivers = pair.both("PUBLISH", channel, "m")
             assert kind == ":"
-            both_next(sub, receivers, sort=True)
-        quiet(sub)
+            sub.read_many(receivers, sort=True)
+        sub.quiet()
         for pattern in ("h*", "[ab]*", "*\\**", "?", "", "h[^x]llo"):
             pair.both("PUBSUB", "CHANNELS", pattern)
-    finally:
-        sub.close()
 
 
 def test_empty_channel_name(pair: Pair) -> None:
-    sub = subscriber(pair, 2)
-    try:
+    with pair.connect(2) as sub:
         sub.both("SUBSCRIBE", "")
         sub.both("PSUBSCRIBE", "*", "**", "")
-        both_next(sub, 2)
+        sub.read_many(2)
         for pattern in ("*", "**", "", "?", "*?"):
             pair.both("PUBSUB", "CHANNELS", pattern)
         pair.both("PUBSUB", "CHANNELS")
         pair.both("PUBSUB", "NUMSUB", "")
-    finally:
-        sub.close()
 
 
 def test_publish_to_empty_channel_name(pair: Pair) -> None:
-    sub = subscriber(pair, 2)
-    try:
+    with pair.connect(2) as sub:
         sub.both("PSUBSCRIBE", "*", "**", "")
-        both_next(sub, 2)
+        sub.read_many(2)
         assert pair.both("PUBLISH", "", "m") == (":", 1)
-        assert both_next(sub) == [push(sub, "pmessage", "", "", "m")]
-    finally:
-        sub.close()
+        assert sub.read() == push(sub, "pmessage", "", "", "m")
 
 
 def test_many_channels(pair: Pair) -> None:
     names = [f"ch:{i}" for i in range(300)]
-    sub = subscriber(pair, 3)
-    try:
+    with pair.connect(3) as sub:
         assert sub.both("SUBSCRIBE", *names) == push(sub, "subscribe", "ch:0", 1)
-        replies = both_next(sub, len(names) - 1)
+        replies = sub.read_many(len(names) - 1)
         assert replies[-1] == push(sub, "subscribe", "ch:299", 300)
         assert pair.both("PUBSUB", "CHANNELS", sort=True)[1] == sorted(
             [("$", name.encode()) for name in names], key=repr)
@@ -271,25 +223,22 @@ def test_many_channels(pair: Pair) -> None:
         assert numsub[1][1::2] == [(":", 1)] * len(names[::7])
         for name in names[::50]:
             assert pair.both("PUBLISH", name, name) == (":", 1)
-            assert both_next(sub) == [push(sub, "message", name, name)]
-        for client in (sub.real, sub.mem):
-            client.send("UNSUBSCRIBE")
+            assert sub.read() == push(sub, "message", name, name)
+        sub.send("UNSUBSCRIBE")
         real = [sub.real.read(timeout=2) for _ in names]
         mem = [sub.mem.read(timeout=2) for _ in names]
         assert [r[1][2] for r in mem] == [r[1][2] for r in real] == [(":", n) for n in range(299, -1, -1)]
         assert sorted(r[1][1][1] for r in mem) == sorted(r[1][1][1] for r in real) == sorted(
             name.encode() for name in names)
         assert pair.both("PUBSUB", "CHANNELS") == ("*", [])
-    finally:
-        sub.close()
 
 
 def test_shard_channels(pair: Pair) -> None:
-    subs = [subscriber(pair, resp) for resp in (2, 3)]
+    subs = [pair.connect(resp) for resp in (2, 3)]
     try:
         for sub in subs:
             sub.both("SSUBSCRIBE", "{u1}a", "{u1}b")
-            both_next(sub)
+            sub.read()
         assert pair.both("PUBSUB", "SHARDCHANNELS", sort=True) == ("*", [("$", b"{u1}a"), ("$", b"{u1}b")])
         assert pair.both("PUBSUB", "SHARDCHANNELS", "*a") == ("*", [("$", b"{u1}a")])
         assert pair.both("PUBSUB", "CHANNELS") == ("*", [])
@@ -298,7 +247,7 @@ def test_shard_channels(pair: Pair) -> None:
         assert pair.both("PUBSUB", "SHARDNUMSUB") == ("*", [])
         assert pair.both("SPUBLISH", "{u1}b", "hi") == (":", 2)
         for sub in subs:
-            assert both_next(sub) == [push(sub, "smessage", "{u1}b", "hi")]
+            assert sub.read() == push(sub, "smessage", "{u1}b", "hi")
     finally:
         for sub in subs:
             sub.close()
@@ -330,21 +279,17 @@ def test_resp2_subscriber_may_only_run_pubsub_commands(pair: Pair) -> None:
 
 
 def test_resp3_pushes_interleave_with_replies(pair: Pair) -> None:
-    sub = subscriber(pair, 3)
-    try:
+    with pair.connect(3) as sub:
         sub.both("SUBSCRIBE", "c")
         assert sub.both("SET", "k", "v") == ("+", "OK")
         assert sub.both("PING") == ("+", "PONG")
         assert sub.both("PUBSUB", "NUMSUB", "c") == ("*", [("$", b"c"), (":", 1)])
         pair.both("PUBLISH", "c", "m1")
         assert sub.both("GET", "k") == push(sub, "message", "c", "m1")   # the push came first
-        assert both_next(sub) == [("$", b"v")]
-        for client in (sub.real, sub.mem):
-            client.send("GET", "k")
+        assert sub.read() == ("$", b"v")
+        sub.send("GET", "k")
         pair.both("PUBLISH", "c", "m2")
-        assert both_next(sub, 2) == [("$", b"v"), push(sub, "message", "c", "m2")]
-    finally:
-        sub.close()
+        assert sub.read_many(2) == [("$", b"v"), push(sub, "message", "c", "m2")]
 
 
 def test_subscribe_inside_multi(pair: Pair) -> None:
@@ -356,7 +301,7 @@ def test_subscribe_inside_multi(pair: Pair) -> None:
     assert pair.both("EXEC") == ("*", [("*", [("$", b"subscribe"), ("$", b"a"), (":", 1)]),
                                        ("*", [("$", b"subscribe"), ("$", b"b"), (":", 2)]),
                                        ("-", "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")])
-    assert both_next(pair) == [("*", [("$", b"psubscribe"), ("$", b"p"), (":", 3)])]
+    assert pair.read() == ("*", [("$", b"psubscribe"), ("$", b"p"), (":", 3)])
     assert pair.both("PING") == ("*", [("$", b"pong"), ("$", b"")])
     pair.both("RESET")
     pair.both("MULTI")
@@ -368,62 +313,50 @@ def test_subscribe_inside_multi(pair: Pair) -> None:
 
 def test_publish_to_self_inside_multi(p: Pair) -> None:
     """Messages to oneself during EXEC are written inside the EXEC array, as Redis does."""
-    if p.resp == 3:  # type: ignore[attr-defined]
+    if p.resp == 3:
         p.both("SUBSCRIBE", "foo")
         p.both("MULTI")
         for args in (("PING", "abc"), ("PUBLISH", "foo", "bar"), ("PUBLISH", "foo", "vaz"), ("PING", "def")):
             p.both(*args)
         p.both("EXEC")
-        both_next(p, 2)
+        p.read_many(2)
         p.both("UNSUBSCRIBE")
     p.both("MULTI")
     for args in (("SUBSCRIBE", "foo"), ("PUBLISH", "foo", "x"), ("PSUBSCRIBE", "f*"), ("PUBLISH", "foo", "y"),
                  ("UNSUBSCRIBE", "foo"), ("PUBLISH", "foo", "z")):
         p.both(*args)
     p.both("EXEC")
-    both_next(p, 4)
+    p.read_many(4)
     p.both("PUNSUBSCRIBE")
-    quiet(p)
+    p.quiet()
 
 
 def test_subscription_replies_ignore_client_reply_skip(pair: Pair) -> None:
-    for client in (pair.real, pair.mem):
-        client.send("CLIENT", "REPLY", "SKIP")
-        client.send("SUBSCRIBE", "a", "b")
-    assert both_next(pair, 2) == [("*", [("$", b"subscribe"), ("$", b"a"), (":", 1)]),
-                                  ("*", [("$", b"subscribe"), ("$", b"b"), (":", 2)])]
+    pair.send("CLIENT", "REPLY", "SKIP")
+    pair.send("SUBSCRIBE", "a", "b")
+    assert pair.read_many(2) == [("*", [("$", b"subscribe"), ("$", b"a"), (":", 1)]),
+                                 ("*", [("$", b"subscribe"), ("$", b"b"), (":", 2)])]
     assert pair.both("PING") == ("*", [("$", b"pong"), ("$", b"")])       # SKIP was used up
-    for client in (pair.real, pair.mem):
-        client.send("UNSUBSCRIBE", "a", "b")
-    both_next(pair, 2)
-    for client in (pair.real, pair.mem):
-        client.send("CLIENT", "REPLY", "SKIP")
-        client.send("PUNSUBSCRIBE")
-    assert both_next(pair) == [("*", [("$", b"punsubscribe"), ("$", None), (":", 0)])]
+    pair.send("UNSUBSCRIBE", "a", "b")
+    pair.read_many(2)
+    pair.send("CLIENT", "REPLY", "SKIP")
+    pair.send("PUNSUBSCRIBE")
+    assert pair.read() == ("*", [("$", b"punsubscribe"), ("$", None), (":", 0)])
     assert pair.both("PING") == ("+", "PONG")
 
 
 def test_subscription_replies_ignore_client_reply_off(pair: Pair) -> None:
-    for client in (pair.real, pair.mem):
-        client.send("CLIENT", "REPLY", "OFF")
-        client.send("SUBSCRIBE", "a")
-    expected = ("*", [("$", b"subscribe"), ("$", b"a"), (":", 1)])
-    assert pair.real.read(timeout=0.5) == expected
-    assert pair.mem.read(timeout=0.5) == expected
+    pair.send("CLIENT", "REPLY", "OFF")
+    pair.send("SUBSCRIBE", "a")
+    assert pair.read(0.5) == ("*", [("$", b"subscribe"), ("$", b"a"), (":", 1)])
 
 
 def test_client_reply_off_still_receives_messages(pair: Pair) -> None:
-    sub = subscriber(pair, 3)
-    try:
+    with pair.connect(3) as sub:
         sub.both("SUBSCRIBE", "c")
-        for client in (sub.real, sub.mem):
-            client.send("CLIENT", "REPLY", "OFF")
+        sub.send("CLIENT", "REPLY", "OFF")
         pair.both("PUBLISH", "c", "while-off")
-        expected = push(sub, "message", "c", "while-off")
-        assert sub.real.read(timeout=0.5) == expected
-        assert sub.mem.read(timeout=0.5) == expected
-    finally:
-        sub.close()
+        assert sub.read(0.5) == push(sub, "message", "c", "while-off")
 
 
 # --- redis-py ------------------------------------------------------------------------------------
@@ -475,12 +408,9 @@ def test_redis_py_sharded_pubsub(r: Any) -> None:
 
 def test_raw_client_helper_is_honest(pair: Pair) -> None:
     """quiet() really notices a pending message (guards the tests above)."""
-    sub = subscriber(pair, 2)
-    try:
+    with pair.connect(2) as sub:
         sub.both("SUBSCRIBE", "c")
         pair.both("PUBLISH", "c", "x")
         time.sleep(0.05)
         with pytest.raises(pytest.fail.Exception):
-            quiet(sub)
-    finally:
-        sub.close()
+            sub.quiet()

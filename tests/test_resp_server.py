@@ -18,36 +18,21 @@ from typing import Any
 import pytest
 
 from conftest import _stop, start_memory_server, start_real_server
-from resp_support import Pair, RawClient, plain
+from resp_support import Pair, RawClient, in_process, info, parse_info, plain, started_pair
 
 
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
     """(real port, memory port): both with DEBUG enabled."""
-    real_dir = tmp_path_factory.mktemp("server-real")
-    mem_dir = tmp_path_factory.mktemp("server-mem")
-    real, real_port = start_real_server(real_dir, "--enable-debug-command", "yes")
-    mem, mem_port = start_memory_server(mem_dir, "--enable-debug-command", "yes")
-    yield real_port, mem_port
-    _stop(real)
-    _stop(mem)
+    with started_pair(tmp_path_factory, "server", "--enable-debug-command", "yes") as ports:
+        yield ports
 
 
 @pytest.fixture
 def p(ports: tuple[int, int]) -> Iterator[Pair]:
-    pair = Pair(*ports)
-    pair.both("FLUSHALL")
-    yield pair
-    pair.close()
-
-
-def info_dict(text: bytes) -> dict[str, str]:
-    out = {}
-    for line in text.decode().split("\r\n"):
-        if line and not line.startswith("#"):
-            key, _, value = line.partition(":")
-            out[key] = value
-    return out
+    with Pair(*ports) as pair:
+        pair.both("FLUSHALL")
+        yield pair
 
 
 def sections(text: bytes) -> list[str]:
@@ -74,7 +59,7 @@ def test_info_sections_default_all_everything(p: Pair) -> None:
 def test_info_fields_match_redis(p: Pair) -> None:
     p.both("SET", "k", "v")
     real, mem = p.each("INFO", "everything")
-    real_fields, mem_fields = info_dict(real[1]), info_dict(mem[1])
+    real_fields, mem_fields = parse_info(real[1]), parse_info(mem[1])
     skip_prefixes = ("cmdstat_", "latency_percentiles_usec_", "errorstat_")
     missing = [key for key in real_fields if key not in mem_fields and not key.startswith(skip_prefixes)]
     assert missing == []
@@ -93,8 +78,7 @@ def test_info_fields_match_redis(p: Pair) -> None:
 
 
 def test_info_resp3_is_verbatim(p: Pair) -> None:
-    p.real.call("HELLO", "3")
-    p.mem.call("HELLO", "3")
+    p.hello(3)
     real, mem = p.each("INFO", "server")
     assert real[0] == mem[0] == "="
     assert mem[1].startswith(b"txt:# Server\r\n")
@@ -118,33 +102,33 @@ def test_info_keyspace_and_stats_counters(p: Pair) -> None:
     assert [line.split(",avg_ttl")[0] for line in mem_lines] == [line.split(",avg_ttl")[0] for line in real_lines]
     assert mem_lines[1].startswith("db0:keys=2,expires=1,avg_ttl=")
     assert 990_000 < int(mem_lines[1].rsplit("=", 1)[1]) <= 1_000_000
-    real_stats, mem_stats = info_dict(p.each("INFO", "stats")[0][1]), info_dict(p.each("INFO", "stats")[1][1])
+    real_stats, mem_stats = (parse_info(r[1]) for r in p.each("INFO", "stats"))
     for name in ("keyspace_hits", "keyspace_misses", "total_error_replies", "expired_keys", "evicted_keys"):
         assert mem_stats[name] == real_stats[name], name
     real_err, mem_err = p.each("INFO", "errorstats")
     assert mem_err == real_err
     assert b"errorstat_ERR:count=2" in mem_err[1]
-    real_cmd, mem_cmd = (info_dict(r[1]) for r in p.each("INFO", "commandstats"))
+    real_cmd, mem_cmd = (parse_info(r[1]) for r in p.each("INFO", "commandstats"))
     assert mem_cmd["cmdstat_get"].startswith("calls=3,usec=")
     assert mem_cmd["cmdstat_get"].endswith(",rejected_calls=0,failed_calls=0")
     assert real_cmd["cmdstat_select"].split(",")[0] == mem_cmd["cmdstat_select"].split(",")[0]
     p.both("CONFIG", "RESETSTAT")
-    real_stats, mem_stats = (info_dict(r[1]) for r in p.each("INFO", "stats"))
+    real_stats, mem_stats = (parse_info(r[1]) for r in p.each("INFO", "stats"))
     assert mem_stats["keyspace_hits"] == "0" and mem_stats["total_error_replies"] == "0"
     assert p.both("INFO", "errorstats") == ("$", b"# Errorstats\r\n")
-    real_cmd, mem_cmd = (info_dict(r[1]) for r in p.each("INFO", "commandstats"))
+    real_cmd, mem_cmd = (parse_info(r[1]) for r in p.each("INFO", "commandstats"))
     assert mem_cmd.keys() == real_cmd.keys() == {"cmdstat_config|resetstat", "cmdstat_info"}
 
 
 def test_info_latencystats_follow_config(p: Pair) -> None:
     p.both("SET", "x", "1")
-    mem = info_dict(p.mem.call("INFO", "latencystats")[1])
+    mem = info(p.mem, "latencystats")
     assert mem["latency_percentiles_usec_set"].startswith("p50=")
     assert list(mem["latency_percentiles_usec_set"].split(",")[i].split("=")[0] for i in range(3)) == \
         ["p50", "p99", "p99.9"]
     p.both("CONFIG", "SET", "latency-tracking-info-percentiles", "50 80")
     try:
-        mem = info_dict(p.mem.call("INFO", "latencystats")[1])
+        mem = info(p.mem, "latencystats")
         assert [part.split("=")[0] for part in mem["latency_percentiles_usec_set"].split(",")] == ["p50", "p80"]
     finally:
         p.both("CONFIG", "SET", "latency-tracking-info-percentiles", "50 99 99.9")
@@ -158,7 +142,7 @@ def test_instantaneous_ops_per_sec(p: Pair) -> None:
             p.mem.send("PING")
         for _ in range(50):
             p.mem.read()
-    ops = int(info_dict(p.mem.call("INFO", "stats")[1])["instantaneous_ops_per_sec"])
+    ops = int(info(p.mem, "stats")["instantaneous_ops_per_sec"])
     assert ops > 100
 
 
@@ -201,8 +185,7 @@ def test_config_get(p: Pair) -> None:
     real_names = set(plain(real)[::2])
     mem_names = set(plain(mem)[::2])
     assert mem_names == real_names
-    p.real.call("HELLO", "3")
-    p.mem.call("HELLO", "3")
+    p.hello(3)
     assert p.both("CONFIG", "GET", "maxmemory") == ("%", [("$", b"maxmemory"), ("$", b"0")])
 
 
@@ -294,7 +277,7 @@ def test_config_rewrite(tmp_path: Path) -> None:
     try:
         _wait_port(port, proc, "the in-memory server")
         client = RawClient(port)
-        assert info_dict(client.call("INFO", "server")[1])["config_file"] == str(conf)
+        assert info(client, "server")["config_file"] == str(conf)
         assert config_value(client, "hz") == "30"
         assert client.call("CONFIG", "SET", "maxmemory", "2mb", "maxmemory-policy", "allkeys-lru",
                            "requirepass", "a b\"c") == ("+", "OK")
@@ -325,8 +308,7 @@ def test_command_info_of_server_commands(p: Pair) -> None:
                  "function|flush", "function|list", "function|stats", "function|help"):
         p.both("COMMAND", "INFO", name)
     p.both("COMMAND", "INFO", "nope", "get|key", "CONFIG|GET")
-    p.real.call("HELLO", "3")
-    p.mem.call("HELLO", "3")
+    p.hello(3)
     p.both("COMMAND", "INFO", "info", "memory|usage", "config|set")
 
 
@@ -412,12 +394,11 @@ def test_debug_protocol_both_versions(p: Pair) -> None:
              "bignum", "attrib"]
     for kind in kinds:
         p.both("DEBUG", "PROTOCOL", kind)
-    p.real.call("HELLO", "3")
-    p.mem.call("HELLO", "3")
+    p.hello(3)
     for kind in kinds[:-2]:
         if kind == "push":
             p.both("DEBUG", "PROTOCOL", kind)
-            assert p.real.read() == p.mem.read()
+            p.read()
         else:
             p.both("DEBUG", "PROTOCOL", kind)
 
@@ -469,8 +450,7 @@ def test_debug_sleep_freezes_the_server(p: Pair) -> None:
 # --- MONITOR -------------------------------------------------------------------------------------------
 
 def test_monitor(p: Pair) -> None:
-    watcher = p.connect()
-    try:
+    with p.connect() as watcher:
         assert watcher.both("MONITOR") == ("+", "OK")
         p.both("SET", "key", "va\"l\n")
         p.both("SELECT", "2")
@@ -488,27 +468,18 @@ def test_monitor(p: Pair) -> None:
             assert texts[2:] == [f'[2 {addr}] "GET" "x"', f'[2 {addr}] "PING"']
             assert abs(float(lines[0][1].split(" ")[0]) - time.time()) < 5
         # a second MONITOR is ignored (no reply), the connection goes on
-        watcher.real.send("MONITOR")
-        watcher.mem.send("MONITOR")
+        watcher.send("MONITOR")
         assert watcher.both("PING") == ("+", "PONG")
-    finally:
-        watcher.close()
-    multi = p.connect()
-    multi.both("MULTI")
-    multi.both("MONITOR")
-    multi.both("EXEC")
-    multi.close()
+    with p.connect() as multi:
+        multi.run(("MULTI",), ("MONITOR",), ("EXEC",))
 
 
 def test_monitor_shows_the_database_after_select(p: Pair) -> None:
-    watcher = p.connect()
-    try:
+    with p.connect() as watcher:
         watcher.both("MONITOR")
         p.both("SELECT", "2")
         real, mem = watcher.real.read(timeout=2), watcher.mem.read(timeout=2)
         assert real[1].split(" ")[1] == mem[1].split(" ")[1] == "[2"
-    finally:
-        watcher.close()
 
 
 # --- SLOWLOG / LATENCY ---------------------------------------------------------------------------------
@@ -599,7 +570,7 @@ def test_memory_misc(p: Pair) -> None:
 
 def test_used_memory_follows_the_dataset(p: Pair) -> None:
     def used(client: RawClient) -> int:
-        return int(info_dict(client.call("INFO", "memory")[1])["used_memory"])
+        return int(info(client, "memory")["used_memory"])
     before = {name: used(client) for name, client in (("real", p.real), ("mem", p.mem))}
     for client in (p.real, p.mem):
         for i in range(2000):
@@ -621,8 +592,7 @@ def test_function(p: Pair) -> None:
                  ("LIST", "foo"), ("STATS",), ("HELP", "x"), ("foo",)]:
         p.both("FUNCTION", *args)
     p.both("FUNCTION")
-    p.real.call("HELLO", "3")
-    p.mem.call("HELLO", "3")
+    p.hello(3)
     p.both("FUNCTION", "STATS")
     assert p.mem.call("EVAL", "return 1", "0")[1].startswith("ERR unknown command 'EVAL'")
 
@@ -645,7 +615,7 @@ def test_maxmemory_noeviction(p: Pair) -> None:
         for name, client in (("real", p.real), ("mem", p.mem)):
             # each server gets 1 MB over what it uses now: the number of keys that fit compares
             # the per-key accounting (a long-running real server holds per-command histograms)
-            base = int(info_dict(client.call("INFO", "memory")[1])["used_memory"])
+            base = int(info(client, "memory")["used_memory"])
             assert client.call("CONFIG", "SET", "maxmemory-policy", "noeviction",
                                "maxmemory", str(base + 1_000_000)) == ("+", "OK")
             replies = _fill(client, 12000)
@@ -666,7 +636,7 @@ def test_maxmemory_noeviction(p: Pair) -> None:
         assert mem.call("EXEC") == ("-", "EXECABORT Transaction discarded because of previous errors.")
         assert mem.call("DEL", "key:0", "key:1", "key:2") == (":", 3)
         for client in (p.real, p.mem):
-            stats = info_dict(client.call("INFO", "stats")[1])
+            stats = info(client, "stats")
             assert stats["evicted_keys"] == "0"
         p.both("FLUSHALL")
         p.both("SET", "after", "flush")
@@ -689,7 +659,7 @@ def test_maxmemory_allkeys_lru_keeps_hot_keys(p: Pair) -> None:
                 client.send("GET", key)
             replies = [client.read() for _ in range(500 + len(hot))]
             assert all(reply[0] != "-" for reply in replies)
-        stats = info_dict(client.call("INFO", "stats")[1])
+        stats = info(client, "stats")
         assert int(stats["evicted_keys"]) > 1000
         size = client.call("DBSIZE")[1]
         assert 3000 < size < 9000
@@ -697,7 +667,7 @@ def test_maxmemory_allkeys_lru_keeps_hot_keys(p: Pair) -> None:
         assert alive >= 45
         oldest = sum(1 for i in range(100) if client.call("EXISTS", f"cold:0:{i}") == (":", 1))
         assert oldest <= 20
-        used = int(info_dict(client.call("INFO", "memory")[1])["used_memory"])
+        used = int(info(client, "memory")["used_memory"])
         assert used <= 2 * 1024 * 1024 + 4096
     finally:
         p.mem.call("CONFIG", "SET", "maxmemory", "0", "maxmemory-policy", "noeviction")
@@ -731,7 +701,7 @@ def test_maxmemory_policies(p: Pair, policy: str) -> None:
     try:
         assert client.call("CONFIG", "SET", "maxmemory-policy", policy, "maxmemory", "1200kb") == ("+", "OK")
         reply = client.call("SET", "trigger", "x")
-        evicted = int(info_dict(client.call("INFO", "stats")[1])["evicted_keys"])
+        evicted = int(info(client, "stats")["evicted_keys"])
         kept = sum(1 for i in range(0, 1000, 10) if client.call("EXISTS", f"keep:{i}") == (":", 1))
         if policy.startswith("volatile"):
             assert reply == ("+", "OK") and evicted > 500 and kept == 100
@@ -775,7 +745,7 @@ def test_eviction_is_propagated_and_wakes_watchers(p: Pair) -> None:
 
 def test_maxclients(p: Pair) -> None:
     for port, client in ((p.real_port, p.real), (p.mem_port, p.mem)):
-        connected = int(info_dict(client.call("INFO", "clients")[1])["connected_clients"])
+        connected = int(info(client, "clients")["connected_clients"])
         assert client.call("CONFIG", "SET", "maxclients", str(connected + 1)) == ("+", "OK")
         extra: list[socket.socket] = []
         try:
@@ -792,7 +762,7 @@ def test_maxclients(p: Pair) -> None:
             assert data == b"-ERR max number of clients reached\r\n"
             assert ok.call("PING") == ("+", "PONG")
             ok.close()
-            stats = info_dict(client.call("INFO", "stats")[1])
+            stats = info(client, "stats")
             assert int(stats["rejected_connections"]) >= 1
         finally:
             for sock in extra:
@@ -897,20 +867,10 @@ def test_memory_hooks_in_process() -> None:
     """memory.install wires the hooks the core calls: OOM at the limit, eviction per policy, the
     evicted keys propagated as DEL."""
     from cascade_cli.resp import memory
-    from cascade_cli.resp.core import Client, Engine
     from cascade_cli.resp.protocol import ErrorReply
-    engine = Engine()
+    engine, client, aof = in_process()
     tracker = memory.install(engine)
     assert memory.install(engine) is tracker and engine.hooks["used_memory"] == tracker.used_memory
-    client = Client(engine)
-    engine.connect(client)
-    fed: list[tuple[int, list[bytes]]] = []
-
-    class Aof:
-        def feed(self, entries: list[tuple[int, list[bytes]]]) -> None:
-            fed.extend(entries)
-
-    engine.aof = Aof()
     engine.params.maxmemory = 1024 * 1024
     replies = [engine.execute(client, [b"SET", b"k%d" % i, b"x" * 100]) for i in range(8000)]
     refused = [reply for reply in replies if isinstance(reply, ErrorReply)]
@@ -921,6 +881,6 @@ def test_memory_hooks_in_process() -> None:
     keys = len(engine.dbs[0].data)
     assert not isinstance(engine.execute(client, [b"SET", b"new", b"v"]), ErrorReply)
     assert engine.stats.evicted_keys >= 1 and len(engine.dbs[0].data) <= keys
-    deleted = [argv for _, argv in fed if argv[0] == b"DEL"]
+    deleted = [argv for argv in aof.commands if argv[0] == b"DEL"]
     assert len(deleted) == engine.stats.evicted_keys
     assert tracker.used_memory() <= engine.params.maxmemory + 1024      # plus the key just written

@@ -7,26 +7,17 @@ import re
 import time
 
 import pytest
-from resp_support import Pair
+from resp_support import (
+    Pair,
+    assert_counted_alike,
+    client_id,
+    connect,
+    execute,
+    in_process,
+    pair_in_each_protocol,
+)
 
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def p(request, pair):
-    """`pair` speaking RESP2 or RESP3 on both engines."""
-    if request.param == 3:
-        pair.real.call("HELLO", "3")
-        pair.mem.call("HELLO", "3")
-    pair.proto = request.param
-    return pair
-
-
-def both(pair: Pair, *args, mask=None):
-    """Like pair.both, with `mask(reply)` applied to both replies first (volatile fields)."""
-    real, mem = pair.each(*args)
-    if mask is not None:
-        real, mem = mask(real), mask(mem)
-    assert mem == real, f"{args!r}: redis-server answered {real!r}, in-memory answered {mem!r}"
-    return real
+p = pair_in_each_protocol()
 
 
 def fill(pair: Pair, key: str, n: int, start: int = 1, fields=("f", "v")) -> None:
@@ -35,11 +26,6 @@ def fill(pair: Pair, key: str, n: int, start: int = 1, fields=("f", "v")) -> Non
 
 
 # --- masks for volatile values (idle times, delivery times) --------------------------------------
-
-def _map_items(reply):
-    kind, items = reply
-    return kind, items
-
 
 def mask_keys(*names: bytes):
     """Zero the integer values that follow the given map keys, at any depth."""
@@ -239,13 +225,13 @@ def test_xdel(p):
     p.both("XDEL", "s", "3")
     p.both("XLEN", "s")
     p.both("XRANGE", "s", "-", "+")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XDEL", "s", "2-1", "4-1", "7-1", "8-1", "9-1")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("EXISTS", "s")                 # empty streams stay
     p.both("XADD", "s", "10-1", "a", "b")
     p.both("XADD", "s", "11-1", "a", "b")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XDEL", "missing", "1-1")
     p.both("XDEL", "missing", "junk")
     p.both("SET", "str", "x")
@@ -258,14 +244,14 @@ def test_xdel_nodes(p):
     fill(p, "s", 250)
     for i in range(101, 201):
         p.both("XDEL", "s", f"{i}-1")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XADD", "s", "300-1", "f", "v")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     for i in range(1, 100):
         p.both("XDEL", "s", f"{i}-1")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XTRIM", "s", "MAXLEN", "~", "0")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XRANGE", "s", "-", "+", "COUNT", "3")
 
 
@@ -280,9 +266,9 @@ def test_xtrim_exact(p):
     p.both("XTRIM", "s", "MINID", "=", "12-1")
     p.both("XTRIM", "s", "minid", "12-2")
     p.both("XRANGE", "s", "-", "+")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XTRIM", "s", "MAXLEN", "0")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XTRIM", "missing", "MAXLEN", "0")
 
 
@@ -308,7 +294,7 @@ def test_xadd_trim_options(p):
     p.both("XADD", "s", "MINID", "9", "11-1", "f", "v")
     p.both("XADD", "s", "MAXLEN", "=", "2", "12-1", "f", "v")
     p.both("XADD", "s", "MAXLEN", "0", "13-1", "f", "v")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XADD", "s", "MINID", "~", "100", "LIMIT", "10", "14-1", "f", "v")
     p.both("XADD", "s", "MAXLEN", "~", "1", "LIMIT", "0", "15-1", "f", "v")
     p.both("XRANGE", "s", "-", "+")
@@ -328,16 +314,16 @@ def test_approximate_trim_matches_nodes(pair, value):
     for i in range(1, 1001):
         pair.both("XADD", "s", "MAXLEN", "~", "555", f"{i}-{i % 7}", "field", value, "n", str(i))
     pair.both("XLEN", "s")
-    info = both(pair, "XINFO", "STREAM", "s")
+    info = pair.both("XINFO", "STREAM", "s")
     assert info[0] == "*"
     pair.both("XTRIM", "s", "MAXLEN", "~", "100")
     pair.both("XTRIM", "s", "MAXLEN", "~", "0", "LIMIT", "150")
     pair.both("XTRIM", "s", "MINID", "~", "900")
     pair.both("XLEN", "s")
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
     pair.both("XTRIM", "s", "MINID", "950")
     pair.both("XRANGE", "s", "-", "+", "COUNT", "2")
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
 
 
 def test_approximate_trim_mixed_fields(pair):
@@ -346,11 +332,11 @@ def test_approximate_trim_mixed_fields(pair):
         fields = ["a", "1"] if i % 3 else ["b" * (i % 50), "2" * (i % 40), "c", "-" + str(i * 1000)]
         pair.both("XADD", "s", f"{i * 1000}-{i * 7 % 5}", *fields)
     pair.both("XDEL", "s", "5000-0", "6000-2")
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
     pair.both("XTRIM", "s", "MAXLEN", "~", "300")
     pair.both("XTRIM", "s", "MINID", "~", "450000")
     pair.both("XLEN", "s")
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
 
 
 def test_approximate_trim_1000_entries_default_limit(pair):
@@ -362,7 +348,7 @@ def test_approximate_trim_1000_entries_default_limit(pair):
         pair.both("XADD", "s", f"{i}-0", "f", "v")
     pair.both("XADD", "s", "MAXLEN", "~", "10", "3000-0", "f", "v")
     pair.both("XLEN", "s")
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
 
 
 # --- XREAD --------------------------------------------------------------------------------------
@@ -421,92 +407,41 @@ def test_xread_inside_multi(p):
     p.both("EXEC")
 
 
-def _read_both(pair: Pair, timeout: float):
-    out = []
-    for client in (pair.real, pair.mem):
-        try:
-            out.append(client.read(timeout))
-        except TimeoutError:
-            out.append("no reply")
-    return out
-
-
-def _blocked(client) -> int:
-    info = client.call("INFO", "clients")[1]
-    return int(re.search(rb"blocked_clients:(\d+)", info).group(1))
-
-
-def send_blocking(pair: Pair, other: Pair, *args) -> None:
-    """Send a command on `other` and wait until both servers hold it blocked (or 1 s)."""
-    before = _blocked(pair.real), _blocked(pair.mem)
-    other.real.send(*args)
-    other.mem.send(*args)
-    deadline = time.monotonic() + 1
-    while time.monotonic() < deadline:
-        if _blocked(pair.real) > before[0] and _blocked(pair.mem) > before[1]:
-            return
-        time.sleep(0.005)
-
-
-def _blocked_both(pair: Pair, *args) -> Pair:
-    other = pair.connect()
-    if getattr(pair, "proto", 2) == 3:
-        other.real.call("HELLO", "3")
-        other.mem.call("HELLO", "3")
-    send_blocking(pair, other, *args)
-    return other
-
-
-def assert_blocked(other: Pair) -> None:
-    real, mem = _read_both(other, 0.1)
-    assert real == mem == "no reply", (real, mem)
-
-
-def assert_served(other: Pair, timeout: float = 2, mask=None):
-    real, mem = _read_both(other, timeout)
-    if mask is not None:
-        real, mem = mask(real), mask(mem)
-    assert real != "no reply"
-    assert mem == real, f"blocked reply: redis-server {real!r}, in-memory {mem!r}"
-    return real
-
-
 def test_xread_block_served_by_xadd(p):
-    other = _blocked_both(p, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
-    assert_blocked(other)
+    other = p.block("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    other.quiet(0.1)
     p.both("SET", "unrelated", "1")
     p.both("XADD", "s", "1-1", "f", "v")
-    assert_served(other)
+    other.read(2)
     # `$` is the last id at call time: entries added before are not served
     p.both("XADD", "s", "2-1", "f", "v")
-    send_blocking(p, other, "XREAD", "COUNT", "5", "BLOCK", "0", "STREAMS", "s", "$")
-    assert_blocked(other)
+    p.send_blocking(other, "XREAD", "COUNT", "5", "BLOCK", "0", "STREAMS", "s", "$")
+    other.quiet(0.1)
     p.both("XDEL", "s", "1-1")
     p.both("XSETID", "s", "5-5")
-    assert_blocked(other)
+    other.quiet(0.1)
     p.both("XADD", "s", "6-1", "f", "v")
-    assert_served(other)
+    other.read(2)
     # an explicit id: served as soon as something newer arrives
-    send_blocking(p, other, "XREAD", "BLOCK", "0", "STREAMS", "s", "other", "7-0", "$")
-    assert_blocked(other)
+    p.send_blocking(other, "XREAD", "BLOCK", "0", "STREAMS", "s", "other", "7-0", "$")
+    other.quiet(0.1)
     p.both("XADD", "other", "1-1", "a", "b")
-    assert_served(other)
+    other.read(2)
     other.close()
 
 
 def test_xread_block_timeout_and_replacement(p):
-    other = _blocked_both(p, "XREAD", "BLOCK", "150", "STREAMS", "s", "$")
-    real, mem = _read_both(other, 2)
-    assert real == mem and real in (("*", None), ("_", None))
+    other = p.block("XREAD", "BLOCK", "150", "STREAMS", "s", "$")
+    assert other.read(2) in (("*", None), ("_", None))
     # a key replaced by another type does not wake XREAD; a new stream does
-    send_blocking(p, other, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    p.send_blocking(other, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
     p.both("SET", "s", "x")
-    assert_blocked(other)
+    other.quiet(0.1)
     p.both("DEL", "s")
     p.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    assert_blocked(other)
+    other.quiet(0.1)
     p.both("XADD", "s", "3-3", "a", "b")
-    assert_served(other)
+    other.read(2)
     other.close()
 
 
@@ -518,30 +453,30 @@ def test_xread_block_serves_the_key_that_woke_it(p):
             args = ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "a", "b", ">", ">")
         else:
             args = ("XREAD", "BLOCK", "0", "STREAMS", "a", "b", "$", "$")
-        other = _blocked_both(p, *args)
+        other = p.block(*args)
         p.both("MULTI")
         p.both("XADD", "b", f"{10 + group}-1", "f", "v")
         p.both("XADD", "a", f"{10 + group}-1", "f", "v")
         p.both("XADD", "b", f"{10 + group}-2", "f", "v")
         p.both("EXEC")
-        assert_served(other)
-        send_blocking(p, other, *args)
+        other.read(2)
+        p.send_blocking(other, *args)
         p.both("XDEL", "a", "10-1")          # no append: no wake-up
         p.both("XADD", "a", f"{20 + group}-1", "f", "v")
-        assert_served(other)
+        other.read(2)
         other.close()
 
 
 def test_xread_block_multi_and_fifo(p):
-    first = _blocked_both(p, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
-    second = _blocked_both(p, "XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", "0")
-    assert_blocked(first)
+    first = p.block("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    second = p.block("XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", "0")
+    first.quiet(0.1)
     p.both("MULTI")
     p.both("XADD", "s", "1-1", "f", "v")
     p.both("XADD", "s", "2-1", "f", "v")
     p.both("EXEC")
-    assert_served(first)
-    assert_served(second)
+    first.read(2)
+    second.read(2)
     first.close()
     second.close()
 
@@ -603,14 +538,14 @@ def test_xgroup_setid_destroy_consumers(p):
     p.both("XGROUP", "CREATECONSUMER", "s", "nog", "c1")
     p.both("XGROUP", "CREATECONSUMER", "missing", "g", "c1")
     p.both("XGROUP", "CREATECONSUMER", "s", "g")
-    both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
+    p.both("XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
     p.both("XREADGROUP", "GROUP", "g", "c1", "COUNT", "2", "STREAMS", "s", ">")
     p.both("XGROUP", "DELCONSUMER", "s", "g", "c1")
     p.both("XGROUP", "DELCONSUMER", "s", "g", "c1")
     p.both("XGROUP", "DELCONSUMER", "s", "nog", "c1")
     p.both("XGROUP", "DELCONSUMER", "missing", "g", "c1")
     p.both("XPENDING", "s", "g")
-    both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
+    p.both("XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
     p.both("XGROUP", "DESTROY", "s", "g")
     p.both("XGROUP", "DESTROY", "s", "g")
     p.both("XGROUP", "DESTROY", "missing", "g")
@@ -640,15 +575,15 @@ def test_xreadgroup_basics(p):
     p.both("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">")
     p.both("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">")     # nothing new: null
     p.both("XREADGROUP", "GROUP", "g", "erin", "STREAMS", "s", ">")      # not created
-    both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
+    p.both("XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
     p.both("XINFO", "GROUPS", "s")
     p.both("XPENDING", "s", "g")
-    both(p, "XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
+    p.both("XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
     # deleted entries show up in the history with a null body
     p.both("XDEL", "s", "1-1", "4-1")
     p.both("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0")
     p.both("XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", "0")
-    both(p, "XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
+    p.both("XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
     # the last possible id wraps around to the whole history
     p.both("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "18446744073709551615-18446744073709551615")
 
@@ -668,7 +603,7 @@ def test_xreadgroup_multiple_streams_and_setid(p):
     p.both("XREADGROUP", "GROUP", "g", "d", "COUNT", "2", "STREAMS", "a", ">")
     p.both("XPENDING", "a", "g")
     p.both("XINFO", "GROUPS", "a")
-    both(p, "XINFO", "STREAM", "a", "FULL", mask=mask_full)
+    p.both("XINFO", "STREAM", "a", "FULL", mask=mask_full)
 
 
 def test_xreadgroup_errors(p):
@@ -693,45 +628,45 @@ def test_xreadgroup_errors(p):
 
 def test_xreadgroup_block(p):
     p.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    first = _blocked_both(p, "XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">")
-    second = _blocked_both(p, "XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "BLOCK", "0", "STREAMS",
-                           "s", ">")
-    assert_blocked(first)
+    first = p.block("XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">")
+    second = p.block("XREADGROUP", "GROUP", "g", "c2", "COUNT", "1", "BLOCK", "0", "STREAMS",
+                     "s", ">")
+    first.quiet(0.1)
     p.both("XADD", "s", "1-1", "f", "v")
-    assert_served(first)
-    assert_blocked(second)                      # the group already delivered 1-1
+    first.read(2)
+    second.quiet(0.1)                      # the group already delivered 1-1
     p.both("XGROUP", "SETID", "s", "g", "0")     # no wake-up without an append
-    assert_blocked(second)
+    second.quiet(0.1)
     p.both("XADD", "s", "2-1", "f", "v")
-    assert_served(second)
+    second.read(2)
     p.both("XPENDING", "s", "g")
+    p.both("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">")      # 2-1: nothing left to deliver
     # the group or the key vanishing wakes the reader with an error
-    other = _blocked_both(p, "XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">")
+    other = p.block("XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">")
     p.both("XGROUP", "DESTROY", "s", "g")
-    assert_served(other)
+    assert other.read(2)[0] == "-"
     p.both("XGROUP", "CREATE", "s", "g", "$")
-    send_blocking(p, other, "XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">")
+    p.send_blocking(other, "XREADGROUP", "GROUP", "g", "c3", "BLOCK", "0", "STREAMS", "s", ">")
     p.both("DEL", "s")
-    assert_served(other)
+    assert other.read(2)[0] == "-"
     # timeout
     p.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    other.real.send("XREADGROUP", "GROUP", "g", "c3", "BLOCK", "100", "STREAMS", "s", ">")
-    other.mem.send("XREADGROUP", "GROUP", "g", "c3", "BLOCK", "100", "STREAMS", "s", ">")
-    assert_served(other)
-    both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
+    other.send("XREADGROUP", "GROUP", "g", "c3", "BLOCK", "100", "STREAMS", "s", ">")
+    other.read(2)
+    p.both("XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
     for client in (first, second, other):
         client.close()
 
 
 def test_xreadgroup_block_noack_and_count(p):
     p.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    other = _blocked_both(p, "XREADGROUP", "GROUP", "g", "c", "NOACK", "COUNT", "2", "BLOCK", "0",
-                          "STREAMS", "s", ">")
+    other = p.block("XREADGROUP", "GROUP", "g", "c", "NOACK", "COUNT", "2", "BLOCK", "0",
+                    "STREAMS", "s", ">")
     p.both("MULTI")
     for i in range(1, 5):
         p.both("XADD", "s", f"{i}-1", "f", "v")
     p.both("EXEC")
-    assert_served(other)
+    other.read(2)
     p.both("XPENDING", "s", "g")
     p.both("XINFO", "GROUPS", "s")
     other.close()
@@ -750,7 +685,7 @@ def test_xack_xpending(p):
                  ["-", "+", "-1"], ["-", "+", "10", "alice"], ["-", "+", "10", "nobody"],
                  ["IDLE", "0", "-", "+", "10"], ["IDLE", "0", "-", "+", "10", "bob"],
                  ["idle", "100000", "-", "+", "10"], ["4", "2", "10"]):
-        both(p, "XPENDING", "s", "g", *args, mask=mask_pending_rows)
+        p.both("XPENDING", "s", "g", *args, mask=mask_pending_rows)
     for args in (["-"], ["-", "+"], ["-", "+", "x"], ["x", "+", "1"], ["-", "x", "1"], ["(", "+", "1"],
                  ["IDLE", "x", "-", "+", "1"], ["IDLE", "1", "-", "+"], ["IDLE", "1", "-", "+", "1", "a",
                                                                          "b"],
@@ -771,8 +706,8 @@ def test_xack_xpending(p):
     p.both("XACK", "str", "g", "1-1")
     p.both("XACK", "s", "g")
     p.both("XPENDING", "s", "g")
-    both(p, "XPENDING", "s", "g", "-", "+", "100", mask=mask_pending_rows)
-    both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
+    p.both("XPENDING", "s", "g", "-", "+", "100", mask=mask_pending_rows)
+    p.both("XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
 
 
 # --- XCLAIM / XAUTOCLAIM ------------------------------------------------------------------------
@@ -785,7 +720,7 @@ def test_xclaim(p):
     p.both("XCLAIM", "s", "g", "bob", "3600000", "3-1")          # not idle enough
     p.both("XCLAIM", "s", "g", "bob", "0", "3-1", "JUSTID")
     p.both("XCLAIM", "s", "g", "bob", "0", "4-1", "RETRYCOUNT", "7", "IDLE", "5000")
-    both(p, "XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
+    p.both("XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
     p.both("XCLAIM", "s", "g", "carol", "1000", "4-1")            # idle 5000 >= 1000
     p.both("XCLAIM", "s", "g", "carol", "0", "5-1", "TIME", "1", "justid")
     p.both("XCLAIM", "s", "g", "carol", "0", "99-1")              # not pending
@@ -799,9 +734,9 @@ def test_xclaim(p):
     p.both("XINFO", "GROUPS", "s")
     p.both("XDEL", "s", "2-1")
     p.both("XCLAIM", "s", "g", "frank", "0", "2-1", "3-1")        # deleted entry leaves the PEL
-    both(p, "XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
+    p.both("XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
     p.both("XPENDING", "s", "g")
-    both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
+    p.both("XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
     p.both("SET", "str", "x")
     for args in (["s", "g", "c", "x", "1-1"], ["s", "g", "c", "0", "1-1", "bad"], ["s", "g", "c", "0",
                                                                                    "1-1", "IDLE"],
@@ -812,7 +747,7 @@ def test_xclaim(p):
                                                                                     "3-1"],
                  ["s", "g", "c", "0", "FORCE"], ["s", "g", "c", "0"], ["s", "g", "c", "0", "1-1", "+"]):
         p.both("XCLAIM", *args)
-    both(p, "XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
+    p.both("XPENDING", "s", "g", "-", "+", "10", mask=mask_pending_rows)
 
 
 def test_xautoclaim(p):
@@ -827,7 +762,7 @@ def test_xautoclaim(p):
     p.both("XAUTOCLAIM", "s", "g", "carol", "0", "-", "count", "100", "justid")
     p.both("XAUTOCLAIM", "s", "g", "carol", "0", "+")
     p.both("XAUTOCLAIM", "s", "g", "dave", "0", "0", "COUNT", "1")
-    both(p, "XPENDING", "s", "g", "-", "+", "20", mask=mask_pending_rows)
+    p.both("XPENDING", "s", "g", "-", "+", "20", mask=mask_pending_rows)
     p.both("XPENDING", "s", "g")
     p.both("SET", "str", "x")
     for args in (["s", "g", "c", "x", "0"], ["s", "g", "c", "0", "x"], ["s", "g", "c", "0", "0", "COUNT",
@@ -876,13 +811,13 @@ def test_xsetid(p):
     p.both("XSETID", "missing", "x")
     p.both("SET", "str", "x")
     p.both("XSETID", "str", "1-1")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XTRIM", "s", "MAXLEN", "0")
     p.both("XSETID", "s", "16-0")                  # empty stream: may go backwards
     p.both("XSETID", "s", "14-0")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
     p.both("XADD", "s", "16-*", "a", "b")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
 
 
 # --- XINFO and consumer-group counters ----------------------------------------------------------
@@ -899,13 +834,13 @@ def test_xinfo_stream_and_full(p):
     p.both("XREADGROUP", "GROUP", "g2", "c1", "COUNT", "1", "STREAMS", "s", ">")
     p.both("XGROUP", "CREATECONSUMER", "s", "g2", "idle")
     p.both("XINFO", "STREAM", "s")
-    both(p, "XINFO", "STREAM", "s", "FULL", mask=mask_full)
-    both(p, "XINFO", "STREAM", "s", "FULL", "COUNT", "3", mask=mask_full)
-    both(p, "XINFO", "STREAM", "s", "FULL", "COUNT", "0", mask=mask_full)
-    both(p, "XINFO", "STREAM", "s", "full", "count", "-2", mask=mask_full)
+    p.both("XINFO", "STREAM", "s", "FULL", mask=mask_full)
+    p.both("XINFO", "STREAM", "s", "FULL", "COUNT", "3", mask=mask_full)
+    p.both("XINFO", "STREAM", "s", "FULL", "COUNT", "0", mask=mask_full)
+    p.both("XINFO", "STREAM", "s", "full", "count", "-2", mask=mask_full)
     p.both("XINFO", "GROUPS", "s")
-    both(p, "XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
-    both(p, "XINFO", "CONSUMERS", "s", "g2", mask=mask_keys(b"idle"))
+    p.both("XINFO", "CONSUMERS", "s", "g", mask=mask_keys(b"idle"))
+    p.both("XINFO", "CONSUMERS", "s", "g2", mask=mask_keys(b"idle"))
     p.both("SET", "str", "x")
     for args in (["STREAM", "missing"], ["STREAM", "str"], ["GROUPS", "missing"], ["GROUPS", "str"],
                  ["CONSUMERS", "missing", "g"], ["CONSUMERS", "s", "nog"], ["CONSUMERS", "str", "g"],
@@ -956,7 +891,7 @@ def test_entries_read_and_lag(p):
     p.both("XINFO", "GROUPS", "s")
     p.both("XGROUP", "SETID", "s", "g", "0")
     p.both("XINFO", "GROUPS", "s")
-    both(p, "XINFO", "STREAM", "s")
+    p.both("XINFO", "STREAM", "s")
 
 
 def test_radix_tree_shapes(pair):
@@ -964,53 +899,33 @@ def test_radix_tree_shapes(pair):
     for ms in ("1", "2", "256", "257", "65536", "70000", "4294967296", "4294967297", "1099511627776"):
         for seq in range(101):
             pair.both("XADD", "s", f"{ms}-{seq * 3}", "f", "v")
-        both(pair, "XINFO", "STREAM", "s")
+        pair.both("XINFO", "STREAM", "s")
     for ident in ("256-150", "1-30", "70000-300", "4294967296-0"):
         pair.both("XTRIM", "s", "MINID", ident)
-        both(pair, "XINFO", "STREAM", "s")
+        pair.both("XINFO", "STREAM", "s")
     pair.both("XDEL", "s", *[f"4294967297-{seq * 3}" for seq in range(101)])
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
 
 
 # --- propagation: what the append-only file would replay ----------------------------------------
 
-class _Log:
-    def __init__(self):
-        self.entries = []
-
-    def feed(self, entries):
-        self.entries.extend(entries)
-
-
-def _engine():
-    from cascade_cli.resp.core import Client, Engine
-    engine = Engine()
-    log = _Log()
-    engine.aof = log
-    return engine, Client(engine), log
-
-
-def _run(engine, client, *args):
-    return engine.execute(client, [a if isinstance(a, bytes) else str(a).encode() for a in args])
-
-
 def _state(engine, client, key=b"s"):
     from cascade_cli.resp.protocol import to_bytes
-    info = _run(engine, client, "XINFO", "STREAM", key, "FULL", "COUNT", "0")
+    info = execute(engine, client, "XINFO", "STREAM", key, "FULL", "COUNT", "0")
     seen = info[b"groups"]
     for group in seen:
         for consumer in group[b"consumers"]:
             consumer[b"seen-time"] = 0
-    return to_bytes(info, 3), to_bytes(_run(engine, client, "XRANGE", key, "-", "+"), 3)
+    return to_bytes(info, 3), to_bytes(execute(engine, client, "XRANGE", key, "-", "+"), 3)
 
 
 def test_propagation_replays_to_the_same_state():
-    engine, client, log = _engine()
-    ids = [_run(engine, client, "XADD", "s", "*", "a", str(i)) for i in range(3)]
-    ids.append(_run(engine, client, "XADD", "s", "MAXLEN", "~", "1", "LIMIT", "5", "*", "b", "3"))
-    ids.append(_run(engine, client, "XADD", "s", (ids[-1].split(b"-")[0] + b"-*"), "b", "4"))
+    engine, client, log = in_process()
+    ids = [execute(engine, client, "XADD", "s", "*", "a", str(i)) for i in range(3)]
+    ids.append(execute(engine, client, "XADD", "s", "MAXLEN", "~", "1", "LIMIT", "5", "*", "b", "3"))
+    ids.append(execute(engine, client, "XADD", "s", (ids[-1].split(b"-")[0] + b"-*"), "b", "4"))
     for i in range(5, 130):
-        ids.append(_run(engine, client, "XADD", "s", "*", "n", str(i)))
+        ids.append(execute(engine, client, "XADD", "s", "*", "n", str(i)))
     script = [
         ("XGROUP", "CREATE", "s", "g", "0"),
         ("XREADGROUP", "GROUP", "g", "c1", "COUNT", "3", "STREAMS", "s", ">"),
@@ -1041,11 +956,11 @@ def test_propagation_replays_to_the_same_state():
         ("XADD", "s", "*", "d", "6"),
     ]
     for command in script:
-        reply = _run(engine, client, *command)
+        reply = execute(engine, client, *command)
         assert not isinstance(reply, Exception), (command, reply)
     assert all(b"*" not in argv[2:] and b"~" not in argv for _, argv in log.entries), log.entries
     assert not any(argv[0].upper() == b"XREADGROUP" for _, argv in log.entries)
-    replay, replay_client, _ = _engine()
+    replay, replay_client, _ = in_process()
     for _, argv in log.entries:
         reply = replay.execute(replay_client, list(argv))
         assert not isinstance(reply, Exception), (argv, reply)
@@ -1053,15 +968,15 @@ def test_propagation_replays_to_the_same_state():
 
 
 def test_rewrite_commands_rebuild_the_stream():
-    engine, client, _ = _engine()
+    engine, client, _ = in_process()
     for i in range(1, 8):
-        _run(engine, client, "XADD", "s", f"{i}-1", "f", str(i))
-    _run(engine, client, "XDEL", "s", "3-1")
-    _run(engine, client, "XGROUP", "CREATE", "s", "g", "0")
-    _run(engine, client, "XREADGROUP", "GROUP", "g", "c", "COUNT", "4", "STREAMS", "s", ">")
-    _run(engine, client, "XGROUP", "CREATECONSUMER", "s", "g", "idle")
+        execute(engine, client, "XADD", "s", f"{i}-1", "f", str(i))
+    execute(engine, client, "XDEL", "s", "3-1")
+    execute(engine, client, "XGROUP", "CREATE", "s", "g", "0")
+    execute(engine, client, "XREADGROUP", "GROUP", "g", "c", "COUNT", "4", "STREAMS", "s", ">")
+    execute(engine, client, "XGROUP", "CREATECONSUMER", "s", "g", "idle")
     stream = engine.dbs[0].data[b"s"]
-    replay, replay_client, _ = _engine()
+    replay, replay_client, _ = in_process()
     for argv in stream.rewrite_commands(b"s"):
         assert not isinstance(replay.execute(replay_client, argv), Exception), argv
     assert _state(replay, replay_client) == _state(engine, client)
@@ -1077,8 +992,7 @@ def test_random_operations(pair, seed, steps=500):
     import random
     rnd = random.Random(seed)
     if seed == 2:
-        pair.real.call("HELLO", "3")
-        pair.mem.call("HELLO", "3")
+        pair.hello(3)
     ms, seq = 1, 0
     added: list[str] = []
     groups = ["g0", "g1", "g2"]
@@ -1162,16 +1076,16 @@ def test_random_operations(pair, seed, steps=500):
         elif op < 0.8:
             pair.both("XINFO", "GROUPS", "s")
         elif op < 0.82:
-            both(pair, "XINFO", "STREAM", "s", "FULL", "COUNT", str(rnd.randint(0, 5)), mask=mask_full)
+            pair.both("XINFO", "STREAM", "s", "FULL", "COUNT", str(rnd.randint(0, 5)), mask=mask_full)
         elif op < 0.84:
-            both(pair, "XINFO", "STREAM", "s")
+            pair.both("XINFO", "STREAM", "s")
         elif op < 0.86:
-            both(pair, "XINFO", "CONSUMERS", "s", rnd.choice(groups), mask=mask_keys(b"idle"))
+            pair.both("XINFO", "CONSUMERS", "s", rnd.choice(groups), mask=mask_keys(b"idle"))
         elif op < 0.88:
             pair.both("XPENDING", "s", rnd.choice(groups))
         elif op < 0.9:
             extra = [rnd.choice(consumers)] if rnd.random() < 0.4 else []
-            both(pair, "XPENDING", "s", rnd.choice(groups), bound(), bound(), str(rnd.randint(0, 8)), *extra,
+            pair.both("XPENDING", "s", rnd.choice(groups), bound(), bound(), str(rnd.randint(0, 8)), *extra,
                  mask=mask_pending_rows)
         elif op < 0.95:
             cmd = rnd.choice(["XRANGE", "XREVRANGE"])
@@ -1189,7 +1103,7 @@ def test_random_operations(pair, seed, steps=500):
                 seq += 3
         else:
             pair.both("XLEN", "s")
-    both(pair, "XINFO", "STREAM", "s", "FULL", "COUNT", "0", mask=mask_full)
+    pair.both("XINFO", "STREAM", "s", "FULL", "COUNT", "0", mask=mask_full)
 
 
 def test_same_key_twice(pair):
@@ -1242,10 +1156,10 @@ def test_node_sizes(pair, values):
             n += 1
             fields = ["k", value] if n % 4 else [value[:70], value, "k", "1"]
             pair.both("XADD", "s", f"{n}-{round_}", *fields)
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
     pair.both("XTRIM", "s", "MAXLEN", "~", str(n // 2))
     pair.both("XLEN", "s")
-    both(pair, "XINFO", "STREAM", "s")
+    pair.both("XINFO", "STREAM", "s")
 
 
 @pytest.mark.parametrize("setting", [("stream-node-max-entries", "7"), ("stream-node-max-entries", "0"),
@@ -1258,67 +1172,53 @@ def test_node_limits_from_config(pair, setting):
         for i in range(1, 400):
             pair.both("XADD", "s", "MAXLEN", "~", "250", f"{i}-0", "f", "v" * (i % 30))
         pair.both("XLEN", "s")
-        both(pair, "XINFO", "STREAM", "s")
+        pair.both("XINFO", "STREAM", "s")
         pair.both("XTRIM", "s", "MINID", "~", "300")
         pair.both("XTRIM", "s", "MAXLEN", "~", "10")
         pair.both("XLEN", "s")
-        both(pair, "XINFO", "STREAM", "s")
+        pair.both("XINFO", "STREAM", "s")
     finally:
         pair.both("CONFIG", "SET", name, default)
 
 
 def test_client_unblock(pair):
     other = pair.connect()
-    ids = [plain_int(other.real.call("CLIENT", "ID")), plain_int(other.mem.call("CLIENT", "ID"))]
-    send_blocking(pair, other, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    ids = [client_id(other.real), client_id(other.mem)]
+    pair.send_blocking(other, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
     assert pair.real.call("CLIENT", "UNBLOCK", ids[0]) == pair.mem.call("CLIENT", "UNBLOCK",
                                                                         ids[1]) == (":", 1)
-    assert_served(other)
-    other.real.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
-    other.mem.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
-    assert_served(other)           # NOGROUP: nothing to block on
+    other.read(2)
+    other.send("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    other.read(2)           # NOGROUP: nothing to block on
     pair.both("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    send_blocking(pair, other, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    pair.send_blocking(other, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
     pair.real.call("CLIENT", "UNBLOCK", ids[0], "ERROR")
     pair.mem.call("CLIENT", "UNBLOCK", ids[1], "ERROR")
-    assert_served(other)
+    other.read(2)
     other.close()
 
 
-def plain_int(reply):
-    assert reply[0] == ":"
-    return reply[1]
-
-
 def test_blocked_reads_propagate_deterministically():
-    from cascade_cli.resp.core import NO_REPLY, Client
+    from cascade_cli.resp.core import NO_REPLY
 
-    class Recorder(Client):
-        def __init__(self, engine):
-            super().__init__(engine)
-            self.sent = []
-
-        def send(self, reply):
-            self.sent.append(reply)
-
-    engine, client, log = _engine()
-    reader = Recorder(engine)
-    _run(engine, client, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    assert _run(engine, reader, "XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "BLOCK", "0", "STREAMS", "s",
-                ">") is NO_REPLY
-    plain_reader = Recorder(engine)
-    assert _run(engine, plain_reader, "XREAD", "BLOCK", "0", "STREAMS", "s", "$") is NO_REPLY
-    _run(engine, client, "MULTI")
-    _run(engine, client, "XADD", "s", "*", "f", "1")
-    _run(engine, client, "XADD", "s", "*", "f", "2")
-    _run(engine, client, "EXEC")
+    engine, client, log = in_process()
+    reader = connect(engine)
+    execute(engine, client, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    assert execute(engine, reader, "XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "BLOCK", "0", "STREAMS",
+                   "s", ">") is NO_REPLY
+    plain_reader = connect(engine)
+    assert execute(engine, plain_reader, "XREAD", "BLOCK", "0", "STREAMS", "s", "$") is NO_REPLY
+    execute(engine, client, "MULTI")
+    execute(engine, client, "XADD", "s", "*", "f", "1")
+    execute(engine, client, "XADD", "s", "*", "f", "2")
+    execute(engine, client, "EXEC")
     assert len(reader.sent) == 1 and len(plain_reader.sent) == 1
     [[key, entries]] = reader.sent[0]
     assert key == b"s" and len(entries) == 1
     assert len(plain_reader.sent[0][0][1]) == 2
     commands = [argv[0].upper() for _, argv in log.entries]
     assert commands.count(b"XCLAIM") == 1 and b"XREADGROUP" not in commands and b"XREAD" not in commands
-    replay, replay_client, _ = _engine()
+    replay, replay_client, _ = in_process()
     for _, argv in log.entries:
         assert not isinstance(replay.execute(replay_client, list(argv)), Exception), argv
     assert _state(replay, replay_client) == _state(engine, client)
@@ -1338,9 +1238,9 @@ def test_blocked_reads_propagate_deterministically():
 ])
 def test_rewrite_commands_load_into_redis(pair, script):
     """What an append-only file rewrite writes for a stream rebuilds it in real Redis too."""
-    engine, client, _ = _engine()
+    engine, client, _ = in_process()
     for command in script:
-        _run(engine, client, *command)
+        execute(engine, client, *command)
         pair.real.call(*command)
     for argv in engine.dbs[0].data[b"s"].rewrite_commands(b"copy"):
         reply = pair.real.call(*argv)
@@ -1359,9 +1259,9 @@ def test_propagated_commands_load_into_redis(pair):
     from resp_support import parse_reply
 
     from cascade_cli.resp.protocol import to_bytes
-    engine, client, log = _engine()
+    engine, client, log = in_process()
     for i in range(1, 260):
-        _run(engine, client, "XADD", "s", "MAXLEN", "~", "150", f"{i}-*", "f", "v" * (i % 7))
+        execute(engine, client, "XADD", "s", "MAXLEN", "~", "150", f"{i}-*", "f", "v" * (i % 7))
     for command in [
         ("XGROUP", "CREATE", "s", "g", "0"), ("XREADGROUP", "GROUP", "g", "a", "COUNT", "5", "STREAMS",
                                               "s", ">"),
@@ -1371,24 +1271,19 @@ def test_propagated_commands_load_into_redis(pair):
                                                                      "0", "COUNT", "2"),
         ("XTRIM", "s", "MINID", "~", "140"), ("XGROUP", "CREATECONSUMER", "s", "g", "e"),
     ]:
-        _run(engine, client, *command)
+        execute(engine, client, *command)
     for _, argv in log.entries:
         reply = pair.real.call(*argv)
         assert reply[0] != "-", (argv, reply)
-    mine, _ = parse_reply(to_bytes(_run(engine, client, "XINFO", "STREAM", "s", "FULL", "COUNT", "0"), 2))
+    mine, _ = parse_reply(to_bytes(execute(engine, client, "XINFO", "STREAM", "s", "FULL", "COUNT", "0"), 2))
     assert mask_full(pair.real.call("XINFO", "STREAM", "s", "FULL", "COUNT", "0")) == mask_full(mine)
 
 
 def test_keyspace_hits_and_misses(pair):
-    def counters(client):
-        info = client.call("INFO", "stats")[1]
-        return [int(re.search(rb"%s:(\d+)" % name, info).group(1)) for name in (b"keyspace_hits",
-                                                                                b"keyspace_misses")]
-
     for setup in (("XADD", "s", "1-1", "a", "b"), ("XADD", "s", "2-1", "a", "b"), ("SET", "str", "x"),
                   ("XGROUP", "CREATE", "s", "g", "0")):
         pair.both(*setup)
-    commands = [
+    assert_counted_alike(pair, [
         ("XLEN", "s"), ("XLEN", "nokey"), ("XRANGE", "s", "-", "+"), ("XRANGE", "nokey", "-", "+"),
         ("XREVRANGE", "s", "+", "-"), ("XREAD", "STREAMS", "s", "nokey", "0", "0"), ("XREAD", "STREAMS",
                                                                                      "s", "$"),
@@ -1403,11 +1298,4 @@ def test_keyspace_hits_and_misses(pair):
         ("XTRIM", "s", "MAXLEN", "5"), ("XGROUP", "CREATE", "s", "h", "0"), ("XGROUP", "SETID", "s", "h",
                                                                              "0"),
         ("XSETID", "s", "9-9"), ("XSETID", "nokey", "9-9"), ("XLEN", "str"), ("XREAD", "STREAMS", "str", "0"),
-    ]
-    for command in commands:
-        before = counters(pair.real), counters(pair.mem)
-        pair.each(*command)
-        after = counters(pair.real), counters(pair.mem)
-        real = [a - b for a, b in zip(after[0], before[0])]
-        mem = [a - b for a, b in zip(after[1], before[1])]
-        assert mem == real, (command, real, mem)
+    ], send=Pair.each)

@@ -487,5 +487,6 @@ def test_bitfield_signals_only_real_changes(pair):
                     ("PERSIST", "x"), ("BITOP", "OR", "x", "x")):
             watch_change_exec(pair, other, "x", cmd)
         pair.both("GET", "x")
-        watch_change_exec(pair, other, "n", ("BITFIELD", "n", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000"))
+        watch_change_exec(pair, other, "n",
+                          ("BITFIELD", "n", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1000"))
         pair.both("GET", "n")

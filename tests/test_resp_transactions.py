@@ -13,7 +13,14 @@ import time
 from typing import Any
 
 import pytest
-from resp_support import Pair
+from resp_support import (
+    Pair,
+    client_id,
+    client_info,
+    pair_in_each_protocol,
+    parse_client_lines,
+    watch_change_exec,
+)
 
 OK = ("+", "OK")
 QUEUED = ("+", "QUEUED")
@@ -21,19 +28,7 @@ EXECABORT = ("-", "EXECABORT Transaction discarded because of previous errors.")
 WRONGTYPE = ("-", "WRONGTYPE Operation against a key holding the wrong kind of value")
 
 
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def p(pair: Pair, request: pytest.FixtureRequest) -> Pair:
-    """The differential pair, speaking RESP2 or RESP3."""
-    if request.param == 3:
-        pair.real.call("HELLO", "3")
-        pair.mem.call("HELLO", "3")
-    pair.resp = request.param  # type: ignore[attr-defined]
-    return pair
-
-
-def aborted(p: Any) -> tuple[str, None]:
-    """EXEC's reply when a watched key changed: a null array (RESP2) or null (RESP3)."""
-    return ("_", None) if getattr(p, "resp", 2) == 3 else ("*", None)
+p = pair_in_each_protocol()
 
 
 def transaction(p: Pair, *commands: tuple[Any, ...]) -> Any:
@@ -74,7 +69,7 @@ def test_discard(p: Pair) -> None:
     p.both("MULTI")
     p.both("SET", "d", "1")
     assert p.both("DISCARD") == OK
-    assert p.both("GET", "d") == (("_", None) if p.resp == 3 else ("$", None))  # type: ignore[attr-defined]
+    assert p.both("GET", "d") == p.null
     assert p.both("EXEC") == ("-", "ERR EXEC without MULTI")
     assert p.both("DISCARD") == ("-", "ERR DISCARD without MULTI")
     # DISCARD after a queue-time error clears the error too
@@ -123,23 +118,19 @@ def test_multi_with_blocking_commands_answers_at_once(p: Pair) -> None:
 
 
 def test_multi_state_shows_in_client_list(pair: Pair) -> None:
-    from test_resp_connection import client_id, parse_lines
-    observer = pair.connect()
-    try:
+    with pair.connect() as observer:
         ids = client_id(pair.real), client_id(pair.mem)
         pair.both("MULTI")
         pair.both("SET", "a", "1")
         pair.both("GET", "a")
-        real, mem = (parse_lines(client.call("CLIENT", "LIST", "ID", str(i))[1])[0]
+        real, mem = (parse_client_lines(client.call("CLIENT", "LIST", "ID", str(i))[1])[0]
                      for client, i in zip((observer.real, observer.mem), ids))
         assert (mem["flags"], mem["multi"], mem["cmd"]) == (real["flags"], real["multi"], real["cmd"]) == \
             ("x", "2", "get")
         assert int(mem["multi-mem"]) > 0
         pair.both("DISCARD")
-        mem = parse_lines(observer.mem.call("CLIENT", "LIST", "ID", str(ids[1]))[1])[0]
+        mem = parse_client_lines(observer.mem.call("CLIENT", "LIST", "ID", str(ids[1]))[1])[0]
         assert (mem["flags"], mem["multi"], mem["multi-mem"]) == ("N", "-1", "0")
-    finally:
-        observer.close()
 
 
 def test_quit_and_reset_inside_multi(pair: Pair) -> None:
@@ -153,12 +144,11 @@ def test_quit_and_reset_inside_multi(pair: Pair) -> None:
 # --- WATCH -----------------------------------------------------------------------------------------
 
 def test_watch_change_by_another_client(p: Pair) -> None:
-    other = p.connect()
-    try:
+    with p.connect() as other:
         p.both("SET", "k", "1")
         assert p.both("WATCH", "k") == OK
         assert other.both("SET", "k", "2") == OK
-        assert transaction(p, ("SET", "k", "mine")) == aborted(p)
+        assert transaction(p, ("SET", "k", "mine")) == p.null_array
         assert p.both("GET", "k") == ("$", b"2")
         # EXEC unwatched everything: the next transaction runs whatever happens
         other.both("SET", "k", "3")
@@ -171,10 +161,8 @@ def test_watch_change_by_another_client(p: Pair) -> None:
         # one of several watched keys changes: aborted
         p.both("WATCH", "k", "k2", "k3")
         other.both("SET", "k3", "x")
-        assert transaction(p, ("INCR", "counter")) == aborted(p)
+        assert transaction(p, ("INCR", "counter")) == p.null_array
         assert p.both("GET", "counter") == ("$", b"1")
-    finally:
-        other.close()
 
 
 @pytest.mark.parametrize("change", [
@@ -186,16 +174,9 @@ def test_watch_change_by_another_client(p: Pair) -> None:
     ("LPUSH", "wl", "x"),
 ])
 def test_watch_sees_every_write(pair: Pair, change: tuple[str, ...]) -> None:
-    other = pair.connect()
-    try:
-        pair.both("SET", "w", "same")
-        pair.both("WATCH", "w", "wl")
-        other.both(*change)
-        pair.both("MULTI")
-        pair.both("PING")
-        pair.both("EXEC")
-    finally:
-        other.close()
+    pair.both("SET", "w", "same")
+    with pair.connect() as other:
+        watch_change_exec(pair, other, ("w", "wl"), change)
 
 
 @pytest.mark.parametrize("noop", [
@@ -207,51 +188,42 @@ def test_watch_sees_every_write(pair: Pair, change: tuple[str, ...]) -> None:
     ("SET", "other", "x"),
 ])
 def test_watch_ignores_reads_and_noops(pair: Pair, noop: tuple[str, ...]) -> None:
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         pair.both("SET", "w", "v")
         pair.both("WATCH", "w", "missing")
         other.both(*noop)
         assert transaction(pair, ("GET", "w")) == ("*", [("$", b"v")])
-    finally:
-        other.close()
 
 
 def test_watch_change_by_the_watcher_itself(p: Pair) -> None:
     p.both("WATCH", "self")
     p.both("SET", "self", "1")
-    assert transaction(p, ("GET", "self")) == aborted(p)
+    assert transaction(p, ("GET", "self")) == p.null_array
     # a change made inside the transaction itself does not matter
     p.both("WATCH", "self")
     assert transaction(p, ("SET", "self", "2"), ("GET", "self")) == ("*", [OK, ("$", b"2")])
 
 
 def test_watch_missing_key_created_and_deleted(pair: Pair) -> None:
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         pair.both("WATCH", "ghost")
         other.both("SET", "ghost", "1")
         other.both("DEL", "ghost")
         assert transaction(pair, ("PING",)) == ("*", None)
-    finally:
-        other.close()
 
 
 def test_watch_key_expiring_meanwhile(p: Pair) -> None:
     p.both("SET", "e", "v", "PX", "60")
     p.both("WATCH", "e")
     time.sleep(0.12)
-    assert transaction(p, ("PING",)) == aborted(p)
+    assert transaction(p, ("PING",)) == p.null_array
     # expired and gone for another client's read meanwhile
     p.both("SET", "e", "v", "PX", "60")
     p.both("WATCH", "e")
     time.sleep(0.12)
-    other = p.connect()
-    try:
+    with p.connect() as other:
         other.both("GET", "e")
-    finally:
-        other.close()
-    assert transaction(p, ("PING",)) == aborted(p)
+    assert transaction(p, ("PING",)) == p.null_array
 
 
 def test_watch_key_already_expired(pair: Pair) -> None:
@@ -275,8 +247,7 @@ def test_watch_stale_keys(pair: Pair, after: tuple[str, ...]) -> None:
 
 
 def test_watch_and_flush(pair: Pair) -> None:
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         for flush in (("FLUSHALL",), ("FLUSHDB",), ("FLUSHALL", "ASYNC"), ("FLUSHDB", "SYNC")):
             pair.both("SET", "f", "1")
             pair.both("WATCH", "f", "never-existed")
@@ -293,13 +264,10 @@ def test_watch_and_flush(pair: Pair) -> None:
         other.both("SET", "f", "elsewhere")
         other.both("FLUSHDB")
         assert transaction(pair, ("GET", "f")) == ("*", [("$", b"1")])
-    finally:
-        other.close()
 
 
 def test_watch_is_per_database(pair: Pair) -> None:
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         pair.both("SELECT", "1")
         pair.both("WATCH", "dbkey")
         other.both("SET", "dbkey", "in-db0")          # another database: no effect
@@ -313,13 +281,10 @@ def test_watch_is_per_database(pair: Pair) -> None:
         pair.both("SELECT", "0")
         other.both("SET", "dbkey", "again-db1")
         assert transaction(pair, ("GET", "dbkey")) == ("*", None)
-    finally:
-        other.close()
 
 
 def test_unwatch_and_discard_forget_watches(pair: Pair) -> None:
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         pair.both("WATCH", "u")
         assert pair.both("UNWATCH") == OK
         other.both("SET", "u", "1")
@@ -336,22 +301,16 @@ def test_unwatch_and_discard_forget_watches(pair: Pair) -> None:
         assert pair.both("EXEC") == EXECABORT
         other.both("SET", "u", "3")
         assert transaction(pair, ("GET", "u")) == ("*", [("$", b"3")])
-    finally:
-        other.close()
 
 
 def test_dirty_flag_shows_in_client_list(pair: Pair) -> None:
-    from test_resp_connection import info
-    other = pair.connect()
-    try:
+    with pair.connect() as other:
         pair.both("WATCH", "flagged")
-        assert info(pair.mem)["flags"] == info(pair.real)["flags"] == "N"
+        assert client_info(pair.mem)["flags"] == client_info(pair.real)["flags"] == "N"
         other.both("SET", "flagged", "1")
-        assert info(pair.mem)["flags"] == info(pair.real)["flags"] == "d"
+        assert client_info(pair.mem)["flags"] == client_info(pair.real)["flags"] == "d"
         pair.both("UNWATCH")
-        assert info(pair.mem)["flags"] == info(pair.real)["flags"] == "N"
-    finally:
-        other.close()
+        assert client_info(pair.mem)["flags"] == client_info(pair.real)["flags"] == "N"
 
 
 # --- differences from Redis that need a change outside this group -----------------------------------

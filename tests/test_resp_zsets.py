@@ -366,7 +366,7 @@ def test_pops(zp: Any) -> None:
 
 
 def test_blocking_pops_served(zp: Any) -> None:
-    with zp.connect(zp.resp) as other:
+    with zp.connect() as other:
         cases = [(("BZPOPMIN", "k1", "k2", "0"), ("ZADD", "k2", "1", "a", "2", "b")),
                  (("BZPOPMAX", "k0", "k1", "5"), ("ZADD", "k1", "1", "a", "2", "b")),
                  (("BZMPOP", "0", "2", "k6", "k3", "MAX", "COUNT", "5"), ("ZADD", "k3", "1", "x", "2", "y")),
