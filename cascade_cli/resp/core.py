@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cascade_cli import __version__
-from cascade_cli.resp.commands import COMMANDS, Command, arity_error, load_all
+from cascade_cli.resp.commands import COMMANDS, Command, arity_error, c_string, load_all
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.params import Params
 from cascade_cli.resp.protocol import NULL_ARRAY, QUEUED, ErrorReply, Push
@@ -147,24 +147,6 @@ class Client:
             return timeout_reply
         return Block(self.db.index, keys, timeout, timeout_reply, attempt)
 
-    def flags(self) -> str:
-        out = ""
-        if self.monitor:
-            out += "O"
-        if self.subscriptions:
-            out += "P"
-        if self.multi is not None:
-            out += "x"
-        if self.blocked is not None:
-            out += "b"
-        if self.close_after_reply:
-            out += "c"
-        if self.cas_dirty:
-            out += "d"
-        if self.no_evict:
-            out += "e"
-        return out or "N"
-
 
 class Engine:
     """All server state. Call `execute` per command; `tick` about every 100 ms."""
@@ -247,14 +229,14 @@ class Engine:
             for raw in argv[1:]:
                 if len(args) >= 128:
                     break
-                args += "'" + _c_string(raw)[:128 - len(args)] + "' "
-            return ErrorReply(f"ERR unknown command '{_c_string(argv[0])[:128]}', "
+                args += "'" + c_string(raw)[:128 - len(args)] + "' "
+            return ErrorReply(f"ERR unknown command '{c_string(argv[0])[:128]}', "
                               f"with args beginning with: {args}")
         if cmd.subcommands is not None and len(argv) >= 2:
             sub = cmd.subcommands.get(argv[1].lower())
             if sub is None:
-                return ErrorReply(f"ERR unknown subcommand '{_c_string(argv[1])[:128]}'. "
-                                  f"Try {_c_string(argv[0]).upper()} HELP.")
+                return ErrorReply(f"ERR unknown subcommand '{c_string(argv[1])[:128]}'. "
+                                  f"Try {c_string(argv[0]).upper()} HELP.")
             cmd = sub
         if not cmd.arity_ok(len(argv)):
             return arity_error(cmd.name)
@@ -696,12 +678,6 @@ class Engine:
 
     def uptime(self) -> int:
         return int(time.monotonic() - self.started_monotonic)
-
-
-def _c_string(raw: bytes) -> str:
-    """An argument as Redis's C formatting prints it: up to the first NUL byte."""
-    cut = raw.find(b"\0")
-    return (raw if cut < 0 else raw[:cut]).decode("utf-8", "surrogateescape")
 
 
 def _internal_error(cmd: Command, error: Exception) -> ErrorReply:

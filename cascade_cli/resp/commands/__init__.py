@@ -188,8 +188,9 @@ def c_bytes(raw: bytes) -> bytes:
 
 
 def c_string(raw: bytes) -> str:
-    """An argument as Redis's C formatting (%s) prints it: up to the first NUL byte."""
-    return c_bytes(raw).decode("utf-8", "replace")
+    """An argument as Redis's C formatting (%s) prints it: up to the first NUL byte (other
+    bytes kept as they are, through surrogate escapes that the reply encoder undoes)."""
+    return c_bytes(raw).decode("utf-8", "surrogateescape")
 
 
 def arity_error(name: str) -> ErrorReply:
