@@ -20,13 +20,13 @@ and "memory" (the Tracker itself).
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import deque
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.resp.protocol import parse_ll
+from cascade_cli.resp.sampling import KeySampler
 from cascade_cli.resp.store import RHash, RList, RSet
 
 if TYPE_CHECKING:
@@ -191,49 +191,6 @@ def human(size: float) -> str:
     return f"{size:.2f}P"
 
 
-class _KeySampler:
-    """Random keys of one dict in O(1) per key, from a snapshot of its keys that is rebuilt when
-    it has drifted (size changed by half, many sampled keys gone, or a second went by)."""
-
-    __slots__ = ("keys", "built", "size")
-
-    def __init__(self) -> None:
-        self.keys: list[bytes] = []
-        self.built = 0.0
-        self.size = 0
-
-    def sample(self, table: dict[bytes, Any], count: int) -> list[bytes]:
-        size = len(table)
-        if size <= 64:
-            keys = list(table)
-            return random.sample(keys, min(count, size))
-        now = time.monotonic()
-        if not self.keys or size > self.size * 3 // 2 or size < self.size // 2 \
-                or (now - self.built > 1.0 and size != self.size):
-            self._rebuild(table, now)
-        out = []
-        misses = 0
-        keys = self.keys
-        while len(out) < count:
-            key = keys[random.randrange(len(keys))]
-            if key in table:
-                out.append(key)
-            else:
-                misses += 1
-                if misses > count + 8:
-                    if now == self.built:
-                        break
-                    self._rebuild(table, now)
-                    keys = self.keys
-                    misses = 0
-        return out
-
-    def _rebuild(self, table: dict[bytes, Any], now: float) -> None:
-        self.keys = list(table)
-        self.built = now
-        self.size = len(table)
-
-
 class Tracker:
     """The engine's memory accounting, eviction and instantaneous metrics."""
 
@@ -241,7 +198,7 @@ class Tracker:
         self.engine = engine
         self.estimates: dict[int, tuple[float, float, int, int]] = {}  # db -> (avg, at, dirty, keys)
         self.peak = 0
-        self.samplers: dict[tuple[int, bool], _KeySampler] = {}
+        self.samplers: dict[tuple[int, bool], KeySampler] = {}
         self.pool: list[tuple[float, int, bytes]] = []   # (score, db, key), best victim last
         self.next_db = 0
         self.metrics: dict[str, deque[float]] = {name: deque(maxlen=INSTANTANEOUS_SAMPLES)
@@ -302,10 +259,10 @@ class Tracker:
 
     # --- eviction ----------------------------------------------------------------------------
 
-    def _sampler(self, index: int, volatile: bool) -> _KeySampler:
+    def _sampler(self, index: int, volatile: bool) -> KeySampler:
         sampler = self.samplers.get((index, volatile))
         if sampler is None:
-            sampler = self.samplers[(index, volatile)] = _KeySampler()
+            sampler = self.samplers[(index, volatile)] = KeySampler()
         return sampler
 
     def evict(self) -> bool:
