@@ -24,8 +24,9 @@ class KeySampler:
         self.size = 0
 
     def sample(self, table: Any, count: int) -> list[bytes]:
-        """Up to `count` distinct-or-not live members of `table` (a dict or set), chosen at
-        random; fewer only when the table is nearly empty."""
+        """`count` live members of `table` (a dict or set) chosen at random: distinct for
+        tables of up to 64 members, drawn with replacement beyond; fewer only when most
+        members of the snapshot are gone."""
         size = len(table)
         if size <= 64:
             keys = list(table)
