@@ -402,8 +402,11 @@ class Engine:
         if "denyoom" not in cmd.flags or not self.params.maxmemory:
             return None
         evict = self.hooks.get("evict")
-        if evict is not None and evict():
-            return None
+        try:
+            if evict is not None and evict():
+                return None
+        except Exception as error:  # noqa: BLE001 - eviction trouble must not drop the client
+            _internal_error(cmd, error)
         if self.used_memory() <= self.params.maxmemory:
             return None
         return self._count_error(ErrorReply("OOM command not allowed when used memory > 'maxmemory'."))
@@ -424,7 +427,10 @@ class Engine:
         entries = self.pending_propagation
         self.pending_propagation = []
         if self.aof is not None:
-            self.aof.feed(entries)
+            try:
+                self.aof.feed(entries)
+            except Exception as error:  # noqa: BLE001 - a bad entry must not cost the others
+                _internal_error(None, error)
 
     # --- MONITOR and SLOWLOG ---------------------------------------------------------------
 
@@ -598,6 +604,8 @@ class Engine:
                         reply = block.attempt()
                     except ErrorReply as error:
                         reply = self._count_error(error)
+                    except Exception as error:  # noqa: BLE001 - see _internal_error
+                        reply = self._count_error(_internal_error(None, error))
                     finally:
                         client.db = previous
                     if reply is None:
@@ -680,11 +688,12 @@ class Engine:
         return int(time.monotonic() - self.started_monotonic)
 
 
-def _internal_error(cmd: Command, error: Exception) -> ErrorReply:
+def _internal_error(cmd: Command | None, error: Exception) -> ErrorReply:
     """A bug in a command must not take the connection down: answer an error and log it."""
     import traceback
     traceback.print_exception(error)
-    return ErrorReply(f"ERR internal error in '{cmd.name}': {type(error).__name__}: {error}")
+    where = f" in '{cmd.name}'" if cmd is not None else ""
+    return ErrorReply(f"ERR internal error{where}: {type(error).__name__}: {error}")
 
 
 def _monitor_quote(raw: bytes) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import chain
 
 try:
     from hiredis import ProtocolError as _HiredisError
@@ -236,7 +237,11 @@ class RequestParser:
         # takes the exact path.
         try:
             lengths = list(map(len, commands))
-        except TypeError:                           # a null multibulk (*-1)
+            # every element must be a bulk string: join refuses ints, nulls, maps and errors
+            total = len(b"".join(chain.from_iterable(commands)))
+        except TypeError:                           # a null multibulk (*-1) or another element type
+            return None
+        if set(map(type, commands)) != {list} or total > len(data):
             return None
         if (min(lengths) == 0 or len(data) > self.max_bulk or data.count(b"\r\n$") != sum(lengths)
                 or data.count(b"\r\n*") != len(commands) - 1):

@@ -24,6 +24,7 @@ from cascade_cli.resp.params import Params
 from cascade_cli.resp.protocol import ErrorReply, ProtocolError, RequestParser, encode
 
 PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024      # client-output-buffer-limit pubsub (hard)
+MAX_TURN = 1000                             # commands one client runs before others get a turn
 DENIED = (b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
           b"password is set for the default user. In this mode connections are only accepted from "
           b"the loopback interface. If you want to connect from external computers to Redis you may "
@@ -58,6 +59,7 @@ class Connection(Client, asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.pending: deque[list[bytes]] = deque()
+        self.pending_bytes = 0                       # bytes read while commands were waiting
         self.parser = RequestParser(server.engine.params.proto_max_bulk_len)
         self.running = False
         self.flush_scheduled = False
@@ -103,7 +105,7 @@ class Connection(Client, asyncio.Protocol):
             self.protocol_error = error.reply
             if self.transport is not None:
                 self.transport.pause_reading()
-        if self.parser.pending > self.server.engine.params.client_query_buffer_limit:
+        if self.parser.pending + self.pending_bytes > self.server.engine.params.client_query_buffer_limit:
             log(self.server.params, f"Closing client that reached max query buffer length: {self.addr}", "#")
             self.server.engine.disconnect(self)
             if self.transport is not None:
@@ -111,6 +113,7 @@ class Connection(Client, asyncio.Protocol):
             return
         if self.blocked is not None or self.pending:
             self.pending.extend(commands)
+            self.pending_bytes += len(data)       # counted against client-query-buffer-limit
             return
         self.run(commands)
         # Unauthenticated, the parser hands over one command at a time: go on with the rest.
@@ -141,32 +144,38 @@ class Connection(Client, asyncio.Protocol):
     # --- running commands ------------------------------------------------------------------
 
     def run(self, commands: list[list[bytes]] | deque[list[bytes]]) -> None:
-        """Execute commands in order and write all their replies at once."""
+        """Execute commands in order and write all their replies at once. What cannot run now
+        (the client blocked, CLIENT PAUSE, or MAX_TURN commands done in this turn) stays in
+        `pending` and runs later, in order."""
         engine = self.server.engine
         out = self.out
+        queue = commands if type(commands) is deque else deque(commands)
         self.running = True
         self.last_interaction = engine.clock = time.monotonic()    # the LRU clock, per batch
         try:
-            index = 0
-            count = len(commands)
             paused = engine.pause_end_ms
-            while index < count:
-                argv = commands[index]
-                if paused and self._paused(argv):
-                    self.pending.extend(list(commands)[index:])
-                    asyncio.get_running_loop().call_later(0.01, self._resume_now)
+            done = 0
+            while queue:
+                if done >= MAX_TURN:              # let the other clients have the loop too
+                    self.pending = queue
+                    self._later(0)
                     break
-                index += 1
+                if paused and self._paused(queue[0]):
+                    self.pending = queue
+                    self._later(0.01)
+                    break
+                argv = queue.popleft()
+                done += 1
                 reply = engine.execute(self, argv)
                 if reply is not NO_REPLY:
                     encode(reply, self.resp, out)
                 elif self.blocked is not None:
-                    self.pending.extend(list(commands)[index:])
+                    self.pending = queue
                     break
                 if self.close_after_reply or self.closed:
                     break
             else:
-                if self.protocol_error is not None and not self.pending:
+                if self.protocol_error is not None:
                     encode(self.protocol_error, self.resp, out)
                     self.close_after_reply = True
         finally:
@@ -175,6 +184,16 @@ class Connection(Client, asyncio.Protocol):
         self.flush()
         if engine.shutdown_requested:
             self.server.stop()
+
+    def _later(self, delay: float) -> None:
+        """Run the pending commands after `delay` seconds; stop reading until then."""
+        if self.transport is not None:
+            self.transport.pause_reading()
+        loop = asyncio.get_running_loop()
+        if delay:
+            loop.call_later(delay, self._resume_now)
+        else:
+            loop.call_soon(self._resume_now)
 
     def _paused(self, argv: list[bytes]) -> bool:
         """CLIENT PAUSE is in force for this command: it waits (ALL: every command; WRITE:
@@ -245,10 +264,14 @@ class Connection(Client, asyncio.Protocol):
     def _resume_now(self) -> None:
         if self.closed or self.blocked is not None:
             return
-        commands = list(self.pending)
-        self.pending.clear()
+        commands = self.pending
+        self.pending = deque()
+        self.pending_bytes = 0
         if commands or self.protocol_error is not None:
             self.run(commands)
+        if not self.pending and self.blocked is None and self.protocol_error is None \
+                and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
 
 
 def _addr(pair: Any) -> str:
@@ -310,14 +333,18 @@ class Server:
             log(self.params, str(error), "#")
 
     def _tick(self) -> None:
+        """Periodic work; whatever goes wrong is logged and the next tick still comes."""
         if self.stopped is None or self.stopped.is_set():
             return
-        self.engine.tick()
         try:
+            self.engine.tick()
             persistence.tick(self.engine)
         except (persistence.PersistenceError, OSError) as error:
             log(self.params, f"persistence: {error}", "#")
-        asyncio.get_running_loop().call_later(1 / self.params.hz, self._tick)
+        except Exception as error:  # noqa: BLE001 - the server must keep its timer
+            log(self.params, f"internal error in the periodic task: {type(error).__name__}: {error}", "#")
+        finally:
+            asyncio.get_running_loop().call_later(1 / self.params.hz, self._tick)
 
     def stop(self) -> None:
         if self.stopped is not None:
