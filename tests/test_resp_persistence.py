@@ -282,3 +282,78 @@ def test_shutdown_nosave_keeps_the_previous_snapshot(tmp_path: Path) -> None:
         assert client.execute_command("EXISTS", "saved", "unsaved") == 1
     finally:
         _stop(proc)
+
+
+def test_bgrewriteaof_inside_a_transaction_does_not_replay_it_twice(memory_aof: Any, tmp_path: Path) -> None:
+    proc, port = memory_aof(tmp_path / "mem")
+    raw = RawClient(port)
+    for command in (("MULTI",), ("RPUSH", "l", "x"), ("INCR", "c"), ("BGREWRITEAOF",)):
+        raw.call(*command)
+    assert raw.call("EXEC")[0] == "*"
+    aof = tmp_path / "mem" / "appendonly.aof"
+    _wait(lambda: b"MULTI" not in aof.read_bytes())          # the rewrite ran after the EXEC
+    shutdown(port, "NOSAVE")
+    proc.wait(10)
+    _, port = memory_aof(tmp_path / "mem")
+    client = client_for(port)
+    assert client.execute_command("LRANGE", "l", 0, -1) == [b"x"]
+    assert client.execute_command("GET", "c") == b"1"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A 512 KiB tmpfs (root only; skipped where mounting is not allowed)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): " + done.stderr.decode().strip())
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _fill_until_refused(raw: RawClient, prefix: str) -> tuple[list[str], str]:
+    acknowledged = []
+    for i in range(400):
+        reply = raw.call("SET", f"{prefix}{i}", "v" * 4000)
+        if reply[0] == "-":
+            return acknowledged, reply[1]
+        acknowledged.append(f"{prefix}{i}")
+    raise AssertionError("the disk never filled up")
+
+
+def test_a_full_disk_refuses_writes_with_misconf_and_loses_no_acknowledged_write(
+        small_disk: Path, memory_aof: Any, tmp_path: Path) -> None:
+    filler = small_disk / "filler"
+    filler.write_bytes(b"x" * 200 * 1024)
+    proc, port = memory_aof(small_disk, "--appendfsync", "everysec")
+    raw = RawClient(port)
+    acknowledged, error = _fill_until_refused(raw, "k")
+    assert error.startswith("MISCONF Errors writing to the AOF file")
+    assert raw.call("GET", acknowledged[0])[0] == "$"                 # reads still work
+    filler.unlink()                                                   # room again: the retry lands
+    _wait(lambda: raw.call("SET", "after", "1") == ("+", "OK"))
+    shutdown(port, "NOSAVE")
+    proc.wait(10)
+    _, port = memory_aof(small_disk)
+    client = client_for(port)
+    assert client.execute_command("EXISTS", *acknowledged, "after") == len(acknowledged) + 1
+
+
+def test_appendfsync_always_exits_rather_than_acknowledge_an_unwritten_write(
+        small_disk: Path, memory_aof: Any) -> None:
+    proc, port = memory_aof(small_disk, "--appendfsync", "always")
+    raw = RawClient(port)
+    acknowledged = []
+    for i in range(400):
+        try:
+            reply = raw.call("SET", f"k{i}", "v" * 4000)
+        except ConnectionError:
+            break
+        assert reply == ("+", "OK")
+        acknowledged.append(f"k{i}")
+    assert proc.wait(10) == 1
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_disk)], check=True)
+    _, port = memory_aof(small_disk)
+    assert client_for(port).execute_command("EXISTS", *acknowledged) == len(acknowledged)

@@ -186,6 +186,7 @@ class Engine:
         self.fast_commands = {**COMMANDS, **{name.upper(): cmd for name, cmd in COMMANDS.items()}}
         self.clock = time.monotonic()         # the LRU clock: advanced by tick() and per batch
         self.active_expire_enabled = True     # DEBUG SET-ACTIVE-EXPIRE
+        self.write_error: str | None = None    # MISCONF text while the AOF cannot be written
         self.pause_mode: str | None = None     # CLIENT PAUSE: "all" | "write" until pause_end_ms
         self.pause_end_ms = 0
         self.tracking_clients: dict[Client, None] = {}   # CLIENT TRACKING (commands/connection.py)
@@ -255,7 +256,8 @@ class Engine:
             if (argc != arity) if arity > 0 else (argc < -arity):
                 return self._reply(client, self._reject(client, cmd, arity_error(cmd.name)))
         if client.authenticated and client.multi is None and not client.subscribed \
-                and not self.monitors and not self.params.maxmemory and not client.tracking:
+                and not self.monitors and not self.params.maxmemory and not client.tracking \
+                and self.write_error is None:
             # call(), inlined: this is the path of nearly every command
             dirty = self.dirty
             client.rewrite_as = None
@@ -295,6 +297,8 @@ class Engine:
         name = cmd.name
         if not client.authenticated and self.params.requirepass and "no-auth" not in cmd.flags:
             return self._reject(client, cmd, ErrorReply("NOAUTH Authentication required."))
+        if self.write_error is not None and ("write" in cmd.flags or name == "ping"):
+            return self._reject(client, cmd, ErrorReply(self.write_error))
         if client.multi is not None and name not in NO_QUEUE:
             if "no-multi" in cmd.flags:
                 client.multi_error = True
@@ -609,6 +613,9 @@ class Engine:
                     finally:
                         client.db = previous
                     if reply is None:
+                        value = self.dbs[block.db].data.get(slot[1])
+                        if value is None or (not len(value) and getattr(value, "TYPE", None) != b"stream"):
+                            break       # nothing left to serve: the others keep waiting (O(1))
                         continue
                     if client.rewrite_as is not None and self.aof is not None:
                         for entry in client.rewrite_as:

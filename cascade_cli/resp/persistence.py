@@ -219,21 +219,29 @@ class AppendOnlyFile:
         if not self.buffer:
             return
         data = b"".join(self.buffer)
-        self.buffer.clear()
+        self.buffer = []
         try:
             view = memoryview(data)
             while view:
                 written = os.write(self.fd, view)
                 view = view[written:]
-            self.size += len(data)
-            self.unsynced = True
             if self.engine.params.appendfsync == "always":
                 os.fsync(self.fd)
-                self.unsynced = False
-            self.last_write_ok = True
         except OSError as error:
+            # Cut a partial write off so the file ends on a whole command; keep it for a retry.
+            try:
+                os.ftruncate(self.fd, self.size)
+            except OSError:
+                pass
+            self.buffer = [data]
             self.last_write_ok = False
+            self.engine.write_error = f"MISCONF Errors writing to the AOF file: {error.strerror}"
             raise PersistenceError(f"cannot write the append-only file {self.path}: {error.strerror}") from None
+        self.size += len(data)
+        self.unsynced = self.engine.params.appendfsync != "always"
+        if not self.last_write_ok:
+            self.last_write_ok = True
+            self.engine.write_error = None
 
     def tick(self) -> None:
         self.flush()
@@ -276,6 +284,7 @@ class Persistence:
         self.rdb_last_bgsave_ok = True
         self.aof_last_rewrite_ok = True
         self.aof_rewrites = 0
+        self.rewrite_failed_at = -1e9           # monotonic time of the last failed rewrite
         self.last_save_dirty = engine.dirty
         self.last_save_time = time.time()
 
@@ -384,6 +393,7 @@ class Persistence:
             aof.rewrite_buffer = None
         self.aof_last_rewrite_ok = ok
         if not ok:
+            self.rewrite_failed_at = time.monotonic()
             self.log("Background AOF rewrite failed", "#")
             temp.unlink(missing_ok=True)
             return
@@ -411,11 +421,15 @@ class Persistence:
     def tick(self) -> None:
         self.wait_child()
         self._follow_config()
+        if self.rewrite_scheduled and self.child is None and not self.engine.pending_propagation:
+            self.rewrite_scheduled = False
+            self.bgrewriteaof()
         if self.aof is not None:
             self.aof.tick()
             params = self.engine.params
             growth = params.auto_aof_rewrite_percentage
-            if self.child is None and growth and self.aof.size > params.auto_aof_rewrite_min_size:
+            if self.child is None and growth and self.aof.size > params.auto_aof_rewrite_min_size \
+                    and time.monotonic() - self.rewrite_failed_at > 5:
                 base = max(self.aof.base_size, 1)
                 if (self.aof.size - base) * 100 // base >= growth:
                     self.log("Starting automatic rewriting of AOF on "

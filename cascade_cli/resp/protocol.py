@@ -179,11 +179,12 @@ class RequestParser:
     multibulk and bulk lengths before reading them.
     """
 
-    __slots__ = ("_buf", "_argv", "_remaining", "_bulklen", "_chunks", "_have", "_need",
+    __slots__ = ("_buf", "_off", "_argv", "_remaining", "_bulklen", "_chunks", "_have", "_need",
                  "max_bulk", "auth_required", "_reader")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
         self._buf = b""
+        self._off = 0                # where the unread part of _buf starts
         self._argv: list[bytes] = []
         self._remaining = 0          # arguments still to read for the current multibulk
         self._bulklen = -1           # length of the bulk being read, -1 before its header
@@ -197,7 +198,7 @@ class RequestParser:
     @property
     def pending(self) -> int:
         """Bytes received and not yet part of a complete command."""
-        return len(self._buf) + self._have
+        return len(self._buf) - self._off + self._have
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Add bytes; return the complete commands. Raises ProtocolError, with the commands
@@ -256,9 +257,14 @@ class RequestParser:
                 return []
             data = b"".join(self._chunks)
             self._chunks, self._have, self._need = [], 0, 0
-        buf = self._buf + data if self._buf else data
-        out: list[list[bytes]] = []
         pos = 0
+        if self._off:                # unauthenticated: the rest of the last read, one at a time
+            buf = self._buf[self._off:] + data if data else self._buf
+            pos = 0 if data else self._off
+            self._off = 0
+        else:
+            buf = self._buf + data if self._buf else data
+        out: list[list[bytes]] = []
         n = len(buf)
         try:
             while pos < n:
@@ -337,7 +343,12 @@ class RequestParser:
             self._bulklen = -1
             raise
         finally:
-            self._buf = buf[pos:] if pos < n else b""
+            if pos >= n:
+                self._buf = b""
+            elif self.auth_required and not self._need:
+                self._buf, self._off = buf, pos     # no copy per command before AUTH
+            else:
+                self._buf = buf[pos:]
             if self._need:
                 self._chunks = [self._buf]
                 self._have = len(self._buf)

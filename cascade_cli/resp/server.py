@@ -326,11 +326,17 @@ class Server:
         loop.call_later(1 / self.params.hz, self._tick)
 
     def write_aof(self, aof: Any) -> None:
-        """Write (and with appendfsync always, fsync) the AOF before replies go out."""
+        """Write (and with appendfsync always, fsync) the AOF before replies go out. When that
+        fails under appendfsync always, exit at once: the replies must not be sent (as Redis).
+        Otherwise writes are refused with MISCONF until a retry from the tick succeeds."""
         try:
             aof.flush()
         except persistence.PersistenceError as error:
             log(self.params, str(error), "#")
+            if self.params.appendfsync == "always":
+                log(self.params, "Can't recover from AOF write error when the AOF fsync policy is "
+                                 "'always'. Exiting...", "#")
+                os._exit(1)
 
     def _tick(self) -> None:
         """Periodic work; whatever goes wrong is logged and the next tick still comes."""
