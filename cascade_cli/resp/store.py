@@ -16,10 +16,11 @@ container in place. Commands must call `modified` after every in-place change, a
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+from cascade_cli.resp.sampling import KeySampler
 
 if TYPE_CHECKING:
     from cascade_cli.resp.core import Engine
@@ -67,7 +68,7 @@ def type_name(value: object) -> bytes:
 class Database:
     """One numbered database: `data` (key -> value) and `expires` (key -> unix ms)."""
 
-    __slots__ = ("index", "data", "expires", "engine", "access", "avg_ttl")
+    __slots__ = ("index", "data", "expires", "engine", "access", "avg_ttl", "key_sampler", "expire_sampler")
 
     def __init__(self, index: int, engine: Engine) -> None:
         self.index = index
@@ -78,6 +79,8 @@ class Database:
         self.access: dict[bytes, float] = {}
         self.engine = engine
         self.avg_ttl = 0
+        self.key_sampler = KeySampler()              # RANDOMKEY
+        self.expire_sampler = KeySampler()           # the active expiry cycle
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -200,29 +203,20 @@ class Database:
         for _ in range(100):
             if not self.data:
                 return None
-            key = random.choice(list(self.data)) if len(self.data) < 64 else _sample(self.data)
-            if self.lookup(key) is not None:
-                return key
+            picked = self.key_sampler.sample(self.data, 1)
+            if picked and self.lookup(picked[0]) is not None:
+                return picked[0]
         return None
 
     def active_expire(self, budget: int = 20) -> int:
-        """Sample keys with a TTL and delete the expired; returns how many were deleted."""
+        """Sample keys with a TTL (O(1) each) and delete the expired; returns how many."""
         if not self.expires:
             return 0
         now = now_ms()
-        keys = list(self.expires) if len(self.expires) <= budget else random.sample(list(self.expires), budget)
         deleted = 0
-        for key in keys:
+        for key in set(self.expire_sampler.sample(self.expires, budget)):
             when = self.expires.get(key)
             if when is not None and when <= now:
                 self.expire_now(key)
                 deleted += 1
         return deleted
-
-
-def _sample(data: dict[bytes, Any]) -> bytes:
-    index = random.randrange(len(data))
-    for i, key in enumerate(data):
-        if i == index:
-            return key
-    raise LookupError("empty")
