@@ -258,26 +258,7 @@ class Engine:
         if client.authenticated and client.multi is None and not client.subscribed \
                 and not self.monitors and not self.params.maxmemory and not client.tracking \
                 and self.write_error is None:
-            # call(), inlined: this is the path of nearly every command
-            dirty = self.dirty
-            client.rewrite_as = None
-            start = perf_counter_ns()
-            try:
-                reply = cmd.handler(client, argv)  # type: ignore[union-attr,misc]
-            except ErrorReply as error:
-                reply = self._count_error(error)
-                cmd.failed_calls += 1  # type: ignore[union-attr]
-            except Exception as error:  # noqa: BLE001 - see _internal_error
-                reply = self._count_error(_internal_error(cmd, error))  # type: ignore[arg-type]
-            elapsed = (perf_counter_ns() - start) // 1000
-            cmd.calls += 1  # type: ignore[union-attr]
-            cmd.usec += elapsed  # type: ignore[union-attr]
-            self.stats.total_commands_processed += 1
-            client.last_cmd = cmd.name  # type: ignore[union-attr]
-            if elapsed >= self.params.slowlog_log_slower_than >= 0:
-                self.slowlog_add(client, argv, elapsed)
-            if self.dirty != dirty and self.aof is not None:
-                self._propagate_call(client, argv, reply)
+            reply = self.call(client, cmd, argv)  # type: ignore[arg-type]
         else:
             reply = self._checked_call(client, cmd, argv)  # type: ignore[arg-type]
             if reply is NO_REPLY:

@@ -217,7 +217,8 @@ class RequestParser:
         command, a header hiredis reads differently from Redis, a non-bulk element) returns
         None and the pure parser reads the chunk instead, so replies never depend on the path.
         """
-        if _BIG_COUNT.search(data) is not None or b"$-" in data:
+        several = b"\r\n*" in data
+        if data[1:6].isdigit() or (several and _BIG_COUNT.search(data) is not None) or b"$-" in data:
             return None
         reader = self._reader
         commands: list[list[bytes]] = []
@@ -233,19 +234,22 @@ class RequestParser:
         if reader.has_data() or not commands:  # type: ignore[union-attr]
             self._reader = _Reader()
             return None
-        # Each command is one "*" header then one "$" header per argument; a chunk holding
-        # other element types, null multibulks, empty commands, or such bytes in its payloads
-        # takes the exact path.
+        # Each command is one "*" header then one "$" header per argument, and every element a
+        # bulk string (join refuses ints, nulls, maps and errors). A chunk holding anything
+        # else, empty commands, or such bytes in its payloads takes the exact path.
         try:
+            if not several:                         # one command: the common case at -P 1
+                command = commands[0]
+                if type(command) is not list or not command or len(commands) != 1:
+                    return None
+                b"".join(command)
+                return commands if data.count(b"\r\n$") == len(command) else None
             lengths = list(map(len, commands))
-            # every element must be a bulk string: join refuses ints, nulls, maps and errors
-            total = len(b"".join(chain.from_iterable(commands)))
+            b"".join(chain.from_iterable(commands))
         except TypeError:                           # a null multibulk (*-1) or another element type
             return None
-        if set(map(type, commands)) != {list} or total > len(data):
-            return None
-        if (min(lengths) == 0 or len(data) > self.max_bulk or data.count(b"\r\n$") != sum(lengths)
-                or data.count(b"\r\n*") != len(commands) - 1):
+        if (set(map(type, commands)) != {list} or min(lengths) == 0
+                or data.count(b"\r\n$") != sum(lengths) or data.count(b"\r\n*") != len(commands) - 1):
             return None
         return commands
 
