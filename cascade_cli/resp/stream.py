@@ -3,18 +3,26 @@
 An id is kept as one int, `ms << 64 | seq`, so ids compare, sort and step (+1 / -1) as plain
 integers; `format_id` prints it as Redis does ("ms-seq").
 
-Live entries are `ids` (a sorted list) and `entries` (id -> flat [field, value, ...] list).
+Live entries are `entries` (id -> flat [field, value, ...] list) and their ids in order:
+`_ids[_head:]` (a sorted list; trimming from the front only moves `_head`, and the list is
+compacted once the dead prefix outweighs the rest, so trimming costs O(1) amortised per entry;
+XDEL of many ids rebuilds the list once per command).
 Beside them the stream models how Redis lays entries out in memory, because that layout is
 visible: entries live in nodes (listpacks) of at most stream-node-max-entries entries and
 stream-node-max-bytes bytes, a deleted entry keeps its place in its node until the whole node
 goes, and approximate trimming (MAXLEN ~ / MINID ~) only ever removes whole nodes. `Node`
 tracks per node what those rules need: its first ("master") id and fields, live and deleted
 counts, its encoded size in bytes and the id of the last entry appended to it.
+
+A consumer group's pending entries list, and each consumer's, is a `Pel`: a dict id -> NACK
+plus the ids in order (a chunked sorted list), so range reads (XPENDING, XAUTOCLAIM, XREADGROUP
+history, XINFO FULL) start with a bisection and cost what they return, and XACK stays O(log n).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator
 from itertools import count as _counter
 from typing import Any
 
@@ -25,6 +33,8 @@ MAX_ID = (MAX64 << 64) | MAX64
 INVALID_ENTRIES_READ = -1
 LISTPACK_MAX_SIZE = 1 << 30
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
+COMPACT_MIN = 1024              # trimmed ids kept before the live ones at least this long
+PEL_LOAD = 512                  # PEL chunks split beyond 2 * PEL_LOAD ids
 _STAMPS = _counter(1)           # orders appends across all streams (blocked readers' wake-up)
 
 
@@ -167,13 +177,137 @@ class NACK:
         self.count = count
 
 
+_MISSING: Any = object()
+
+
+class Pel:
+    """A pending entries list: id -> NACK like a dict (iteration in insertion order), plus the
+    ids in ascending order for range reads (`since`, `take`, `first`, `last`). Change it only
+    through `pel[id] = nack`, `del pel[id]` and `pop`."""
+
+    __slots__ = ("_chunks", "_maxes", "map")
+
+    def __init__(self) -> None:
+        self.map: dict[int, NACK] = {}
+        self._chunks: list[list[int]] = []     # sorted chunks of ids, in order
+        self._maxes: list[int] = []            # the last id of each chunk
+
+    def __len__(self) -> int:
+        return len(self.map)
+
+    def __bool__(self) -> bool:
+        return bool(self.map)
+
+    def __contains__(self, ident: object) -> bool:
+        return ident in self.map
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.map)
+
+    def __getitem__(self, ident: int) -> NACK:
+        return self.map[ident]
+
+    def get(self, ident: int, default: Any = None) -> Any:
+        return self.map.get(ident, default)
+
+    def items(self) -> Iterable[tuple[int, NACK]]:
+        return self.map.items()
+
+    def __setitem__(self, ident: int, nack: NACK) -> None:
+        if ident not in self.map:
+            self._insert(ident)
+        self.map[ident] = nack
+
+    def __delitem__(self, ident: int) -> None:
+        del self.map[ident]
+        self._remove(ident)
+
+    def pop(self, ident: int, default: Any = None) -> Any:
+        nack = self.map.pop(ident, _MISSING)
+        if nack is _MISSING:
+            return default
+        self._remove(ident)
+        return nack
+
+    def first(self) -> int:
+        return self._chunks[0][0]
+
+    def last(self) -> int:
+        return self._maxes[-1]
+
+    def since(self, start: int) -> Iterator[int]:
+        """The ids >= start in ascending order (do not change the PEL while iterating)."""
+        maxes = self._maxes
+        i = bisect_left(maxes, start)
+        if i == len(maxes):
+            return
+        chunks = self._chunks
+        chunk = chunks[i]
+        j = bisect_left(chunk, start)
+        yield from (chunk[j:] if j else chunk)
+        for k in range(i + 1, len(chunks)):
+            yield from chunks[k]
+
+    def take(self, start: int, limit: int = 0) -> list[int]:
+        """Up to `limit` (0: all) ids >= start in ascending order."""
+        out: list[int] = []
+        maxes = self._maxes
+        i = bisect_left(maxes, start)
+        chunks = self._chunks
+        j = bisect_left(chunks[i], start) if i < len(maxes) else 0
+        while i < len(chunks):
+            chunk = chunks[i]
+            if limit:
+                room = limit - len(out)
+                if room <= 0:
+                    break
+                out += chunk[j:j + room]
+            else:
+                out += chunk[j:] if j else chunk
+            i += 1
+            j = 0
+        return out
+
+    def _insert(self, ident: int) -> None:
+        maxes = self._maxes
+        chunks = self._chunks
+        if not maxes:
+            chunks.append([ident])
+            maxes.append(ident)
+            return
+        if ident > maxes[-1]:
+            i = len(maxes) - 1
+            chunk = chunks[i]
+            chunk.append(ident)
+            maxes[i] = ident
+        else:
+            i = bisect_left(maxes, ident)
+            chunk = chunks[i]
+            insort(chunk, ident)
+        if len(chunk) > 2 * PEL_LOAD:
+            chunks[i:i + 1] = [chunk[:PEL_LOAD], chunk[PEL_LOAD:]]
+            maxes[i:i + 1] = [chunk[PEL_LOAD - 1], chunk[-1]]
+
+    def _remove(self, ident: int) -> None:
+        maxes = self._maxes
+        i = bisect_left(maxes, ident)
+        chunk = self._chunks[i]
+        j = bisect_left(chunk, ident)
+        del chunk[j]
+        if not chunk:
+            del self._chunks[i]
+            del maxes[i]
+        elif j == len(chunk):
+            maxes[i] = chunk[-1]
+
+
 class Consumer:
     __slots__ = ("name", "pel", "seen")
 
     def __init__(self, name: bytes, seen: int) -> None:
         self.name = name
         self.seen = seen
-        self.pel: dict[int, NACK] = {}
+        self.pel = Pel()
 
 
 class Group:
@@ -183,11 +317,11 @@ class Group:
         self.name = name
         self.last_id = last_id
         self.entries_read = entries_read
-        self.pel: dict[int, NACK] = {}
+        self.pel = Pel()
         self.consumers: dict[bytes, Consumer] = {}
 
     def sorted_pel(self) -> list[int]:
-        return sorted(self.pel)
+        return self.pel.take(0)
 
 
 # --- the stream --------------------------------------------------------------------------------
@@ -200,12 +334,13 @@ class Stream:
 
     __slots__ = (
         "__weakref__",
+        "_head",
+        "_ids",
         "appended",
         "entries",
         "entries_added",
         "first_id",
         "groups",
-        "ids",
         "last_id",
         "masters",
         "max_deleted",
@@ -213,7 +348,8 @@ class Stream:
     )
 
     def __init__(self) -> None:
-        self.ids: list[int] = []
+        self._ids: list[int] = []      # the live ids are _ids[_head:]
+        self._head = 0
         self.entries: dict[int, list[bytes]] = {}
         self.nodes: list[Node] = []
         self.masters: list[int] = []
@@ -228,11 +364,19 @@ class Stream:
         return True
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._ids) - self._head
 
     @property
     def length(self) -> int:
-        return len(self.ids)
+        return len(self._ids) - self._head
+
+    def ids(self) -> list[int]:
+        """The ids of the live entries, in order (a copy)."""
+        return self._ids[self._head:]
+
+    def first_valid_id(self) -> int:
+        """The id of the first live entry, 0 when there is none."""
+        return self._ids[self._head] if len(self._ids) > self._head else 0
 
     # --- entries ---------------------------------------------------------------------------
 
@@ -280,39 +424,64 @@ class Stream:
         node.size += size
         node.live += 1
         node.last = ident
-        self.ids.append(ident)
+        self._ids.append(ident)
         self.entries[ident] = fv
         self.last_id = ident
         self.entries_added += 1
         self.appended = next(_STAMPS)
-        if len(self.ids) == 1:
+        if len(self._ids) - self._head == 1:
             self.first_id = ident
 
-    def delete(self, ident: int) -> bool:
-        """XDEL one entry; True when it existed (first_id / max_deleted are the caller's)."""
-        if self.entries.pop(ident, None) is None:
-            return False
-        ids = self.ids
-        del ids[bisect_left(ids, ident)]
-        index = bisect_right(self.masters, ident) - 1
-        node = self.nodes[index]
-        node.live -= 1
-        if node.live == 0:
-            del self.nodes[index]
-            del self.masters[index]
-        else:
-            node.deleted += 1
-        return True
+    def delete(self, idents: Iterable[int]) -> list[int]:
+        """XDEL: remove these entries; returns the ids that existed, each once, in the order
+        given (first_id / max_deleted are the caller's). One pass over the ids for the whole
+        batch, plus O(log n) per id."""
+        entries = self.entries
+        masters = self.masters
+        nodes = self.nodes
+        gone: list[int] = []
+        emptied = False
+        for ident in idents:
+            if entries.pop(ident, None) is None:
+                continue
+            gone.append(ident)
+            node = nodes[bisect_right(masters, ident) - 1]
+            node.live -= 1
+            if node.live == 0:
+                emptied = True
+            else:
+                node.deleted += 1
+        if emptied:                    # a node goes when its last live entry does
+            kept = [i for i, node in enumerate(nodes) if node.live]
+            self.nodes = [nodes[i] for i in kept]
+            self.masters = [masters[i] for i in kept]
+        if gone:
+            ids = self._ids
+            head = self._head
+            if len(gone) <= 8:
+                for ident in gone:
+                    del ids[bisect_left(ids, ident, head)]
+            else:
+                rebuilt: list[int] = []
+                start = head
+                for ident in sorted(gone):
+                    position = bisect_left(ids, ident, start)
+                    rebuilt += ids[start:position]
+                    start = position + 1
+                rebuilt += ids[start:]
+                self._ids = rebuilt
+                self._head = 0
+        return gone
 
     def refresh_first(self) -> None:
-        self.first_id = self.ids[0] if self.ids else 0
+        self.first_id = self.first_valid_id()
 
     def trim(self, maxlen: int | None, minid: int | None, approx: bool, limit: int) -> int:
         """Trim by MAXLEN (maxlen) or MINID (minid); returns how many entries went."""
         deleted = 0
         nodes = self.nodes
         while nodes:
-            length = len(self.ids)
+            length = len(self._ids) - self._head
             if maxlen is not None and length <= maxlen:
                 break
             node = nodes[0]
@@ -334,7 +503,8 @@ class Stream:
             if maxlen is not None:
                 count = length - maxlen
             else:
-                count = min(bisect_left(self.ids, minid), live)  # type: ignore[arg-type]
+                count = min(bisect_left(self._ids, minid, self._head) - self._head,  # type: ignore[arg-type]
+                            live)
             self._drop_ids(count)
             node.live -= count
             node.deleted += count
@@ -344,11 +514,21 @@ class Stream:
         return deleted
 
     def _drop_ids(self, count: int) -> None:
+        """Forget the first `count` live entries (amortised O(1) each)."""
         if count:
             entries = self.entries
-            for ident in self.ids[:count]:
+            ids = self._ids
+            head = self._head
+            for ident in ids[head:head + count]:
                 del entries[ident]
-            del self.ids[:count]
+            head += count
+            if head == len(ids):
+                ids.clear()
+                head = 0
+            elif head >= COMPACT_MIN and head * 2 >= len(ids):
+                del ids[:head]
+                head = 0
+            self._head = head
 
     def range(self, start: int, end: int, count: int = 0, rev: bool = False) -> list[list[Any]]:
         """Live entries with start <= id <= end as [id, [field, value, ...]], count 0 = all."""
@@ -359,9 +539,9 @@ class Stream:
         """Ids of the live entries with start <= id <= end, count 0 = all."""
         if start > end:
             return []
-        ids = self.ids
-        lo = bisect_left(ids, start)
-        hi = bisect_right(ids, end)
+        ids = self._ids
+        lo = bisect_left(ids, start, self._head)
+        hi = bisect_right(ids, end, lo)
         if rev:
             if count and hi - lo > count:
                 lo = hi - count
@@ -374,13 +554,13 @@ class Stream:
         return selected
 
     def last_valid_id(self) -> int:
-        return self.ids[-1] if self.ids else 0
+        return self._ids[-1] if len(self._ids) > self._head else 0
 
     # --- consumer-group counters -------------------------------------------------------------
 
     def has_tombstones(self, start: int) -> bool:
         """Is there a deleted entry (the latest one XDEL removed) at or after `start`?"""
-        if not self.ids or not self.max_deleted:
+        if not self.length or not self.max_deleted:
             return False
         if self.first_id > self.max_deleted:
             return False
@@ -390,7 +570,7 @@ class Stream:
         """How many entries were added up to `ident` (the group's entries-read), or -1."""
         if not self.entries_added:
             return 0
-        if not self.ids and ident <= self.last_id:
+        if not self.length and ident <= self.last_id:
             return self.entries_added
         if ident == self.last_id:
             return self.entries_added
@@ -398,9 +578,9 @@ class Stream:
             return INVALID_ENTRIES_READ
         if not self.max_deleted or self.max_deleted < self.first_id:
             if ident < self.first_id:
-                return self.entries_added - len(self.ids)
+                return self.entries_added - self.length
             if ident == self.first_id:
-                return self.entries_added - len(self.ids) + 1
+                return self.entries_added - self.length + 1
         return INVALID_ENTRIES_READ
 
     def lag(self, group: Group) -> int | None:
@@ -433,7 +613,7 @@ class Stream:
     def copy(self) -> Stream:
         """A deep copy (COPY, RESTORE)."""
         other = Stream()
-        other.ids = list(self.ids)
+        other._ids = self.ids()
         other.entries = {i: list(fv) for i, fv in self.entries.items()}
         for node in self.nodes:
             twin = Node.__new__(Node)
@@ -461,8 +641,8 @@ class Stream:
     def rewrite_commands(self, key: bytes) -> list[list[bytes]]:
         """Commands that rebuild this stream (for an append-only file rewrite)."""
         out: list[list[bytes]] = []
-        if self.ids:
-            for ident in self.ids:
+        if self.length:
+            for ident in self.ids():
                 out.append([b"XADD", key, format_id(ident), *self.entries[ident]])
         else:
             out.append([b"XADD", key, b"MAXLEN", b"0", format_id(self.last_id or 1), b"x", b"y"])

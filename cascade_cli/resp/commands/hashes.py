@@ -4,12 +4,16 @@ A hash is an RHash (dict field -> value, insertion ordered like Redis's listpack
 `RHash.big` turns on, and stays on, once the hash outgrew the listpack encoding: more than
 hash-max-listpack-entries fields, or a field or value longer than hash-max-listpack-value.
 
+HRANDFIELD costs O(1) per field on big hashes through the hash's picker (resp/scan.py), except
+when the count is a large part of the hash, where Redis too works on a copy. Every command that
+changes a hash in place must report the fields it really added or removed to the hash's picker
+when it has one (`PICKERS.get(id(h))`).
+
 HINCRBYFLOAT computes in x87 80-bit long double as Redis does on x86-64 (resp/numbers.py).
 """
 
 from __future__ import annotations
 
-import random
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -24,6 +28,7 @@ from cascade_cli.resp.commands import (
 )
 from cascade_cli.resp.numbers import ld_format, ld_parse, ld_round
 from cascade_cli.resp.protocol import OK, ErrorReply, parse_ll
+from cascade_cli.resp.scan import PICKERS, pick_distinct, pick_many, pick_one
 from cascade_cli.resp.store import RHash
 
 if TYPE_CHECKING:
@@ -54,6 +59,10 @@ def _set_one(client: Client, key: bytes, h: RHash | None, field: bytes, value: b
         h[field] = value
         db.set(key, h)
     else:
+        if PICKERS and field not in h:
+            tracker = PICKERS.get(id(h))
+            if tracker is not None:
+                tracker.added((field,))
         h[field] = value
         db.modified(key)
     if not h.big:
@@ -80,6 +89,10 @@ def hset(client: Client, argv: list[bytes]) -> object:
         added = len(h)
         db.set(key, h)
     elif type(h) is RHash:
+        if PICKERS:
+            tracker = PICKERS.get(id(h))
+            if tracker is not None:
+                tracker.added({field for field in argv[2::2] if field not in h})
         added = len(h)
         if n == 4:
             h[argv[2]] = argv[3]
@@ -128,9 +141,12 @@ def hdel(client: Client, argv: list[bytes]) -> object:
     if h is None:
         return 0
     deleted = 0
+    tracker = PICKERS.get(id(h)) if PICKERS else None
     for field in argv[2:]:
         if h.pop(field, None) is not None:
             deleted += 1
+            if tracker is not None:
+                tracker.removed((field,))
             if not h:
                 break
     if deleted:
@@ -256,7 +272,7 @@ def hrandfield(client: Client, argv: list[bytes]) -> object:
         h = typed(client, argv[1], RHash)
         if h is None:
             return None
-        return random.choice(list(h))
+        return pick_one(h)
     count, withvalues = random_count_args(argv, b"withvalues")
     h = typed(client, argv[1], RHash)
     if h is None or count == 0:
@@ -265,11 +281,11 @@ def hrandfield(client: Client, argv: list[bytes]) -> object:
         wanted = -count if count < 0 else 1
         if wanted > MAX_RANDOM_REPLY:
             raise ErrorReply("ERR value is out of range")
-        fields = random.choices(list(h), k=wanted)
+        fields = pick_many(h, wanted)
     elif count >= len(h):
         fields = list(h)
     else:
-        fields = random.sample(list(h), count)
+        fields = pick_distinct(h, count)
     if not withvalues:
         return fields
     if client.resp == 3:

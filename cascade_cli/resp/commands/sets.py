@@ -8,11 +8,15 @@ that leaves few members, and the *STORE commands).
 Replies follow Redis's iteration order where Redis's is deterministic: an intset iterates its
 integers in ascending order, so intset-encoded results are sorted numerically; hashtable order
 is arbitrary in Redis too.
+
+Random picks (SRANDMEMBER, SPOP) cost O(1) per member on big sets through the set's picker
+(resp/scan.py), except when the count is a large part of the set, where Redis too works on a
+copy. Every command that changes a set in place must report the members it really added or
+removed to the set's picker when it has one (`PICKERS.get(id(s))`).
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +32,7 @@ from cascade_cli.resp.commands import (
     typed,
 )
 from cascade_cli.resp.protocol import ErrorReply, SetReply, parse_ll
+from cascade_cli.resp.scan import PICKERS, pick_distinct, pick_many, pick_one
 from cascade_cli.resp.store import RSet
 
 if TYPE_CHECKING:
@@ -77,6 +82,9 @@ def sadd(client: Client, argv: list[bytes]) -> object:
             client.engine.dirty += added - 1
     elif type(s) is RSet:
         before = len(s)
+        tracker = PICKERS.get(id(s)) if PICKERS else None
+        if tracker is not None:
+            fresh = {member for member in argv[2:] if member not in s}
         if len(argv) == 3:
             s.add(argv[2])
         else:
@@ -84,6 +92,8 @@ def sadd(client: Client, argv: list[bytes]) -> object:
         added = len(s) - before
         if not added:
             return 0
+        if tracker is not None:
+            tracker.added(fresh)
         db.modified(key)
         if added > 1:
             client.engine.dirty += added - 1
@@ -102,11 +112,16 @@ def srem(client: Client, argv: list[bytes]) -> object:
     if s is None:
         return 0
     before = len(s)
+    tracker = PICKERS.get(id(s)) if PICKERS else None
+    if tracker is not None:
+        present = [member for member in set(argv[2:]) if member in s]
     if len(argv) == 3:
         s.discard(argv[2])
     else:
         s.difference_update(argv[2:])
     gone = before - len(s)
+    if tracker is not None and gone:
+        tracker.removed(present)
     if gone:
         removed(client, key, s, gone)
     return gone
@@ -130,6 +145,7 @@ def smove(client: Client, argv: list[bytes]) -> object:
     engine = client.engine
     dirty = engine.dirty
     src.discard(member)
+    _removed(src, (member,))
     db.modified(source)
     db.drop_if_empty(source)
     added = 1
@@ -139,6 +155,9 @@ def smove(client: Client, argv: list[bytes]) -> object:
         added = 0
     else:
         dst.add(member)
+        tracker = PICKERS.get(id(dst)) if PICKERS else None
+        if tracker is not None:
+            tracker.added((member,))
         if not dst.big and not _is_intset((member,), len(dst), client):
             dst.big = True
         db.modified(destination)
@@ -146,8 +165,11 @@ def smove(client: Client, argv: list[bytes]) -> object:
     return 1
 
 
-def _random_member(s: RSet) -> bytes:
-    return random.choice(list(s))
+def _removed(s: RSet, members: Iterable[bytes]) -> None:
+    """Tell the random picker of `s`, if any, that these members were removed."""
+    tracker = PICKERS.get(id(s)) if PICKERS else None
+    if tracker is not None:
+        tracker.removed(members)
 
 
 @command("spop", -2, "write fast", keys=(1, 1, 1), group="set", since="1.0.0")
@@ -161,10 +183,9 @@ def spop(client: Client, argv: list[bytes]) -> object:
     s = typed(client, key, RSet, False)
     if s is None:
         return None
-    # Small sets: a uniformly random member. Big ones: Python's arbitrary (hash-ordered,
-    # randomised per process) choice, O(1) where a uniform pick would cost O(n) per pop.
-    member = _random_member(s) if len(s) <= 1024 else s.pop()
+    member = pick_one(s)
     s.discard(member)
+    _removed(s, (member,))
     removed(client, key, s, 1)
     client.rewrite([b"SREM", key, member])
     return member
@@ -185,9 +206,9 @@ def _spop_count(client: Client, argv: list[bytes]) -> object:
         db.delete(key)
         client.rewrite([b"DEL", key])
         return reply
-    members = list(s)
-    popped = random.sample(members, count)
+    popped = pick_distinct(s, count)
     s.difference_update(popped)
+    _removed(s, popped)
     remaining = size - count
     if remaining * SPOP_MOVE_STRATEGY_MUL <= count:
         s.big = not _is_intset(s, remaining, client)     # Redis rebuilt the set
@@ -235,7 +256,7 @@ def srandmember(client: Client, argv: list[bytes]) -> object:
     """Get one or multiple random members from a set"""
     if len(argv) == 2:
         s = typed(client, argv[1], RSet)
-        return None if s is None else _random_member(s)
+        return None if s is None else pick_one(s)
     if len(argv) > 3:
         raise ErrorReply(SYNTAX)
     count = to_int(argv[2])
@@ -247,10 +268,10 @@ def srandmember(client: Client, argv: list[bytes]) -> object:
     if count < 0:
         if -count > MAX_RANDOM_REPLY:
             raise ErrorReply("ERR value is out of range")
-        return random.choices(list(s), k=-count)
+        return pick_many(s, -count)
     if count >= len(s):
         return _ordered(s, not s.big)
-    return random.sample(list(s), count)
+    return pick_distinct(s, count)
 
 
 @command("sscan", -3, "readonly", keys=(1, 1, 1), group="set", since="2.8.0")

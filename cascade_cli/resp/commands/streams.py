@@ -233,11 +233,11 @@ def _exact_trim_args(argv: list[bytes], args: _Trim, stream: Stream) -> list[byt
     """Rewrite an approximate trim as the exact one that gives the same stream."""
     out = list(argv)
     out[args.strategy_at - 1] = b"="
-    if args.maxlen is not None or not stream.ids:
+    if args.maxlen is not None or not stream.length:
         out[args.strategy_at - 2] = b"MAXLEN"
         out[args.strategy_at] = _ll(stream.length)
     else:
-        out[args.strategy_at] = format_id(stream.ids[0])
+        out[args.strategy_at] = format_id(stream.first_valid_id())
     if args.limit_at:
         del out[args.limit_at:args.limit_at + 2]
     return out
@@ -327,16 +327,11 @@ def xdel(client: Client, argv: list[bytes]) -> Any:
     if stream is None:
         return 0
     ids = [_strict(raw) for raw in argv[2:]]
-    deleted = 0
-    first_gone = False
-    for ident in ids:
-        if stream.delete(ident):
-            if ident == stream.first_id:
-                first_gone = True
-            stream.max_deleted = max(stream.max_deleted, ident)
-            deleted += 1
+    gone = stream.delete(ids)
+    deleted = len(gone)
     if deleted:
-        if not stream.ids or first_gone:
+        stream.max_deleted = max(stream.max_deleted, max(gone))
+        if not stream.length or stream.first_id in gone:
             stream.refresh_first()
         client.db.modified(argv[1])
         client.engine.dirty += deleted - 1
@@ -440,13 +435,8 @@ def _serve_group(stream: Stream, key: bytes, group: Group, consumer: Consumer, a
 def _serve_history(stream: Stream, key: bytes, group: Group, consumer: Consumer, after: int,
                    count: int, now: int, props: list[list[bytes]]) -> list[Any]:
     """XREADGROUP with an id: the consumer's own pending entries after `after`."""
-    start = _incr(after)
     out: list[Any] = []
-    for ident in sorted(consumer.pel):
-        if ident < start:
-            continue
-        if count and len(out) >= count:
-            break
+    for ident in consumer.pel.take(_incr(after), count):
         fv = stream.entries.get(ident)
         if fv is None:
             out.append([format_id(ident), NULL_ARRAY])
@@ -548,10 +538,10 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
         if group is not None:
             if after != -1:
                 serve = history = True
-            elif stream.ids and stream.last_valid_id() > group.last_id:
+            elif stream.length and stream.last_valid_id() > group.last_id:
                 serve = True
                 after = group.last_id
-        elif stream.ids and stream.last_valid_id() > after:
+        elif stream.length and stream.last_valid_id() > after:
             serve = True
         if not serve:
             continue
@@ -878,13 +868,12 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
     if summary:
         if not group.pel:
             return [0, None, None, NULL_ARRAY]
-        ids = group.sorted_pel()
         owners = []
         for name in sorted(group.consumers):
             consumer = group.consumers[name]
             if consumer.pel:
                 owners.append([name, _ll(len(consumer.pel))])
-        return [len(ids), format_id(ids[0]), format_id(ids[-1]), owners]
+        return [len(group.pel), format_id(group.pel.first()), format_id(group.pel.last()), owners]
     if consumer_name is not None:
         consumer = group.consumers.get(consumer_name)
         if consumer is None:
@@ -894,19 +883,19 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
         pel = group.pel
     now = now_ms()
     out = []
-    for ident in sorted(pel):
-        if not count:
-            break
-        if ident < start:
-            continue
+    if not count:
+        return out
+    for ident in pel.since(start):
         if ident > end:
             break
         nack = pel[ident]
         if min_idle and now - nack.time < min_idle:
             continue
-        count -= 1
         owner = nack.consumer.name if nack.consumer is not None else b""
         out.append([format_id(ident), owner, max(now - nack.time, 0), nack.count])
+        count -= 1
+        if not count:
+            break
     return out
 
 
@@ -1052,7 +1041,8 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     props: list[list[bytes]] = []
     claimed: list[Any] = []
     deleted: list[bytes] = []
-    pending = [ident for ident in group.sorted_pel() if ident >= start]
+    # the PEL ids the scan may reach (it stops after `attempts`), and the next one: the cursor
+    pending = group.pel.take(start, attempts + 1)
     position = 0
     while attempts and count and position < len(pending):
         attempts -= 1
@@ -1118,7 +1108,7 @@ def xsetid(client: Client, argv: list[bytes]) -> Any:
     stream = _write_stream(client, argv[1])
     if stream is None:
         raise ErrorReply(NO_SUCH_KEY)
-    if stream.ids:
+    if stream.length:
         if ident < stream.last_valid_id():
             raise ErrorReply("ERR The ID specified in XSETID is smaller than the target stream top item")
         if entries_added != -1 and stream.length > entries_added:
@@ -1187,9 +1177,7 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
     for name in sorted(stream.groups):
         group = stream.groups[name]
         pel = []
-        for ident in group.sorted_pel():
-            if count and len(pel) >= count:
-                break
+        for ident in group.pel.take(0, count):
             nack = group.pel[ident]
             owner = nack.consumer.name if nack.consumer is not None else b""
             pel.append([format_id(ident), owner, nack.time, nack.count])
@@ -1197,9 +1185,7 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
         for cname in sorted(group.consumers):
             consumer = group.consumers[cname]
             own = []
-            for ident in sorted(consumer.pel):
-                if count and len(own) >= count:
-                    break
+            for ident in consumer.pel.take(0, count):
                 nack = consumer.pel[ident]
                 own.append([format_id(ident), nack.time, nack.count])
             consumers.append({b"name": cname, b"seen-time": consumer.seen,
