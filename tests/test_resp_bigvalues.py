@@ -11,6 +11,7 @@ structures (batched XDEL, amortised trimming, sorted PELs) beyond their internal
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import Callable
@@ -141,6 +142,21 @@ def test_pickers_are_dropped_with_their_container() -> None:
     execute(engine, client, "SET", "h", "overwritten")
     scanning.sweep_pickers()
     assert not any(ident in scanning.PICKERS for ident in idents)
+
+
+def test_pickers_are_swept_by_the_event_loop() -> None:
+    async def main() -> tuple[bool, bool]:
+        engine = Engine()
+        client = connect(engine)
+        execute(engine, client, "SADD", "s", *range(1000))
+        execute(engine, client, "SPOP", "s")
+        ident = id(engine.dbs[0].data[b"s"])
+        held = ident in scanning.PICKERS
+        execute(engine, client, "DEL", "s")
+        await asyncio.sleep(1.3)            # no command runs meanwhile: the timer sweeps
+        return held, ident in scanning.PICKERS
+
+    assert asyncio.run(main()) == (True, False)
 
 
 # --- streams -----------------------------------------------------------------------------------
