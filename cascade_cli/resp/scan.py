@@ -166,7 +166,7 @@ _random = random.random
 class Picker:
     """Uniform random members of one set or hash (see the module docstring)."""
 
-    __slots__ = ("table", "members", "gone", "used")
+    __slots__ = ("gone", "members", "table", "used")
 
     def __init__(self, table: Any) -> None:
         self.table = table
