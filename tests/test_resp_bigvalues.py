@@ -11,7 +11,6 @@ structures (batched XDEL, amortised trimming, sorted PELs) beyond their internal
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 from resp_support import Pair, connect, execute
 
+from cascade_cli.resp import sampling
 from cascade_cli.resp import scan as scanning
 from cascade_cli.resp.core import Engine
 
@@ -137,26 +137,23 @@ def test_pickers_are_dropped_with_their_container() -> None:
     execute(engine, client, "SRANDMEMBER", "s")
     execute(engine, client, "HRANDFIELD", "h")
     idents = [id(engine.dbs[0].data[b"s"]), id(engine.dbs[0].data[b"h"])]
-    assert all(ident in scanning.PICKERS for ident in idents)
+    assert all(ident in sampling.PICKERS for ident in idents)
     execute(engine, client, "DEL", "s")
     execute(engine, client, "SET", "h", "overwritten")
-    scanning.sweep_pickers()
-    assert not any(ident in scanning.PICKERS for ident in idents)
+    sampling.sweep_pickers()
+    assert not any(ident in sampling.PICKERS for ident in idents)
 
 
-def test_pickers_are_swept_by_the_event_loop() -> None:
-    async def main() -> tuple[bool, bool]:
-        engine = Engine()
-        client = connect(engine)
-        execute(engine, client, "SADD", "s", *range(1000))
-        execute(engine, client, "SPOP", "s")
-        ident = id(engine.dbs[0].data[b"s"])
-        held = ident in scanning.PICKERS
-        execute(engine, client, "DEL", "s")
-        await asyncio.sleep(1.3)            # no command runs meanwhile: the timer sweeps
-        return held, ident in scanning.PICKERS
-
-    assert asyncio.run(main()) == (True, False)
+def test_pickers_are_swept_by_the_engine_tick() -> None:
+    engine = Engine()
+    client = connect(engine)
+    execute(engine, client, "SADD", "s", *range(1000))
+    execute(engine, client, "SPOP", "s")
+    ident = id(engine.dbs[0].data[b"s"])
+    assert ident in sampling.PICKERS
+    execute(engine, client, "DEL", "s")
+    engine.tick()                       # the server's periodic task: no command runs meanwhile
+    assert ident not in sampling.PICKERS
 
 
 # --- streams -----------------------------------------------------------------------------------

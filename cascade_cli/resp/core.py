@@ -21,6 +21,7 @@ from cascade_cli.resp.commands import COMMANDS, Command, arity_error, c_string, 
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.params import Params
 from cascade_cli.resp.protocol import NULL_ARRAY, QUEUED, ErrorReply, Push
+from cascade_cli.resp.sampling import sweep_pickers
 from cascade_cli.resp.store import Database
 
 REDIS_VERSION = "7.0.15"
@@ -662,6 +663,7 @@ class Engine:
     def tick(self) -> None:
         """Periodic work (hz): active expiry; the transport calls this about every 100 ms."""
         self.clock = time.monotonic()
+        sweep_pickers()
         cron = self.hooks.get("cron")
         if cron is not None:
             cron()

@@ -4,7 +4,7 @@ A hash is an RHash (dict field -> value, insertion ordered like Redis's listpack
 `RHash.big` turns on, and stays on, once the hash outgrew the listpack encoding: more than
 hash-max-listpack-entries fields, or a field or value longer than hash-max-listpack-value.
 
-HRANDFIELD costs O(1) per field on big hashes through the hash's picker (resp/scan.py), except
+HRANDFIELD costs O(1) per field on big hashes through the hash's picker (resp/sampling.py), except
 when the count is a large part of the hash, where Redis too works on a copy. Every command that
 changes a hash in place must report the fields it really added or removed to the hash's picker
 when it has one (`PICKERS.get(id(h))`).
@@ -28,7 +28,7 @@ from cascade_cli.resp.commands import (
 )
 from cascade_cli.resp.numbers import ld_format, ld_parse, ld_round
 from cascade_cli.resp.protocol import OK, ErrorReply, parse_ll
-from cascade_cli.resp.scan import PICKERS, pick_distinct, pick_many, pick_one
+from cascade_cli.resp.sampling import PICKERS, pick_distinct, pick_many, pick_one
 from cascade_cli.resp.store import RHash
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ integers in ascending order, so intset-encoded results are sorted numerically; h
 is arbitrary in Redis too.
 
 Random picks (SRANDMEMBER, SPOP) cost O(1) per member on big sets through the set's picker
-(resp/scan.py), except when the count is a large part of the set, where Redis too works on a
+(resp/sampling.py), except when the count is a large part of the set, where Redis too works on a
 copy. Every command that changes a set in place must report the members it really added or
 removed to the set's picker when it has one (`PICKERS.get(id(s))`).
 """
@@ -32,7 +32,7 @@ from cascade_cli.resp.commands import (
     typed,
 )
 from cascade_cli.resp.protocol import ErrorReply, SetReply, parse_ll
-from cascade_cli.resp.scan import PICKERS, pick_distinct, pick_many, pick_one
+from cascade_cli.resp.sampling import PICKERS, pick_distinct, pick_many, pick_one
 from cascade_cli.resp.store import RSet
 
 if TYPE_CHECKING:
