@@ -4,7 +4,6 @@ agreeing, Redis's protocol errors, reply encoding per protocol version, bounded 
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -167,6 +166,6 @@ def test_glob(pattern: bytes, text: bytes, expected: bool) -> None:
 def test_glob_work_is_bounded_on_pathological_patterns() -> None:
     pattern = b"a*" * 300 + b"b"
     text = b"a" * 5000
-    started = time.perf_counter()
+    # quadratic at worst, never exponential: pytest-timeout bounds it; benchmarks/resp_bigvalues.py
+    # measures it against matching `*` on the same text
     assert not match(pattern, text)
-    assert time.perf_counter() - started < 5      # quadratic at worst, never exponential
