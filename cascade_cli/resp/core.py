@@ -20,7 +20,7 @@ from cascade_cli import __version__
 from cascade_cli.resp.commands import COMMANDS, Command, arity_error, c_string, load_all
 from cascade_cli.resp.glob import compile_glob
 from cascade_cli.resp.params import Params
-from cascade_cli.resp.protocol import NULL_ARRAY, QUEUED, ErrorReply, Push
+from cascade_cli.resp.protocol import NULL_ARRAY, QUEUED, ErrorReply, Push, repr_bytes
 from cascade_cli.resp.sampling import sweep_pickers
 from cascade_cli.resp.store import Database
 
@@ -423,7 +423,7 @@ class Engine:
     def feed_monitors(self, client: Client, argv: list[bytes]) -> None:
         from cascade_cli.resp.protocol import Simple
         now = time.time()
-        args = " ".join('"' + _monitor_quote(a) + '"' for a in argv)
+        args = " ".join('"' + repr_bytes(a) + '"' for a in argv)
         line = Simple(f"{now:.6f} [{client.db.index} {client.addr}] {args}")
         for monitor in list(self.monitors):
             if monitor is not client:
@@ -685,25 +685,3 @@ def _internal_error(cmd: Command | None, error: Exception) -> ErrorReply:
     where = f" in '{cmd.name}'" if cmd is not None else ""
     return ErrorReply(f"ERR internal error{where}: {type(error).__name__}: {error}")
 
-
-def _monitor_quote(raw: bytes) -> str:
-    out = []
-    for b in raw:
-        ch = chr(b)
-        if ch in '\\"':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif 32 <= b < 127:
-            out.append(ch)
-        else:
-            out.append("\\x%02x" % b)
-    return "".join(out)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from cascade_cli.resp.protocol import repr_bytes
+
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 UINT64_MAX = 2**64 - 1
 INT_MIN, INT_MAX = -2**31, 2**31 - 1
@@ -536,22 +538,7 @@ def _quote(text: str) -> str:
     """A value as a config file token: bare when safe, else double-quoted with escapes."""
     if text and all(33 <= ord(ch) < 127 and ch not in "\"'\\" for ch in text):
         return text
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\\\"":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif 32 <= code < 127 or code > 127:
-            out.append(ch)
-        else:
-            out.append("\\x%02x" % code)
-    return '"' + "".join(out) + '"'
+    return '"' + repr_bytes(text.encode("utf-8", "surrogateescape")) + '"'
 
 
 def config_line(name: str, param: Param, params: Params) -> str:

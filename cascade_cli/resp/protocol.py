@@ -109,6 +109,19 @@ def _line_end(buf: bytes, end: bytes, pos: int) -> int:
     return found
 
 
+_REPR = {0x5C: "\\\\", 0x22: '\\"', 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x07: "\\a", 0x08: "\\b"}
+
+
+def repr_bytes(raw: bytes) -> str:
+    """Redis's sdscatrepr without the quotes: printable ASCII as is, the usual backslash
+    escapes, \\xHH for any other byte. split_args reads it back (inside double quotes)."""
+    out = []
+    for b in raw:
+        escaped = _REPR.get(b)
+        out.append(escaped if escaped is not None else chr(b) if 32 <= b < 127 else "\\x%02x" % b)
+    return "".join(out)
+
+
 def split_args(line: bytes) -> list[bytes] | None:
     """Redis's sdssplitargs: split an inline command, honouring "..." and '...' quoting.
 
