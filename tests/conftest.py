@@ -71,6 +71,34 @@ def standin() -> Iterator[StandIn]:
     server.stop()
 
 
+def run_in_pty(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns what the terminal got."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*cascade_command(), *args], stdin=subprocess.DEVNULL, stdout=follower,
+                            stderr=follower, env=env, cwd=cwd, close_fds=True)
+    os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    proc.wait(10)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 
 from cascade_cli import __version__
 from cascade_cli.cli.planned import PLANNED
-from conftest import Sandbox, cascade_command, free_port
+from conftest import Sandbox, free_port, run_in_pty
 
 GROUPS = ["redis", "serve", "bench", "venice", "monitor", "config"]
 
@@ -104,29 +101,6 @@ def test_quiet_silences_messages_but_not_errors(sandbox: Sandbox) -> None:
     assert failed.returncode == 1 and failed.stderr.startswith("error: ")
 
 
-def run_in_pty(args: list[str], env: dict[str, str]) -> str:
-    """Run the CLI with stdout and stderr on a pseudo-terminal; returns what the terminal got."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([*cascade_command(), *args], stdin=subprocess.DEVNULL, stdout=follower,
-                            stderr=follower, env=env, close_fds=True)
-    os.close(follower)
-    chunks = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    proc.wait(10)
-    os.close(leader)
-    return b"".join(chunks).decode(errors="replace")
 
 
 def test_colour_only_on_a_terminal_and_never_when_disabled(sandbox: Sandbox) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RedisServer, Sandbox, cascade_command, free_port, redis_binary
+from conftest import RedisServer, Sandbox, cascade_command, free_port, redis_binary, run_in_pty
 
 def one_line_error(stderr: str) -> str:
     """The `error:` line of stderr; asserts there is exactly one and no traceback."""
@@ -454,32 +454,6 @@ def test_data_survives_stop_and_start_memory(launcher: Launcher, persistence: st
 
 # ---- progress -------------------------------------------------------------------------------
 
-def run_in_pty(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    """Run the CLI with stdout and stderr on a pseudo-terminal; returns what the terminal got."""
-    import pty
-    import select
-
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([*cascade_command(), *args], stdin=subprocess.DEVNULL, stdout=follower,
-                            stderr=follower, env=env, cwd=cwd, close_fds=True)
-    os.close(follower)
-    chunks = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    proc.wait(10)
-    os.close(leader)
-    return b"".join(chunks).decode(errors="replace")
 
 
 def test_start_shows_a_spinner_on_a_terminal_only(launcher: Launcher) -> None:
