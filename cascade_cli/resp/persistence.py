@@ -255,11 +255,13 @@ class AppendOnlyFile:
             self.unsynced = False
         self.last_fsync = time.monotonic()
 
-    def reopen(self) -> None:
-        """After the file was replaced by a rewrite: append to the new file."""
+    def reopen(self, base_size: int) -> None:
+        """After the file was replaced by a rewrite whose compacted part is `base_size` bytes:
+        append to the new file."""
         os.close(self.fd)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self.size = self.base_size = os.fstat(self.fd).st_size
+        self.size = os.fstat(self.fd).st_size
+        self.base_size = base_size
         self.db = -1
 
     def close(self) -> None:
@@ -397,6 +399,7 @@ class Persistence:
             self.log("Background AOF rewrite failed", "#")
             temp.unlink(missing_ok=True)
             return
+        compacted = temp.stat().st_size         # growth is measured against this, as Redis does
         if buffered:
             with open(temp, "ab") as handle:
                 db = -1
@@ -412,7 +415,7 @@ class Persistence:
         os.replace(temp, self.aof_path)
         _fsync_dir(self.aof_path.parent)
         if aof is not None:
-            aof.reopen()
+            aof.reopen(compacted)
         self.aof_rewrites += 1
         self.log("Background AOF rewrite finished successfully")
 
