@@ -156,44 +156,31 @@ def _pop_n(client: Any, key: bytes, value: RList, left: bool, count: int) -> lis
     return items
 
 
-@command("lpop", -2, "write fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
-         summary="Remove and get the first elements in a list")
-def lpop(client: Any, argv: list[bytes]) -> Any:
-    if len(argv) != 2:
-        return _pop_many(client, argv, True)
-    db = client.db
-    key = argv[1]
-    value = db.lookup(key)
-    if value is None:
-        return None
-    if type(value) is not RList:
-        raise ErrorReply(WRONGTYPE)
-    item = value.popleft()
-    if value:
-        db.modified(key)
-    else:
-        db.drop_if_empty(key)
-    return item
+def _pop_command(left: bool) -> Any:
+    """The LPOP (left) or RPOP handler: one element without a count, else _pop_many."""
+    def pop_one(client: Any, argv: list[bytes]) -> Any:
+        if len(argv) != 2:
+            return _pop_many(client, argv, left)
+        db = client.db
+        key = argv[1]
+        value = db.lookup(key)
+        if value is None:
+            return None
+        if type(value) is not RList:
+            raise ErrorReply(WRONGTYPE)
+        item = value.popleft() if left else value.pop()
+        if value:
+            db.modified(key)
+        else:
+            db.drop_if_empty(key)
+        return item
+    return pop_one
 
 
-@command("rpop", -2, "write fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
-         summary="Remove and get the last elements in a list")
-def rpop(client: Any, argv: list[bytes]) -> Any:
-    if len(argv) != 2:
-        return _pop_many(client, argv, False)
-    db = client.db
-    key = argv[1]
-    value = db.lookup(key)
-    if value is None:
-        return None
-    if type(value) is not RList:
-        raise ErrorReply(WRONGTYPE)
-    item = value.pop()
-    if value:
-        db.modified(key)
-    else:
-        db.drop_if_empty(key)
-    return item
+command("lpop", -2, "write fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+        summary="Remove and get the first elements in a list")(_pop_command(True))
+command("rpop", -2, "write fast", keys=(1, 1, 1), group=GROUP, since="1.0.0",
+        summary="Remove and get the last elements in a list")(_pop_command(False))
 
 
 # --- reads -----------------------------------------------------------------------------------
