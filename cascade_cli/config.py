@@ -75,6 +75,14 @@ def _one_of(*choices: str) -> Callable[[str], str | None]:
     return lambda value: None if value in choices else f"must be one of: {', '.join(choices)}"
 
 
+def _channels(value: list[str]) -> str | None:
+    bad = [name for name in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", name)]
+    if bad:
+        return (f"has invalid channel name {bad[0]!r} (letters, digits, '.', '_', ':', '-'; "
+                "starting with a letter or digit)")
+    return None if value else "must name at least one channel"
+
+
 def _path_with_query(value: str) -> str | None:
     return None if value.startswith("/") else "must be a path starting with /"
 
@@ -99,15 +107,34 @@ class RedisSettings:
 @dataclass(frozen=True)
 class ServeSettings:
     host: str = _key("127.0.0.1", "address the HTTP API and WebSocket hub bind to")
-    port: int = _key(8000, "TCP port of the HTTP API and WebSocket hub", check=_port)
-    channels: list[str] = _key(DEFAULT_CHANNELS, "channels the hub accepts")
+    port: int = _key(8000, "TCP port of the HTTP API and WebSocket hub (0: any free port)", check=_port)
+    channels: list[str] = _key(DEFAULT_CHANNELS, "channels the hub accepts", check=_channels)
+    allow_any_channel: bool = _key(False, "accept any channel name matching [A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+    bus: str = _key("redis", "how instances share events: redis (pub/sub on redis.url) or local (one "
+                    "process)", check=_one_of("redis", "local"))
+    embedded_redis: str = _key("auto", "auto: start the in-memory Redis server in-process when nothing "
+                               "answers at a local redis.url; never: run degraded and keep retrying",
+                               check=_one_of("auto", "never"))
     queue_size: int = _key(1000, "events buffered per client before the slow-client policy applies",
                            check=_positive)
     slow_client_policy: str = _key("drop-oldest", "drop-oldest or disconnect",
                                    check=_one_of("drop-oldest", "disconnect"))
     heartbeat: float = _key(20.0, "seconds between server pings to each client", check=_positive)
+    heartbeat_timeout: float = _key(20.0, "seconds a client has to answer a ping before it is closed",
+                                    check=_positive)
     max_message_size: int = _key(65536, "largest WebSocket frame accepted, in bytes", check=_positive)
-    token_file: str = _key("", "file holding the token that allows publishing (empty: no token)")
+    compression: bool = _key(False, "offer permessage-deflate to WebSocket clients (costs memory per "
+                             "connection)")
+    max_connections: int = _key(10000, "WebSocket clients at once; more are closed with 1013",
+                                check=_positive)
+    connect_rate: float = _key(0.0, "WebSocket connects and API requests per second per client address "
+                               "(bursts of twice that); 0: no limit", check=_not_negative)
+    allowed_origins: list[str] = _key([], "browser Origins allowed to connect (empty: any)")
+    token: str = _key("", "token required to publish and to connect; prefer CASCADE_SERVE_TOKEN or "
+                      "token_file", secret=True)
+    token_file: str = _key("", "file whose first line is the token (used when token is empty)")
+    venice_proxy: bool = _key(True, "serve GET /api/venice/{path} from the Venice bridge")
+    venice_cache_ttl: float = _key(30.0, "seconds Venice answers stay cached in Redis", check=_positive)
 
 
 @dataclass(frozen=True)

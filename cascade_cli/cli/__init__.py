@@ -17,6 +17,7 @@ from cascade_cli import __version__
 from cascade_cli.cli import config as config_cli
 from cascade_cli.cli import planned
 from cascade_cli.cli import redis as redis_cli
+from cascade_cli.cli import serve as serve_cli
 from cascade_cli.cli import venice as venice_cli
 from cascade_cli.cli.common import AppState, set_state, state
 from cascade_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, CascadeError
@@ -61,8 +62,8 @@ def root(
 
 
 app.add_typer(redis_cli.app, name="redis")
-for group in ("serve", "bench"):
-    planned.register(app, group)
+app.command("serve", help=serve_cli.HELP, short_help="Serve the HTTP API and the WebSocket hub.")(serve_cli.serve)
+planned.register(app, "bench")
 app.add_typer(venice_cli.app, name="venice")
 planned.register(app, "monitor")
 app.add_typer(config_cli.app, name="config")

@@ -10,8 +10,6 @@ import typer
 from cascade_cli.errors import NotBuiltError
 
 PLANNED: dict[str, tuple[str, str]] = {
-    "serve": ("Serve the HTTP API and the WebSocket hub.",
-              "cascade serve, the API and WebSocket hub fanned out through Redis pub/sub"),
     "bench": ("Benchmark Redis and the hub.",
               "cascade bench redis|ws, latency and throughput with honest percentiles"),
     "monitor": ("Watch the whole stack live.",

@@ -1,0 +1,1 @@
+"""The WebSocket hub and HTTP API of `cascade serve`."""

@@ -1,0 +1,276 @@
+"""The ASGI application of `cascade serve`: FastAPI routes for HTTP, the bare WebSocket endpoint.
+
+`create_app(options, ...)` returns an ASGI callable for uvicorn (with
+`ws=cascade_cli.hub.wsproto.HubWebSocketProtocol`). The hub service is built when the app's
+lifespan starts (inside the server's event loop) and stopped when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
+
+from cascade_cli import __version__
+from cascade_cli.hub import metrics as prom
+from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
+from cascade_cli.hub.service import HubOptions, HubService, UnknownChannel
+from cascade_cli.hub.wsendpoint import WebSocketEndpoint
+
+MAX_BODY = 1024 * 1024
+"""Largest publish request body, in bytes."""
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    """A JSON error answer: `{"error": message, ...}`."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+class HttpFigures:
+    """HTTP request latency per route, and counts per route and status."""
+
+    def __init__(self) -> None:
+        self.latency: dict[tuple[str, str], prom.Histogram] = {}
+        self.counts: dict[tuple[str, str, int], int] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route)
+        histogram = self.latency.get(key)
+        if histogram is None:
+            histogram = self.latency[key] = prom.Histogram(prom.LATENCY_BUCKETS)
+        histogram.observe(seconds)
+        counted = (method, route, status)
+        self.counts[counted] = self.counts.get(counted, 0) + 1
+
+
+class CascadeASGI:
+    """WebSocket scopes go to the hub's endpoint; everything else to the FastAPI app, timed."""
+
+    def __init__(self, api: FastAPI, state: AppState) -> None:
+        self.api = api
+        self.state = state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            endpoint = self.state.endpoint
+            if endpoint is None:
+                await receive()
+                await send({"type": "websocket.close", "code": 1013})
+                return
+            await endpoint(scope, receive, send)
+            return
+        if kind != "http":
+            await self.api(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.api(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            self.state.http.record(scope["method"], name, status, time.perf_counter() - started)
+
+
+class AppState:
+    """What the routes share: the service (once started), figures and extra components."""
+
+    def __init__(self, options: HubOptions, bus_factory: Callable[[HubService], Any] | None,
+                 venice: Callable[[HubService], Any] | None) -> None:
+        self.options = options
+        self.bus_factory = bus_factory
+        self.venice_factory = venice
+        self.venice: Any = None
+        self.service: HubService | None = None
+        self.endpoint: WebSocketEndpoint | None = None
+        self.http = HttpFigures()
+        self.limiter = RateLimiter(options.connect_rate, clock=time.monotonic)
+
+
+def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] | None = None,
+               venice: Callable[[HubService], Any] | None = None,
+               on_started: Callable[[HubService], None] | None = None) -> CascadeASGI:
+    """The ASGI app. `venice(service)` builds the Venice proxy (or leave it None to answer 404)."""
+    from contextlib import asynccontextmanager
+
+    state = AppState(options, bus_factory, venice)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        service = HubService(options, bus_factory)
+        state.service = service
+        state.endpoint = WebSocketEndpoint(service, state.limiter)
+        state.venice = venice(service) if venice else None
+        await service.start()
+        if on_started is not None:
+            on_started(service)
+        try:
+            yield
+        finally:
+            await service.stop()
+            if state.venice is not None:
+                await state.venice.aclose()
+
+    api = FastAPI(title="cascade hub", version=__version__, lifespan=lifespan,
+                  description="HTTP API of `cascade serve`. The WebSocket hub is at /ws and "
+                              "/ws/{channel}; its protocol is in docs/hub.md.")
+    api.add_middleware(GZipMiddleware, minimum_size=1024)
+    if options.allowed_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        api.add_middleware(CORSMiddleware, allow_origins=list(options.allowed_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+
+    def hub() -> HubService:
+        assert state.service is not None, "the lifespan has not started"
+        return state.service
+
+    def limited(request: Request) -> JSONResponse | None:
+        client = request.client.host if request.client else ""
+        if not state.limiter.allow(client):
+            hub().count_rejection("request_rate")
+            response = error(503, "request rate limit for this address: try again later")
+            response.headers["Retry-After"] = "1"
+            return response
+        return None
+
+    @api.get("/", summary="What this server offers")
+    async def index(request: Request) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        ws = base.replace("http", "ws", 1)
+        return {"name": "cascade hub", "version": __version__,
+                "channels": sorted(hub().hub.channels), "websocket": f"{ws}/ws/{{channel}}",
+                "health": f"{base}/health", "metrics": f"{base}/metrics", "docs": f"{base}/docs"}
+
+    @api.get("/health", summary="Liveness, with the Redis bus state")
+    async def health() -> dict[str, Any]:
+        return hub().health()
+
+    @api.get("/ready", summary="Readiness: 503 while starting, stopping or cut off from Redis")
+    async def ready() -> JSONResponse:
+        ok, reason = hub().readiness()
+        return JSONResponse({"ready": ok, "reason": reason}, status_code=200 if ok else 503)
+
+    @api.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        from cascade_cli.hub.exposition import families
+
+        text = prom.render(families(hub(), state.http, state.venice))
+        return Response(text, media_type=prom.CONTENT_TYPE)
+
+    @api.get("/api/channels", summary="Every channel with its subscribers and counters")
+    async def channels() -> dict[str, Any]:
+        service = hub()
+        return {"channels": [service.channel_info(s) for s in service.hub.channels.values()]}
+
+    @api.get("/api/channels/{channel}", summary="One channel and its subscribers")
+    async def channel(channel: str) -> Any:
+        service = hub()
+        state_ = service.hub.channels.get(channel)
+        if state_ is None:
+            return error(404, f"unknown channel {channel!r}", channels=sorted(service.hub.channels))
+        info = service.channel_info(state_)
+        info["clients"] = sorted(s.id for s in state_.subscribers)
+        return info
+
+    @api.get("/api/clients", summary="Connected WebSocket clients")
+    async def clients() -> dict[str, Any]:
+        return {"clients": [s.info() for s in hub().hub.sessions.values()]}
+
+    @api.post("/api/channels/{channel}/publish", summary="Publish one event or a list",
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": {"oneOf": [
+                      {"type": "object", "required": ["data"], "properties": {"data": {}}},
+                      {"type": "array", "items": {"type": "object", "required": ["data"]}},
+                      {"type": "object", "required": ["events"], "properties": {"events": {
+                          "type": "array", "items": {"type": "object", "required": ["data"]}}}},
+                  ]}}}}})
+    async def publish(channel: str, request: Request) -> Any:
+        service = hub()
+        if not token_matches(options.token, bearer(request.headers.get("authorization"))):
+            return error(401, "unauthorized: send the hub's token as 'Authorization: Bearer <token>'")
+        refused = limited(request)
+        if refused is not None:
+            return refused
+        if service.hub.channel(channel) is None:
+            return error(404, f"unknown channel {channel!r}", channels=sorted(service.hub.channels))
+        body = await _body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        events, problem = _events(body, options.max_publish_batch)
+        if problem:
+            return error(422, problem)
+        ids = [service.publish(channel, item) for item in events]
+        return {"channel": channel, "ids": ids}
+
+    @api.get("/api/venice/{path:path}", summary="The Venice bridge, cached in Redis")
+    async def venice_proxy(path: str, request: Request) -> Response:
+        proxy = state.venice
+        if proxy is None:
+            return error(404, "the Venice proxy is off")
+        result = await proxy.fetch(path, request.url.query)
+        headers = {"X-Cache": result.cache,
+                   "Cache-Control": f"public, max-age={result.max_age}" if result.status == 200 else "no-store"}
+        return Response(result.body, status_code=result.status, media_type=result.content_type,
+                        headers=headers)
+
+    return CascadeASGI(api, state)
+
+
+async def _body(request: Request) -> Any:
+    """The request's JSON body, or a JSON error answer (413 too large, 400 malformed)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return error(413, f"request body over {MAX_BODY} bytes: publish fewer or smaller events per request")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return error(413, f"request body over {MAX_BODY} bytes: publish fewer or smaller events per request")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return error(400, 'empty body: send JSON such as {"data": {...}}')
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except ValueError as exc:
+        return error(400, f"malformed JSON: {exc}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _events(body: Any, limit: int) -> tuple[list[Any], str | None]:
+    """The `data` values of a publish body: `{"data":..}`, `[{"data":..},..]` or `{"events":[..]}`."""
+    if isinstance(body, dict) and "events" in body and "data" not in body:
+        body = body["events"]
+        if not isinstance(body, list):
+            return [], '"events" must be a list of {"data": ...} objects'
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        return [], "no events: send at least one {\"data\": ...} object"
+    if len(items) > limit:
+        return [], f"{len(items)} events in one request; the limit is {limit}"
+    events = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "data" not in item:
+            where = f"event {index}" if isinstance(body, list) else "the body"
+            return [], f'{where} must be an object with a "data" field, e.g. {{"data": {{"text": "hi"}}}}'
+        events.append(item["data"])
+    return events, None

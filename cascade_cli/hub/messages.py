@@ -1,0 +1,111 @@
+"""Pure: the hub's JSON messages, both ways (documented in docs/hub.md).
+
+Server -> client messages are encoded here once; client ops are parsed and validated into `Op`
+values. Nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+"""Names `--allow-any-channel` accepts: a letter or digit, then letters, digits, `.`, `_`, `:`, `-`
+(at most 128 characters)."""
+
+OPS = ("ping", "subscribe", "unsubscribe", "publish")
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+BATCH_PREFIX = b'{"type":"batch","events":['
+BATCH_SUFFIX = b"]}"
+
+
+def dumps(message: Any) -> bytes:
+    """Compact UTF-8 JSON; raises ValueError for NaN/Infinity and TypeError for non-JSON values."""
+    return _encoder.encode(message).encode()
+
+
+def event(channel: str, event_id: str, ts: float, data: Any) -> bytes:
+    """The event message, encoded once per broadcast (ValueError/TypeError if `data` is not JSON)."""
+    return dumps({"type": "event", "channel": channel, "id": event_id, "ts": ts, "data": data})
+
+
+def batch(events: list[bytes]) -> bytes:
+    """One batch message from already-encoded events, without decoding them."""
+    return BATCH_PREFIX + b",".join(events) + BATCH_SUFFIX
+
+
+def connected(client_id: str, channels: list[str], ts: float) -> bytes:
+    return dumps({"type": "connected", "client_id": client_id, "channels": channels, "timestamp": ts})
+
+
+def pong(ts: float) -> bytes:
+    return dumps({"type": "pong", "timestamp": ts})
+
+
+def lag(dropped: int) -> bytes:
+    return dumps({"type": "lag", "dropped": dropped})
+
+
+def error(message: str, op: str | None = None) -> bytes:
+    body: dict[str, Any] = {"type": "error", "error": message}
+    if op is not None:
+        body["op"] = op
+    return dumps(body)
+
+
+def subscription(kind: str, channel: str, channels: list[str]) -> bytes:
+    """`subscribed` / `unsubscribed` acknowledgement with the client's channels afterwards."""
+    return dumps({"type": kind, "channel": channel, "channels": channels})
+
+
+def published(channel: str, event_id: str) -> bytes:
+    return dumps({"type": "published", "channel": channel, "id": event_id})
+
+
+@dataclass(frozen=True)
+class Op:
+    """A valid client op. `data` is set for publish; `channel` for every op but ping."""
+
+    op: str
+    channel: str | None = None
+    data: Any = None
+
+
+class BadOp(ValueError):
+    """The frame is not a valid op; `str(exc)` is the message for the client's error frame."""
+
+    def __init__(self, message: str, op: str | None = None) -> None:
+        super().__init__(message)
+        self.op = op
+
+
+def parse_op(text: str) -> Op:
+    """Parse one client frame into an Op; raises BadOp with a message the client can act on."""
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise BadOp(f"malformed JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise BadOp('a message must be a JSON object such as {"op":"ping"}')
+    op = message.get("op")
+    if op not in OPS:
+        shown = json.dumps(op)[:60]
+        raise BadOp(f"unknown op {shown}; valid ops: {', '.join(OPS)}", op if isinstance(op, str) else None)
+    if op == "ping":
+        return Op(op)
+    channel = message.get("channel")
+    if not isinstance(channel, str) or not channel:
+        raise BadOp(f'"{op}" needs a "channel" string', op)
+    if op == "publish":
+        if "data" not in message:
+            raise BadOp('"publish" needs a "data" field (any JSON value)', op)
+        return Op(op, channel, message["data"])
+    return Op(op, channel)
+
+
+def valid_channel_name(name: str) -> bool:
+    return CHANNEL_PATTERN.fullmatch(name) is not None

@@ -1,0 +1,276 @@
+"""Pure: the hub's channel registry, client sessions, bounded send queues and slow-client policies.
+
+The I/O layer gives each client a `Sink` (see `wsproto.py`) and calls `deliver()` for every
+event; the hub queues the event for each subscriber and asks, once per burst, for `flush()` to
+be scheduled. `flush()` writes each waiting client's queue as one frame (a batch when several
+events wait) and applies the slow-client policy when a queue is full. Nothing blocks: a client
+whose socket is not writable keeps its events queued until the I/O layer calls `writable()`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cascade_cli.hub import messages
+from cascade_cli.hub.frames import text_frame
+
+DROP_OLDEST = "drop-oldest"
+DISCONNECT = "disconnect"
+POLICIES = (DROP_OLDEST, DISCONNECT)
+
+SLOW_CONSUMER_CODE = 4008
+MAX_BATCH_BYTES = 256 * 1024
+"""A batch frame stops growing past this size, so a client's max message size (1 MiB in most
+libraries) is never exceeded by batching; the rest of the queue goes out in further frames."""
+
+
+class Sink(Protocol):
+    """Where a session's bytes go. `raw` sinks take ready-made frames (same bytes for everyone);
+    others (per-connection compression) take message payloads and frame them themselves."""
+
+    raw: bool
+
+    def writable(self) -> bool: ...
+
+    def write_frames(self, data: bytes) -> None: ...
+
+    def send_texts(self, payloads: list[bytes]) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class ChannelState:
+    """One channel: its local subscribers and counters since start."""
+
+    name: str
+    subscribers: set[Session] = field(default_factory=set)
+    published: int = 0
+    delivered: int = 0
+    dropped: int = 0
+
+
+class Event:
+    """One encoded event shared by every subscriber's queue (encoded and framed once)."""
+
+    __slots__ = ("payload", "frame", "channel")
+
+    def __init__(self, payload: bytes, channel: ChannelState) -> None:
+        self.payload = payload
+        self.frame = text_frame(payload)
+        self.channel = channel
+
+
+class Session:
+    """One connected client and its bounded queue of events not yet written to its socket."""
+
+    __slots__ = ("id", "sink", "channels", "remote", "user_agent", "connected_at", "batch",
+                 "queue", "sent", "dropped", "lag", "scheduled", "closed", "__weakref__")
+
+    def __init__(self, client_id: str, sink: Sink, *, remote: str = "", user_agent: str = "",
+                 connected_at: float = 0.0, batch: bool = True) -> None:
+        self.id = client_id
+        self.sink = sink
+        self.channels: dict[str, ChannelState] = {}
+        self.remote = remote
+        self.user_agent = user_agent
+        self.connected_at = connected_at
+        self.batch = batch
+        self.queue: deque[Event] = deque()
+        self.sent = 0
+        self.dropped = 0
+        self.lag = 0
+        self.scheduled = False
+        self.closed = False
+
+    def info(self) -> dict[str, object]:
+        """The per-client metadata `GET /api/clients` reports."""
+        return {
+            "client_id": self.id,
+            "channels": sorted(self.channels),
+            "remote_address": self.remote,
+            "user_agent": self.user_agent,
+            "connected_at": self.connected_at,
+            "events_sent": self.sent,
+            "events_dropped": self.dropped,
+            "queue_depth": len(self.queue),
+            "batching": self.batch,
+        }
+
+
+class Hub:
+    """Channels, sessions and delivery. `schedule(callback)` must run `callback` soon, once, on
+    the same thread (e.g. `loop.call_soon`); `clock()` returns seconds for latency figures."""
+
+    def __init__(self, channels: Iterable[str], *, queue_size: int = 1000, policy: str = DROP_OLDEST,
+                 schedule: Callable[[Callable[[], None]], object], clock: Callable[[], float],
+                 allow_any_channel: bool = False,
+                 on_flush: Callable[[float], None] | None = None) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown slow-client policy {policy!r}")
+        self.channels: dict[str, ChannelState] = {name: ChannelState(name) for name in channels}
+        self.allow_any_channel = allow_any_channel
+        self.queue_size = queue_size
+        self.policy = policy
+        self.sessions: dict[str, Session] = {}
+        self.disconnected_slow = 0
+        self._schedule = schedule
+        self._clock = clock
+        self._on_flush = on_flush
+        self._dirty: list[Session] = []
+        self._pending_since: float | None = None
+
+    # -- channels and sessions ---------------------------------------------------------------
+
+    def channel(self, name: str) -> ChannelState | None:
+        """The channel called `name`, created on first use when any valid name is allowed;
+        None when the hub does not accept that name."""
+        state = self.channels.get(name)
+        if state is None and self.allow_any_channel and messages.valid_channel_name(name):
+            state = self.channels[name] = ChannelState(name)
+        return state
+
+    def add(self, session: Session) -> None:
+        self.sessions[session.id] = session
+
+    def remove(self, session: Session) -> None:
+        """Forget a session that disconnected: its queue is discarded."""
+        session.closed = True
+        for state in session.channels.values():
+            state.subscribers.discard(session)
+        session.channels.clear()
+        session.queue.clear()
+        self.sessions.pop(session.id, None)
+
+    def subscribe(self, session: Session, state: ChannelState) -> None:
+        state.subscribers.add(session)
+        session.channels[state.name] = state
+
+    def unsubscribe(self, session: Session, name: str) -> bool:
+        """False when the session was not subscribed to `name`."""
+        state = session.channels.pop(name, None)
+        if state is None:
+            return False
+        state.subscribers.discard(session)
+        return True
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def deliver(self, state: ChannelState, payload: bytes) -> int:
+        """Queue an encoded event for every local subscriber of `state`; returns their number."""
+        state.published += 1
+        subscribers = state.subscribers
+        if not subscribers:
+            return 0
+        item = Event(payload, state)
+        limit = self.queue_size
+        dirty = self._dirty
+        evicted: list[Session] | None = None
+        for session in subscribers:
+            queue = session.queue
+            if len(queue) >= limit:
+                if self.policy == DROP_OLDEST:
+                    queue.popleft().channel.dropped += 1
+                    session.dropped += 1
+                    session.lag += 1
+                else:
+                    evicted = evicted or []
+                    evicted.append(session)
+                    continue
+            queue.append(item)
+            if not session.scheduled:
+                session.scheduled = True
+                dirty.append(session)
+        if evicted:
+            for session in evicted:
+                self._evict(session)
+        if self._pending_since is None and dirty:
+            self._pending_since = self._clock()
+            self._schedule(self.flush)
+        return len(subscribers)
+
+    def writable(self, session: Session) -> None:
+        """The session's socket drained: flush what waited (call from the I/O layer)."""
+        if session.queue and not session.scheduled and not session.closed:
+            session.scheduled = True
+            self._dirty.append(session)
+            if self._pending_since is None:
+                self._pending_since = self._clock()
+                self._schedule(self.flush)
+
+    def flush(self) -> None:
+        """Write every waiting session's queue; sessions whose socket is full keep theirs."""
+        dirty, self._dirty = self._dirty, []
+        started, self._pending_since = self._pending_since, None
+        for session in dirty:
+            session.scheduled = False
+            if not session.closed and session.sink.writable():
+                self.drain(session)
+        if self._on_flush is not None and started is not None:
+            self._on_flush(self._clock() - started)
+
+    def flush_all(self) -> None:
+        """Write every queue now whatever was scheduled (at shutdown, before closing)."""
+        for session in list(self.sessions.values()):
+            if session.queue and not session.closed:
+                self.drain(session)
+
+    def drain(self, session: Session) -> None:
+        """Write the session's whole queue: one frame per batch (or per event with batch=0)."""
+        queue = session.queue
+        count = len(queue)
+        if not count and not session.lag:
+            return
+        sink = session.sink
+        payloads: list[bytes] = []
+        if session.lag:
+            payloads.append(messages.lag(session.lag))
+            session.lag = 0
+        if count == 1 and not payloads and sink.raw:
+            item = queue[0]
+            item.channel.delivered += 1
+            queue.clear()
+            session.sent += 1
+            sink.write_frames(item.frame)
+            return
+        if session.batch and count > 1:
+            chunk: list[bytes] = []
+            size = 0
+            for item in queue:
+                item.channel.delivered += 1
+                chunk.append(item.payload)
+                size += len(item.payload) + 1
+                if size >= MAX_BATCH_BYTES:
+                    payloads.append(messages.batch(chunk))
+                    chunk, size = [], 0
+            if len(chunk) == 1:
+                payloads.append(chunk[0])
+            elif chunk:
+                payloads.append(messages.batch(chunk))
+        else:
+            for item in queue:
+                item.channel.delivered += 1
+                payloads.append(item.payload)
+        queue.clear()
+        session.sent += count
+        if sink.raw:
+            sink.write_frames(b"".join([text_frame(p) for p in payloads]))
+        else:
+            sink.send_texts(payloads)
+
+    def _evict(self, session: Session) -> None:
+        """Disconnect policy: close the session 4008 and forget it."""
+        self.disconnected_slow += 1
+        for item in session.queue:
+            item.channel.dropped += 1
+        session.dropped += len(session.queue)
+        self.remove(session)
+        session.sink.close(SLOW_CONSUMER_CODE, "slow consumer")
+
+    # -- figures -----------------------------------------------------------------------------
+
+    def queue_depths(self) -> list[int]:
+        return [len(session.queue) for session in self.sessions.values()]

@@ -1,0 +1,206 @@
+"""Run `cascade serve`: find or embed Redis, bind, serve with uvicorn, shut down cleanly.
+
+`serve(plan, ...)` blocks until SIGINT/SIGTERM, then stops accepting, writes what each client
+had queued, closes clients with 1001, flushes the bus and returns exit code 0. Start-up
+problems raise `cascade_cli.errors` exceptions (the CLI prints them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cascade_cli.config import Settings, mask_url
+from cascade_cli.errors import OperationalError, UnreachableError
+from cascade_cli.hub.service import HubOptions, HubService
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})
+PROBE_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """Everything `cascade serve` needs, resolved from settings and flags."""
+
+    host: str
+    port: int
+    redis_url: str
+    bus: str                 # "redis" or "local"
+    embedded: str            # "auto" or "never"
+    options: HubOptions
+    venice: bool = True
+    venice_cache_ttl: float = 30.0
+    log_level: str = "warning"
+
+
+@dataclass
+class Started:
+    """What the running server tells its caller once it listens."""
+
+    http_url: str
+    ws_url: str
+    redis: str               # "redis", "embedded", "local" (no Redis) or "unreachable"
+    redis_url: str
+
+
+def is_local_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "unix" or (parts.hostname or "") in LOCAL_HOSTS
+
+
+async def probe_redis(settings: Settings, url: str) -> str | None:
+    """None when Redis answers PING at `url`, else why not (one line)."""
+    from redis.exceptions import RedisError
+
+    from cascade_cli.connect import redis_client
+
+    client = redis_client(settings.redis, url, socket_connect_timeout=PROBE_TIMEOUT,
+                          socket_timeout=PROBE_TIMEOUT)
+    try:
+        await client.ping()
+        return None
+    except (RedisError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        await client.aclose()
+
+
+async def start_embedded(url: str) -> Any:
+    """Start the in-memory Redis-compatible server in this process, listening where `url` points."""
+    from cascade_cli.resp.params import Params
+    from cascade_cli.resp.server import Server
+
+    parts = urlsplit(url)
+    params = Params()
+    host = parts.hostname or "127.0.0.1"
+    params.set("bind", "127.0.0.1" if host == "localhost" else host, startup=True)
+    params.set("port", str(parts.port or 6379), startup=True)
+    params.set("save", "", startup=True)
+    params.set("logfile", "/dev/null", startup=True)
+    if parts.password:
+        params.set("requirepass", parts.password, startup=True)
+    server = Server(params)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise OperationalError(f"cannot start the in-memory Redis server on {host}:{params.port}: "
+                               f"{exc.strerror or exc}",
+                               "free that port, or point --redis-url at a running Redis") from exc
+    return server
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket (bound before uvicorn starts so errors are ours, and port 0 works)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UnreachableError(f"cannot resolve --host {host!r}: {exc.strerror}",
+                               "give an IP address such as 127.0.0.1") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise OperationalError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                               "pick another --port (0 picks a free one) or stop what uses it") from exc
+    sock.setblocking(False)
+    return sock
+
+
+def _uvicorn_server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server without re-raising the signal after a graceful shutdown (exit 0)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
+
+    return Server
+
+
+async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], None],
+              on_started: Callable[[Started], None]) -> int:
+    """Serve until a signal; returns the exit code. `notice(kind, message)` reports start-up
+    choices and bus state changes ("info" or "warn"); `on_started` runs once the port listens."""
+    import uvicorn
+
+    from cascade_cli.hub.app import create_app
+    from cascade_cli.hub.service import redis_bus_factory
+    from cascade_cli.hub.wsproto import HubWebSocketProtocol
+
+    embedded = None
+    redis_mode = "local"
+    bus_factory = None
+    if plan.bus == "redis":
+        problem = await probe_redis(settings, plan.redis_url)
+        redis_mode = "redis"
+        if problem is not None:
+            if plan.embedded == "auto" and is_local_url(plan.redis_url) and not plan.redis_url.startswith("unix"):
+                embedded = await start_embedded(plan.redis_url)
+                redis_mode = "embedded"
+                notice("info", f"no Redis answered at {mask_url(plan.redis_url)}; started cascade's in-memory "
+                       f"Redis-compatible server in this process on port {embedded.port} "
+                       "(events are not persisted; use --redis-url for a real Redis)")
+            else:
+                redis_mode = "unreachable"
+                notice("warn", f"Redis at {mask_url(plan.redis_url)} is unreachable ({problem}); serving "
+                       "local clients only (degraded) and retrying in the background")
+
+        def on_bus_state(state: str, detail: str | None) -> None:
+            if state == "down":
+                notice("warn", f"lost the Redis bus ({detail}); local delivery goes on, reconnecting")
+            elif state == "ok":
+                notice("info", f"Redis bus connected at {mask_url(plan.redis_url)}")
+
+        bus_factory = redis_bus_factory(settings.redis, plan.redis_url, on_bus_state)
+
+    venice_factory = None
+    if plan.venice:
+        def venice_factory(service: HubService) -> Any:
+            from cascade_cli.hub.venice_proxy import VeniceProxy
+
+            return VeniceProxy(settings.venice, plan.venice_cache_ttl, lambda: service.bus.client)
+
+    sock = bind_socket(plan.host, plan.port)
+    app = create_app(plan.options, bus_factory=bus_factory, venice=venice_factory)
+    options = plan.options
+    config = uvicorn.Config(
+        app, http="httptools", ws=HubWebSocketProtocol, lifespan="on", loop="none",
+        log_level=plan.log_level, access_log=plan.log_level in ("info", "debug"),
+        ws_max_size=options.max_message_size, ws_ping_interval=options.heartbeat,
+        ws_ping_timeout=options.heartbeat_timeout, ws_per_message_deflate=options.compression,
+        timeout_graceful_shutdown=5, server_header=False,
+    )
+    server = _uvicorn_server_class()(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        on_started(Started(f"http://{shown}:{bound_port}", f"ws://{shown}:{bound_port}/ws",
+                           redis_mode, mask_url(plan.redis_url) if plan.bus == "redis" else ""))
+    try:
+        await task
+    except SystemExit as exc:
+        raise OperationalError("the server failed to start (see the messages above)",
+                               "run with -v for details") from exc
+    finally:
+        sock.close()
+        if embedded is not None:
+            embedded.stop()
+            for listener in embedded.servers:
+                listener.close()
+    return 0

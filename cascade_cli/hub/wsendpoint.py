@@ -1,0 +1,148 @@
+"""The hub's WebSocket endpoint as a bare ASGI callable (no framework on the hot path).
+
+`ws://HOST:PORT/ws/{channel}` subscribes to one channel; `ws://HOST:PORT/ws` to none, and
+either accepts the ops of docs/hub.md. Needs uvicorn with `wsproto.HubWebSocketProtocol`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from cascade_cli.hub import messages
+from cascade_cli.hub.frames import text_frame
+from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
+from cascade_cli.hub.routing import Session
+from cascade_cli.hub.service import HubService
+from cascade_cli.hub.wsproto import EXTENSION, ProtocolSink
+
+UNKNOWN_CHANNEL = 4000
+UNAUTHORIZED = 4401
+TRY_AGAIN_LATER = 1013
+POLICY_VIOLATION = 1008
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+class WebSocketEndpoint:
+    """Serves every WebSocket connection of the app."""
+
+    def __init__(self, service: HubService, limiter: RateLimiter) -> None:
+        self.service = service
+        self.limiter = limiter
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        service = self.service
+        options = service.options
+        path = scope["path"].rstrip("/")
+        if path == "/ws":
+            channel_name = None
+        elif path.startswith("/ws/") and "/" not in path[4:]:
+            channel_name = unquote(path[4:])
+        else:
+            await receive()
+            await send({"type": "websocket.close", "code": POLICY_VIOLATION})  # HTTP 403
+            return
+        headers = _headers(scope)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        origin = headers.get("origin")
+        await receive()  # websocket.connect
+        if origin and options.allowed_origins and origin not in options.allowed_origins:
+            service.count_rejection("origin")
+            await send({"type": "websocket.close", "code": POLICY_VIOLATION})  # HTTP 403
+            return
+        proto = scope.get("extensions", {}).get(EXTENSION)
+        if proto is None:
+            raise RuntimeError("cascade's hub needs uvicorn with ws=cascade_cli.hub.wsproto.HubWebSocketProtocol")
+        await send({"type": "websocket.accept"})
+
+        async def close(code: int, reason: str, counter: str) -> None:
+            service.count_rejection(counter)
+            await send({"type": "websocket.close", "code": code, "reason": reason})
+
+        token = bearer(headers.get("authorization")) or (query.get("token") or [None])[0]
+        if not token_matches(options.token, token):
+            return await close(UNAUTHORIZED, "unauthorized: give the hub's token as a Bearer header "
+                                             "or ?token=", "unauthorized")
+        if len(service.hub.sessions) >= options.max_connections:
+            return await close(TRY_AGAIN_LATER, "too many connections, try again later", "max_connections")
+        client = scope.get("client") or ("", 0)
+        if not self.limiter.allow(client[0]):
+            return await close(TRY_AGAIN_LATER, "connect rate limit, try again later", "connect_rate")
+        state = None
+        if channel_name is not None:
+            state = service.hub.channel(channel_name)
+            if state is None:
+                return await close(UNKNOWN_CHANNEL, _unknown(channel_name), "unknown_channel")
+
+        sink = ProtocolSink(proto)
+        hub = service.hub
+        session = Session(str(uuid.uuid4()), sink, remote=f"{client[0]}:{client[1]}",
+                          user_agent=headers.get("user-agent", ""), connected_at=time.time(),
+                          batch=(query.get("batch") or ["1"])[0] not in ("0", "false", "no"))
+        hub.add(session)
+        if state is not None:
+            hub.subscribe(session, state)
+        proto.on_writable = lambda: hub.writable(session)
+        proto.on_shutdown = lambda: hub.drain(session)
+
+        async def reply(payload: bytes) -> None:
+            if not sink.writable() and not proto.close_sent and not proto.disconnected:
+                await proto.writable.wait()
+            if sink.raw:
+                sink.write_frames(text_frame(payload))
+            else:
+                sink.send_texts([payload])
+
+        try:
+            await reply(messages.connected(session.id, sorted(session.channels), time.time()))
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    break
+                text = message.get("text")
+                if text is None:
+                    await reply(messages.error("binary frames are not supported: send JSON text"))
+                    continue
+                try:
+                    op = messages.parse_op(text)
+                except messages.BadOp as exc:
+                    await reply(messages.error(str(exc), exc.op))
+                    continue
+                if op.op == "ping":
+                    await reply(messages.pong(time.time()))
+                    continue
+                assert op.channel is not None
+                if op.op == "unsubscribe":
+                    if hub.unsubscribe(session, op.channel):
+                        await reply(messages.subscription("unsubscribed", op.channel, sorted(session.channels)))
+                    else:
+                        await reply(messages.error(f"not subscribed to {op.channel!r}", op.op))
+                    continue
+                target = hub.channel(op.channel)
+                if target is None:
+                    await close(UNKNOWN_CHANNEL, _unknown(op.channel), "unknown_channel")
+                    break
+                if op.op == "subscribe":
+                    hub.subscribe(session, target)
+                    await reply(messages.subscription("subscribed", op.channel, sorted(session.channels)))
+                else:
+                    try:
+                        event_id = service.publish(op.channel, op.data)
+                    except (ValueError, TypeError) as exc:
+                        await reply(messages.error(f"data is not valid JSON: {exc}", op.op))
+                        continue
+                    await reply(messages.published(op.channel, event_id))
+        finally:
+            proto.on_writable = None
+            proto.on_shutdown = None
+            hub.remove(session)
+
+
+def _unknown(channel: str) -> str:
+    shown = channel if len(channel) <= 60 else channel[:57] + "..."
+    return f"unknown channel {shown!r}"

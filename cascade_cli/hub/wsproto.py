@@ -1,0 +1,113 @@
+"""uvicorn's websockets-sansio protocol, extended so the hub can write to a client directly.
+
+`HubWebSocketProtocol` puts itself in the ASGI scope under `extensions["cascade.ws"]`; the hub's
+WebSocket endpoint wraps it in a `ProtocolSink`. Events then skip the ASGI `send()` round trip:
+the same pre-framed bytes go to every uncompressed client with one `transport.write()`, and
+flow control (pause/resume writing) reaches the hub. Other behaviour is uvicorn's, except that
+a server shutdown closes clients with 1001 (going away) after writing what they had queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+EXTENSION = "cascade.ws"
+WRITE_HIGH_WATER = 256 * 1024
+"""Bytes a client's transport buffers before the hub stops writing and queues events instead."""
+
+
+class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+    """Use as uvicorn's `ws=` protocol class."""
+
+    on_writable: Callable[[], None] | None = None
+    on_shutdown: Callable[[], None] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][EXTENSION] = self
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.on_writable is not None:
+            self.on_writable()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_writable = None
+        self.on_shutdown = None
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """Server shutdown: flush the client's queue, then close 1001 instead of uvicorn's 1012."""
+        if self.on_shutdown is not None and not self.close_sent:
+            self.on_shutdown()
+            self.on_shutdown = None
+        if self.handshake_complete and self.initial_response is None and not self.close_sent:
+            self.stop_keepalive()
+            self.close_now(1001, "server shutting down")
+            self.transport.close()
+            return
+        super().shutdown()
+
+    # -- direct writes used by ProtocolSink -------------------------------------------------
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.conn.extensions)
+
+    def can_write(self) -> bool:
+        return self.writable.is_set() and not self.close_sent and not self.disconnected
+
+    def write_frames(self, data: bytes) -> None:
+        if not self.close_sent and not self.disconnected:
+            self.transport.write(data)
+
+    def send_texts(self, payloads: list[bytes]) -> None:
+        if self.close_sent or self.disconnected:
+            return
+        for payload in payloads:
+            self.conn.send_text(payload)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Send a close frame now (without waiting for the socket to drain) and end the session."""
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+
+class ProtocolSink:
+    """The hub's `Sink` over a HubWebSocketProtocol."""
+
+    __slots__ = ("proto", "raw")
+
+    def __init__(self, proto: HubWebSocketProtocol) -> None:
+        self.proto = proto
+        self.raw = not proto.compressed
+
+    def writable(self) -> bool:
+        return self.proto.can_write()
+
+    def write_frames(self, data: bytes) -> None:
+        self.proto.write_frames(data)
+
+    def send_texts(self, payloads: list[bytes]) -> None:
+        self.proto.send_texts(payloads)
+
+    def close(self, code: int, reason: str) -> None:
+        self.proto.close_now(code, reason)
