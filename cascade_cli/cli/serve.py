@@ -130,6 +130,10 @@ def serve(
                              f"cascade serve: WebSocket hub at {info.ws_url}/{{channel}}, channels: "
                              f"{', '.join(plan.options.channels)}"
                              f"{' (any valid name accepted)' if plan.options.allow_any_channel else ''}\n")
+        elif out_format is Format.json:
+            import json
+
+            sys.stdout.write(json.dumps(record) + "\n")   # one line, so scripts can read it as it comes
         else:
             render_record(record, out_format)
         sys.stdout.flush()
