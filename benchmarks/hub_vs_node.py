@@ -54,7 +54,7 @@ import time
 import urllib.request
 from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node_ws"
@@ -453,7 +453,7 @@ def install_ws() -> tuple[Path, str]:
         shutil.copyfile(NODE_DIR / "package.json", target / "package.json")
         print(f"installing ws@{wanted} into {target}", file=sys.stderr)
         done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--omit=dev", "--no-package-lock"],
-                              cwd=target, capture_output=True, text=True, timeout=300)
+                              check=False, cwd=target, capture_output=True, text=True, timeout=300)
         if done.returncode != 0 or not installed.exists():
             sys.exit(f"error: npm install ws@{wanted} failed: {done.stderr.strip()[-400:]}")
     return target / "node_modules", json.loads(installed.read_text())["version"]
@@ -461,7 +461,7 @@ def install_ws() -> tuple[Path, str]:
 
 def hub_help() -> str:
     done = subprocess.run([sys.executable, "-m", "cascade_cli", "serve", "--help"], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
+                          check=False, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
     return done.stdout if done.returncode == 0 else ""
 
 
@@ -481,16 +481,19 @@ class Server:
 
 def node_server() -> Server:
     modules, version = install_ws()
-    node_version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    node_version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     env = {**os.environ, "NODE_PATH": str(modules), "NODE_ENV": "production"}
     return Server("node", ["node", str(NODE_DIR / "server.js"), "--host", "127.0.0.1"], env,
                   f"node {node_version}, ws {version}")
 
 
-def hub_server(hub_cmd: str | None) -> Server | None:
+def hub_server(hub_cmd: str | None, scratch: Path) -> Server | None:
     from cascade_cli import __version__
 
-    env = {**os.environ, "NO_COLOR": "1"}
+    # Defaults only: no CASCADE_* variables, no user config file (the server runs in a temp dir).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASCADE_")}
+    (scratch / "config").mkdir(exist_ok=True)
+    env.update(NO_COLOR="1", XDG_CONFIG_HOME=str(scratch / "config"))
     if hub_cmd:
         return Server("hub", shlex.split(hub_cmd), env, f"cascade {__version__} ({hub_cmd})")
     text = hub_help()
@@ -505,6 +508,8 @@ def hub_server(hub_cmd: str | None) -> Server | None:
         argv += ["--redis-url", f"redis://127.0.0.1:{free_port()}/0"]
     if "--max-connections" in text:
         argv += ["--max-connections", "{max_connections}"]
+    if "--connect-rate" in text:
+        argv += ["--connect-rate", "0"]
     return Server("hub", argv, env, f"cascade {__version__}")
 
 
@@ -516,7 +521,7 @@ class Running:
         self.argv = server.command(self.port, clients)
         self.log = open(log_dir / f"{server.name}-{clients}.log", "w+b")  # noqa: SIM115
         self.proc = subprocess.Popen(self.argv, env=server.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, cwd=log_dir, start_new_session=True)
 
     def tail(self) -> str:
         self.log.flush()
@@ -563,7 +568,7 @@ class Publisher:
         self.drain: asyncio.Task[None] | None = None
         self.answers = 0
 
-    async def __aenter__(self) -> Publisher:
+    async def __aenter__(self) -> Self:
         from websockets.asyncio.client import connect
 
         self.ws = await asyncio.wait_for(connect(f"ws://127.0.0.1:{self.port}/ws", compression=None,
@@ -665,9 +670,10 @@ async def measure(server: Server, clients: int, workers: list[WorkerHandle], arg
         running.wait_ready(30)
         pid = running.proc.pid
         rss0 = await settle_rss(pid, 5)
+        path = f"/ws/{CHANNEL}" + ("?batch=0" if args.no_batch else "")
         shares = [clients // len(workers) + (i < clients % len(workers)) for i in range(len(workers))]
         connected = await asyncio.gather(*(
-            w.request("connect", "127.0.0.1", running.port, f"/ws/{CHANNEL}", share, 64, args.timeout,
+            w.request("connect", "127.0.0.1", running.port, path, share, 64, args.timeout,
                       timeout=args.timeout + 30)
             for w, share in zip(workers, shares)))
         ok = sum(c["ok"] for c in connected)
@@ -759,7 +765,8 @@ def cell(result: dict[str, Any] | None, scenario: str | None, key: str, fmt: str
 def print_table(report: dict[str, Any]) -> None:
     cfg = report["config"]
     print(f"hub vs Node ws: {cfg['workers']} client processes ({cfg['client']} client), "
-          f"burst {cfg['burst'] or 'auto'} events, rate {cfg['rate']}/s for {cfg['seconds']} s")
+          f"burst {cfg['burst'] or 'auto'} events, rate {cfg['rate']:g}/s for {cfg['seconds']:g} s"
+          f"{'' if cfg['batch'] else ', subscribers with ?batch=0'}")
     for name, info in report["servers"].items():
         print(f"  {name}: {info['version']}")
     results = report["results"]
@@ -799,12 +806,14 @@ async def run_all(servers: list[Server], args: argparse.Namespace, workers: list
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", default="500,2000", help="comma-separated subscriber counts")
-    parser.add_argument("--burst", type=int, default=0,
-                        help="events per burst (default: 400000 deliveries' worth, 200..800)")
-    parser.add_argument("--rate", type=float, default=20.0, help="events/s of the fixed-rate phase")
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the fixed-rate phase")
-    parser.add_argument("--warmup", type=int, default=20, help="unmeasured events before the burst")
+    parser.add_argument("--clients", help="comma-separated subscriber counts (default 500,2000)")
+    parser.add_argument("--burst", type=int,
+                        help="events per burst (default: 400000 deliveries' worth, within 200..800)")
+    parser.add_argument("--rate", type=float, help="events/s of the fixed-rate phase (default 20)")
+    parser.add_argument("--seconds", type=float, help="duration of the fixed-rate phase (default 10)")
+    parser.add_argument("--warmup", type=int, help="unmeasured events before the burst (default 20)")
+    parser.add_argument("--no-batch", action="store_true",
+                        help="subscribers connect with ?batch=0 (the hub then sends one frame per event)")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--client", choices=("raw", "websockets"), default="raw",
                         help="subscriber implementation: a minimal asyncio protocol, or websockets' "
@@ -813,12 +822,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--servers", default="node,hub", help="which servers to run (node, hub)")
     parser.add_argument("--hub-cmd", help="command that starts the hub; '{port}' is replaced by the port, "
                                           "else '--port P' is appended")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 50,200 clients, small phases")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 50,200 clients, burst 50, 10/s for 3 s (explicit flags win)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.clients, args.burst, args.rate, args.seconds, args.warmup = "50,200", 50, 10.0, 3.0, 5
+    defaults = ({"clients": "50,200", "burst": 50, "rate": 10.0, "seconds": 3.0, "warmup": 5} if args.quick
+                else {"clients": "500,2000", "burst": 0, "rate": 20.0, "seconds": 10.0, "warmup": 20})
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     args.clients = [int(c) for c in str(args.clients).split(",") if c]
     caps = {"clients": (args.clients, 1, 20_000), "burst": ([args.burst], 0, 10_000),
             "rate": ([args.rate], 0.1, 10_000), "seconds": ([args.seconds], 0.1, 600),
@@ -834,13 +847,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     raise_nofile()
+    with tempfile.TemporaryDirectory(prefix="hub_vs_node-") as tmp:
+        report = run(args, Path(tmp))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    if any("error" in r for r in report["results"]):
+        return 1
+    if args.check and any(t["ok"] is False for t in report["targets"]):
+        return 3
+    return 0
+
+
+def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    """Start the workers, measure every server at every client count, stop the workers."""
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     servers = []
     for name in wanted:
         if name == "node":
             servers.append(node_server())
         elif name == "hub":
-            hub = hub_server(args.hub_cmd)
+            hub = hub_server(args.hub_cmd, scratch)
             if hub:
                 servers.append(hub)
         else:
@@ -849,34 +877,26 @@ def main() -> int:
         sys.exit("error: no server to measure")
     workers = [WorkerHandle(args.client) for _ in range(args.workers)]
     try:
-        with tempfile.TemporaryDirectory(prefix="hub_vs_node-") as tmp:
-            try:
-                import uvloop
+        try:
+            import uvloop
 
-                runner = uvloop.run
-            except ImportError:
-                runner = asyncio.run
-            results = runner(run_all(servers, args, workers, Path(tmp)))
+            runner = uvloop.run
+        except ImportError:
+            runner = asyncio.run
+        results = runner(run_all(servers, args, workers, scratch))
     finally:
         for worker in workers:
             worker.stop()
     report = {
         "config": {"clients": args.clients, "burst": args.burst, "rate": args.rate, "seconds": args.seconds,
                    "warmup": args.warmup, "workers": args.workers, "client": args.client,
+                   "batch": not args.no_batch,
                    "cpus": os.cpu_count(), "channel": CHANNEL},
         "servers": {s.name: {"version": s.version} for s in servers},
         "results": results,
     }
     report["targets"] = targets(results)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
-    if any("error" in r for r in results):
-        return 1
-    if args.check and any(t["ok"] is False for t in report["targets"]):
-        return 3
-    return 0
+    return report
 
 
 if __name__ == "__main__":
