@@ -4,6 +4,8 @@
   optional Bearer token, proxies from the environment and retries (`RetryPolicy`): connect
   errors are retried for every method; 429, 502, 503 and 504 only for idempotent methods,
   honouring `Retry-After`. Close it (or use it as a context manager) when done.
+- `async_http_client()` returns the same as an `httpx.AsyncClient`, without retries (servers
+  such as the hub's Venice proxy answer at once rather than wait). Await `aclose()` when done.
 - `redis_client()` returns a `redis.asyncio.Redis` on a blocking, bounded pool (hiredis parses
   replies when installed). Await `aclose()` when done.
 - `websocket_url()` turns an HTTP base URL into the hub's ws:// or wss:// URL.
@@ -143,14 +145,7 @@ def http_client(
     """
     import httpx
 
-    headers = {"User-Agent": f"{USER_AGENT} python-httpx/{httpx.__version__}",
-               "Accept": "application/json"}
-    if bearer_token:
-        if not _TOKEN_CHARS.match(bearer_token):
-            raise ConfigError("the API token contains spaces, control or non-ASCII characters, "
-                              "which cannot be sent in an HTTP header",
-                              "check the token's value (it is not shown here)")
-        headers["Authorization"] = f"Bearer {bearer_token}"
+    headers = _http_headers(bearer_token)
     try:
         return _retrying_client_class()(
             retry=retry,
@@ -162,8 +157,56 @@ def http_client(
             follow_redirects=True,
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
-        raise ConfigError(f"unusable URL {mask_url(base_url)}: {exc}",
-                          "give an http:// or https:// URL with a valid host and port") from exc
+        raise _unusable_url(base_url, exc) from exc
+
+
+def async_http_client(
+    base_url: str,
+    *,
+    timeout: float,
+    connect_timeout: float,
+    bearer_token: str | None = None,
+) -> httpx.AsyncClient:
+    """A pooled asyncio HTTP client for `base_url`, without retries; await `aclose()` when done.
+
+    Same headers, token check, proxies and URL errors as `http_client()` (ConfigError for an
+    unusable URL or a token that cannot go in a header).
+    """
+    import httpx
+
+    headers = _http_headers(bearer_token)
+    try:
+        return httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            follow_redirects=True,
+        )
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        raise _unusable_url(base_url, exc) from exc
+
+
+def _http_headers(bearer_token: str | None) -> dict[str, str]:
+    """cascade's User-Agent and Accept headers, plus `Authorization: Bearer` when a token is
+    given; ConfigError when the token cannot go in a header (the token is never in the message)."""
+    import httpx
+
+    headers = {"User-Agent": f"{USER_AGENT} python-httpx/{httpx.__version__}",
+               "Accept": "application/json"}
+    if bearer_token:
+        if not _TOKEN_CHARS.match(bearer_token):
+            raise ConfigError("the API token contains spaces, control or non-ASCII characters, "
+                              "which cannot be sent in an HTTP header",
+                              "check the token's value (it is not shown here)")
+        headers["Authorization"] = f"Bearer {bearer_token}"
+    return headers
+
+
+def _unusable_url(base_url: str, exc: Exception) -> ConfigError:
+    """The ConfigError for a base URL httpx cannot use (userinfo masked)."""
+    return ConfigError(f"unusable URL {mask_url(base_url)}: {exc}",
+                       "give an http:// or https:// URL with a valid host and port")
 
 
 def redis_client(settings: RedisSettings, url: str | None = None, **options: Any) -> redis.asyncio.Redis:

@@ -151,3 +151,30 @@ def test_post_is_not_retried_on_503(standin: StandIn) -> None:
                      on_retry=lambda n, why, delay: retries.append(n)) as client:
         response = client.post("messages/send", json={"sender": "a"})
     assert response.status_code == 503 and retries == []
+
+
+def test_async_http_client_headers_token_and_no_retries(standin: StandIn) -> None:
+    from venice_standin import TOKEN
+
+    from cascade_cli.connect import async_http_client
+
+    async def scenario() -> tuple[int, int, int]:
+        authed = async_http_client(standin.url("auth.async"), timeout=5, connect_timeout=5,
+                                   bearer_token=TOKEN)
+        flaky = async_http_client(standin.url("flaky.async"), timeout=5, connect_timeout=5)
+        try:
+            ok = (await authed.get("economy")).status_code
+            denied = (await flaky.get("economy", headers={"Authorization": "Bearer nope"})).status_code
+            return ok, denied, (await flaky.get("/economy")).status_code
+        finally:
+            await authed.aclose()
+            await flaky.aclose()
+
+    assert asyncio.run(scenario()) == (200, 503, 503)
+    seen = standin.seen("auth.async")[-1]
+    assert seen.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert seen.headers["User-Agent"].startswith("cascade/0.") and seen.headers["Accept"] == "application/json"
+    assert [s.path for s in standin.seen("flaky.async")] == ["/flaky.async/api/economy"] * 2  # not retried
+    with pytest.raises(ConfigError, match="cannot be sent in an HTTP header") as caught:
+        async_http_client(standin.url(), timeout=5, connect_timeout=5, bearer_token="two words")
+    assert "two words" not in str(caught.value)
