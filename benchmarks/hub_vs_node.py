@@ -91,16 +91,31 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """utime+stime of `root` and its descendants (plus the reaped children they waited for)."""
-    total = 0
+def tree_cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU seconds of `root` and its descendants, two ways: (ticks, nanoseconds).
+
+    Ticks: utime+stime (+ reaped children) from /proc/PID/stat, 1/CLK_TCK resolution, counting
+    threads that have exited. Nanoseconds: the on-CPU time of every live thread from
+    /proc/PID/task/TID/schedstat, exact but blind to threads that exited.
+    """
+    ticks = 0
+    nanos = 0
     for pid in process_tree(root):
         try:
             fields = _stat_fields(pid)
-        except OSError:
+            ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    nanos += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
             continue
-        total += sum(int(fields[i]) for i in (11, 12, 13, 14))
-    return total / CLK_TCK
+    return ticks / CLK_TCK, nanos / 1e9
+
+
+def cpu_delta(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """The exact delta, unless the tick count saw more (a thread's time lost when it exited)."""
+    coarse, fine = after[0] - before[0], after[1] - before[1]
+    return coarse if coarse - fine > 2 / CLK_TCK else fine
 
 
 def tree_rss_kb(root: int) -> int:
@@ -644,7 +659,7 @@ async def phase(workers: list[WorkerHandle], shares: list[int], server_pid: int,
         latencies.frombytes(r["latencies"])
     from cascade_cli.bench.stats import percentile
 
-    server_cpu = cpu1 - cpu0
+    server_cpu = cpu_delta(cpu0, cpu1)
     return {
         "events": events, "expected": expected, "delivered": delivered, "reach": delivered / expected,
         "seconds": span, "delivered_per_s": delivered / span,
