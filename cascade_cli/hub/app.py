@@ -19,7 +19,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from cascade_cli import __version__
 from cascade_cli.hub import metrics as prom
 from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
-from cascade_cli.hub.service import HubOptions, HubService, UnknownChannel
+from cascade_cli.hub.service import HubOptions, HubService
 from cascade_cli.hub.wsendpoint import WebSocketEndpoint
 
 MAX_BODY = 1024 * 1024

@@ -11,6 +11,7 @@ jitter. Call `start()` once the event loop runs and `stop()` at shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import deque
@@ -133,10 +134,8 @@ class RedisBus:
                 await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # stopping regardless
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping regardless
-                pass
 
     # -- the connection loop -----------------------------------------------------------------
 
@@ -242,7 +241,5 @@ def _describe(exc: BaseException, url: str) -> str:
 
 async def _close_quietly(*things: Any) -> None:
     for thing in things:
-        try:
+        with contextlib.suppress(Exception):  # the connection is already gone
             await thing.aclose()
-        except Exception:  # noqa: BLE001 - the connection is already gone
-            pass

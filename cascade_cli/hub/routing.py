@@ -9,7 +9,6 @@ whose socket is not writable keeps its events queued until the I/O layer calls `
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -79,7 +78,7 @@ class Session:
         self.user_agent = user_agent
         self.connected_at = connected_at
         self.batch = batch
-        self.queue: deque[Event] = deque()
+        self.queue: list[Event] = []   # a list: 56 bytes idle; only slow clients pop at the front
         self.sent = 0
         self.dropped = 0
         self.lag = 0
@@ -173,7 +172,7 @@ class Hub:
             queue = session.queue
             if len(queue) >= limit:
                 if self.policy == DROP_OLDEST:
-                    queue.popleft().channel.dropped += 1
+                    queue.pop(0).channel.dropped += 1
                     session.dropped += 1
                     session.lag += 1
                 else:

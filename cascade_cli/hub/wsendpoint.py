@@ -24,8 +24,13 @@ TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
 
 
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+WANTED = (b"origin", b"authorization", b"user-agent")
+
+
+def _headers(scope: dict[str, Any]) -> dict[bytes, str]:
+    """The few request headers the endpoint reads (the others are not kept)."""
+    return {name.lower(): value.decode("latin-1") for name, value in scope["headers"]
+            if name.lower() in WANTED}
 
 
 class WebSocketEndpoint:
@@ -49,7 +54,7 @@ class WebSocketEndpoint:
             return
         headers = _headers(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        origin = headers.get("origin")
+        origin = headers.get(b"origin")
         await receive()  # websocket.connect
         if origin and options.allowed_origins and origin not in options.allowed_origins:
             service.count_rejection("origin")
@@ -64,7 +69,7 @@ class WebSocketEndpoint:
             service.count_rejection(counter)
             await send({"type": "websocket.close", "code": code, "reason": reason})
 
-        token = bearer(headers.get("authorization")) or (query.get("token") or [None])[0]
+        token = bearer(headers.get(b"authorization")) or (query.get("token") or [None])[0]
         if not token_matches(options.token, token):
             return await close(UNAUTHORIZED, "unauthorized: give the hub's token as a Bearer header "
                                              "or ?token=", "unauthorized")
@@ -82,8 +87,10 @@ class WebSocketEndpoint:
         sink = ProtocolSink(proto)
         hub = service.hub
         session = Session(str(uuid.uuid4()), sink, remote=f"{client[0]}:{client[1]}",
-                          user_agent=headers.get("user-agent", ""), connected_at=time.time(),
+                          user_agent=headers.get(b"user-agent", ""), connected_at=time.time(),
                           batch=(query.get("batch") or ["1"])[0] not in ("0", "false", "no"))
+        del headers, query
+        proto.release_handshake()
         hub.add(session)
         if state is not None:
             hub.subscribe(session, state)
