@@ -2,7 +2,8 @@
 """The hub (`cascade serve`) against a minimal Node.js `ws` broadcast server, same client load, one run.
 
 For each client count (default 500 and 2000) and each server, a fresh server process starts on a
-free loopback port and the same Python load runs against it:
+free loopback port and the same Python load runs against it (--rounds times, the servers' order
+alternating; the table shows medians, --json also every round):
 
   idle      N subscribers connect to /ws/cascade-events (spread over --workers processes); the
             server's RSS after they settle minus its RSS before, per connection
@@ -47,6 +48,7 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -779,7 +781,8 @@ def cell(result: dict[str, Any] | None, scenario: str | None, key: str, fmt: str
 
 def print_table(report: dict[str, Any]) -> None:
     cfg = report["config"]
-    print(f"hub vs Node ws: {cfg['workers']} client processes ({cfg['client']} client), "
+    print(f"hub vs Node ws, median of {cfg['rounds']} round(s): {cfg['workers']} client processes "
+          f"({cfg['client']} client), "
           f"burst {cfg['burst'] or 'auto'} events, rate {cfg['rate']:g}/s for {cfg['seconds']:g} s"
           f"{'' if cfg['batch'] else ', subscribers with ?batch=0'}")
     for name, info in report["servers"].items():
@@ -810,12 +813,46 @@ def print_table(report: dict[str, Any]) -> None:
 
 async def run_all(servers: list[Server], args: argparse.Namespace, workers: list[WorkerHandle],
                   log_dir: Path) -> list[dict[str, Any]]:
+    """Every (round, client count, server), the servers' order alternating round by round."""
     results = []
-    for clients in args.clients:
-        for server in servers:
-            print(f"{server.name}: {clients} clients ...", file=sys.stderr)
-            results.append(await measure(server, clients, workers, args, log_dir))
+    for round_index in range(args.rounds):
+        order = servers if round_index % 2 == 0 else servers[::-1]
+        for clients in args.clients:
+            for server in order:
+                print(f"round {round_index + 1}/{args.rounds}: {server.name} at {clients} clients",
+                      file=sys.stderr)
+                result = await measure(server, clients, workers, args, log_dir)
+                result["round"] = round_index + 1
+                results.append(result)
     return results
+
+
+def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result per (server, clients): the median of every number over the rounds."""
+    first = rounds[0]
+    errors = [r["error"] for r in rounds if "error" in r]
+    if errors:
+        return {"server": first["server"], "clients": first["clients"], "error": errors[0]}
+
+    def merge(values: list[Any]) -> Any:
+        if isinstance(values[0], dict):
+            return {key: merge([v[key] for v in values]) for key in values[0]}
+        if isinstance(values[0], bool) or not isinstance(values[0], (int, float)):
+            return values[0]
+        present = [v for v in values if v is not None]
+        return statistics.median(present) if present else None
+
+    merged = merge([{k: v for k, v in r.items() if k != "round"} for r in rounds])
+    merged["clients"] = first["clients"]
+    merged["rounds"] = len(rounds)
+    return merged
+
+
+def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["server"], r["clients"]), []).append(r)
+    return [median_of(group) for group in groups.values()]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -830,6 +867,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-batch", action="store_true",
                         help="subscribers connect with ?batch=0 (the hub then sends one frame per event)")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--rounds", type=int,
+                        help="measure each server this many times, alternating; medians are reported "
+                             "(default 3, --quick 1)")
     parser.add_argument("--client", choices=("raw", "websockets"), default="raw",
                         help="subscriber implementation: a minimal asyncio protocol, or websockets' "
                              "asyncio client")
@@ -842,15 +882,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", action="store_true", help="exit 3 when a target is missed")
     args = parser.parse_args(argv)
-    defaults = ({"clients": "50,200", "burst": 50, "rate": 10.0, "seconds": 3.0, "warmup": 5} if args.quick
-                else {"clients": "500,2000", "burst": 0, "rate": 20.0, "seconds": 10.0, "warmup": 20})
+    defaults = ({"clients": "50,200", "burst": 50, "rate": 10.0, "seconds": 3.0, "warmup": 5, "rounds": 1}
+                if args.quick else
+                {"clients": "500,2000", "burst": 0, "rate": 20.0, "seconds": 10.0, "warmup": 20, "rounds": 3})
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.clients = [int(c) for c in str(args.clients).split(",") if c]
     caps = {"clients": (args.clients, 1, 20_000), "burst": ([args.burst], 0, 10_000),
             "rate": ([args.rate], 0.1, 10_000), "seconds": ([args.seconds], 0.1, 600),
-            "workers": ([args.workers], 1, 64), "warmup": ([args.warmup], 1, 1000)}
+            "workers": ([args.workers], 1, 64), "warmup": ([args.warmup], 1, 1000),
+            "rounds": ([args.rounds], 1, 20)}
     for name, (values, low, high) in caps.items():
         if any(not low <= v <= high for v in values):
             parser.error(f"--{name} must be within {low}..{high}")
@@ -898,19 +940,20 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
-        results = runner(run_all(servers, args, workers, scratch))
+        rounds = runner(run_all(servers, args, workers, scratch))
     finally:
         for worker in workers:
             worker.stop()
     report = {
         "config": {"clients": args.clients, "burst": args.burst, "rate": args.rate, "seconds": args.seconds,
                    "warmup": args.warmup, "workers": args.workers, "client": args.client,
-                   "batch": not args.no_batch,
+                   "batch": not args.no_batch, "rounds": args.rounds,
                    "cpus": os.cpu_count(), "channel": CHANNEL},
         "servers": {s.name: {"version": s.version} for s in servers},
-        "results": results,
+        "results": aggregate(rounds),
+        "rounds": rounds,
     }
-    report["targets"] = targets(results)
+    report["targets"] = targets(report["results"])
     return report
 
 
