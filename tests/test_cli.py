@@ -75,10 +75,10 @@ def test_help_and_completion_do_not_import_heavy_libraries(sandbox: Sandbox) -> 
         "except SystemExit:\n"
         "    pass\n"
         "heavy = sorted(m for m in ('redis', 'httpx', 'httpcore', 'websockets', 'uvicorn', 'hiredis',"
-        " 'rich.live', 'tabulate') if m in sys.modules)\n"
+        " 'rich.live', 'tabulate', 'fastapi', 'starlette', 'uvloop') if m in sys.modules)\n"
         "os.write(int(os.environ['PROBE_FD']), ' '.join(heavy).encode())\n"
     )
-    cases = [(["--help"], {}), (["--version"], {}), (["venice", "get", "--help"], {}),
+    cases = [(["--help"], {}), (["--version"], {}), (["venice", "get", "--help"], {}), (["serve", "--help"], {}),
              ([], {"_CASCADE_COMPLETE": "complete_bash", "COMP_WORDS": "cascade venice get ci",
                    "COMP_CWORD": "3"})]
     for args, extra in cases:

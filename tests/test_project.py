@@ -18,8 +18,8 @@ def readme_commands() -> list[str]:
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
     install_and_run, test = readme_commands()
-    # The main job of this release; `cascade serve` takes its place when the hub is built.
-    assert install_and_run == "python3 -m pip install . && cascade venice ping"
+    # The main job: the hub, on the embedded in-memory Redis when no Redis runs.
+    assert install_and_run == "python3 -m pip install . && cascade serve"
     assert "pytest" in test
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ci[-1] == test
