@@ -160,6 +160,9 @@ def build_plan(settings: Settings, verbose: bool = False) -> ServePlan:
         if not token:
             raise ConfigError(f"the token file {s.token_file} is empty",
                               "put the token on its first line, or drop --token-file to run without one")
+    venice = settings.venice
+    if s.venice_proxy and not venice.api_key.strip() and venice.api_key_file:
+        read_secret_file(venice.api_key_file, "venice.api_key_file")   # fail at start, not per request
     options = HubOptions(
         channels=tuple(dict.fromkeys(s.channels)), allow_any_channel=s.allow_any_channel,
         queue_size=s.queue_size, policy=s.slow_client_policy, max_connections=s.max_connections,
