@@ -134,6 +134,14 @@ def tree_rss_kb(root: int) -> int:
     return total * PAGE_KB
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (/proc/stat), whoever used them."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -645,6 +653,8 @@ async def phase(workers: list[WorkerHandle], shares: list[int], server_pid: int,
     hi = lo + events
     await asyncio.gather(*(w.request("phase", lo, hi, True) for w in workers))
     parent_cpu = own_cpu_seconds()
+    busy0 = machine_busy_seconds()
+    wall0 = time.monotonic()
     cpu0 = tree_cpu_seconds(server_pid)
     started = time.time()
     waits = [asyncio.create_task(w.request("wait", share * events, timeout, timeout=timeout + 60))
@@ -652,6 +662,9 @@ async def phase(workers: list[WorkerHandle], shares: list[int], server_pid: int,
     sent_rate = await asyncio.wait_for(send(), timeout)
     replies = await asyncio.gather(*waits)
     cpu1 = tree_cpu_seconds(server_pid)
+    busy = machine_busy_seconds() - busy0
+    wall = time.monotonic() - wall0
+    publisher_cpu = own_cpu_seconds() - parent_cpu
     delivered = sum(r["count"] for r in replies)
     expected = sum(shares) * events
     last = max((r["last"] for r in replies if r["count"]), default=started)
@@ -672,11 +685,27 @@ async def phase(workers: list[WorkerHandle], shares: list[int], server_pid: int,
         "max_ms": max(latencies) if latencies else None,
         "client_cpu_max_pct": max(100 * r["cpu"] / r["wall"] for r in replies),
         "client_cpu_s": sum(r["cpu"] for r in replies),
-        "publisher_cpu_s": own_cpu_seconds() - parent_cpu,
+        "publisher_cpu_s": publisher_cpu,
+        # CPU that neither the server nor our clients used during the phase, in % of one core:
+        # other processes on the machine competing with the measurement.
+        "other_cpu_pct": max(0.0, 100 * (busy - server_cpu - publisher_cpu - sum(r["cpu"] for r in replies))
+                             / wall),
         "sent_per_s": sent_rate,
         "stale": sum(r["stale"] for r in replies), "lag_dropped": sum(r["lag_dropped"] for r in replies),
         "closed_clients": max(r["closed"] for r in replies),
     }
+
+
+async def wait_quiet(seconds: float, threshold_pct: float = 20.0) -> float:
+    """Wait (at most `seconds`) until the machine, without us, is busy below `threshold_pct` of a
+    core over one second; returns the last reading."""
+    deadline = time.monotonic() + seconds
+    while True:
+        busy0, mine0, wall0 = machine_busy_seconds(), own_cpu_seconds(), time.monotonic()
+        await asyncio.sleep(1.0)
+        load = 100 * (machine_busy_seconds() - busy0 - (own_cpu_seconds() - mine0)) / (time.monotonic() - wall0)
+        if load < threshold_pct or time.monotonic() >= deadline:
+            return load
 
 
 async def measure(server: Server, clients: int, workers: list[WorkerHandle], args: argparse.Namespace,
@@ -760,12 +789,14 @@ ROWS = [  # (label, scenario, key, format)
     ("latency p99 ms", "burst", "p99_ms", "{:.1f}"),
     ("reach", "burst", "reach", "{:.4f}"),
     ("busiest client CPU %", "burst", "client_cpu_max_pct", "{:.0f}"),
+    ("other processes CPU %", "burst", "other_cpu_pct", "{:.0f}"),
     ("server CPU us/delivery", "rate", "server_cpu_us_per_delivery", "{:.2f}"),
     ("delivered events/s", "rate", "delivered_per_s", "{:,.0f}"),
     ("latency p50 ms", "rate", "p50_ms", "{:.2f}"),
     ("latency p99 ms", "rate", "p99_ms", "{:.2f}"),
     ("reach", "rate", "reach", "{:.4f}"),
     ("busiest client CPU %", "rate", "client_cpu_max_pct", "{:.0f}"),
+    ("other processes CPU %", "rate", "other_cpu_pct", "{:.0f}"),
     ("idle RSS KB/connection", None, "idle_kb_per_connection", "{:.1f}"),
 ]
 
@@ -801,6 +832,19 @@ def print_table(report: dict[str, Any]) -> None:
             r = ratio(hub_value, node_value)
             print(f"  {scenario or 'idle':8} {label:24} {node_text:>12} {hub_text:>12} "
                   f"{'-' if r is None else f'{r:.2f}x':>9}")
+        if cfg["rounds"] > 1:
+            print("  each round:")
+            for server in by:
+                rounds = [r for r in report["rounds"] if r["server"] == server and r["clients"] == clients
+                          and "error" not in r]
+
+                def series(scenario: str, key: str, fmt: str, rounds: list[dict[str, Any]] = rounds) -> str:
+                    return " ".join("-" if r[scenario][key] is None else fmt.format(r[scenario][key])
+                                    for r in rounds)
+
+                print(f"    {server:5} burst CPU us/delivery {series('burst', 'server_cpu_us_per_delivery', '{:.2f}')}"
+                      f" | rate p99 ms {series('rate', 'p99_ms', '{:.1f}')}"
+                      f" | other CPU % {series('rate', 'other_cpu_pct', '{:.0f}')}")
     print("\ntargets (issue 4)")
     for t in report["targets"]:
         mark = {True: "PASS", False: "FAIL", None: "n/a "}[t["ok"]]
@@ -821,6 +865,10 @@ async def run_all(servers: list[Server], args: argparse.Namespace, workers: list
             for server in order:
                 print(f"round {round_index + 1}/{args.rounds}: {server.name} at {clients} clients",
                       file=sys.stderr)
+                if args.wait_quiet > 0:
+                    load = await wait_quiet(args.wait_quiet)
+                    if load >= 20:
+                        print(f"warning: other processes keep {load:.0f}% of a core busy", file=sys.stderr)
                 result = await measure(server, clients, workers, args, log_dir)
                 result["round"] = round_index + 1
                 results.append(result)
@@ -866,13 +914,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="unmeasured events before the burst (default 20)")
     parser.add_argument("--no-batch", action="store_true",
                         help="subscribers connect with ?batch=0 (the hub then sends one frame per event)")
-    parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--workers", type=int, default=2, help="client processes (default 2)")
     parser.add_argument("--rounds", type=int,
                         help="measure each server this many times, alternating; medians are reported "
                              "(default 3, --quick 1)")
     parser.add_argument("--client", choices=("raw", "websockets"), default="raw",
                         help="subscriber implementation: a minimal asyncio protocol, or websockets' "
                              "asyncio client")
+    parser.add_argument("--wait-quiet", type=float, default=30.0, metavar="SECONDS",
+                        help="before each server run, wait up to this long for other processes to use "
+                             "under 20%% of a core (0: don't wait)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds each phase may take")
     parser.add_argument("--servers", default="node,hub", help="which servers to run (node, hub)")
     parser.add_argument("--hub-cmd", help="command that starts the hub; '{port}' is replaced by the port, "
