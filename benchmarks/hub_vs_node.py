@@ -167,6 +167,7 @@ class Tally:
         self.lag_dropped = 0
         self.last = 0.0
         self.latencies = array("d")
+        self.spans: dict[int, list[float]] = {}  # seq -> [sent, first receipt, last receipt]
         self.closed = 0
 
     def reset(self, lo: int, hi: int, record: bool) -> None:
@@ -174,6 +175,7 @@ class Tally:
         self.count = self.stale = self.lag_dropped = 0
         self.last = 0.0
         self.latencies = array("d")
+        self.spans = {}
 
     def on_text(self, payload: bytes | str, now: float) -> str | None:
         """Count the events of one text frame; returns the frame's type."""
@@ -195,6 +197,11 @@ class Tally:
             self.last = now
             if self.record:
                 self.latencies.append((now - data["t"]) * 1000.0)
+                span = self.spans.get(data["seq"])
+                if span is None:
+                    self.spans[data["seq"]] = [data["t"], now, now]
+                else:
+                    span[2] = now
         else:
             self.stale += 1
 
@@ -349,7 +356,8 @@ class Worker:
         wall = time.monotonic() - self.phase_wall
         t = self.tally
         return {"count": t.count, "stale": t.stale, "lag_dropped": t.lag_dropped, "last": t.last,
-                "closed": t.closed, "cpu": cpu, "wall": wall, "latencies": t.latencies.tobytes()}
+                "closed": t.closed, "cpu": cpu, "wall": wall, "latencies": t.latencies.tobytes(),
+                "spans": t.spans}
 
     async def close(self) -> int:
         for transport in self.transports:
@@ -646,6 +654,26 @@ async def settle_rss(pid: int, seconds: float) -> int:
     return last
 
 
+def fanout(replies: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Per event: send -> first subscriber's receipt, and first -> last receipt (the fan-out span)."""
+    from cascade_cli.bench.stats import percentile
+
+    spans: dict[int, list[float]] = {}
+    for reply in replies:
+        for seq, (sent, first, last) in reply["spans"].items():
+            known = spans.get(seq)
+            if known is None:
+                spans[seq] = [sent, first, last]
+            else:
+                known[1], known[2] = min(known[1], first), max(known[2], last)
+    firsts = [(first - sent) * 1000 for sent, first, _ in spans.values()]
+    widths = [(last - first) * 1000 for _, first, last in spans.values()]
+    if not spans:
+        return {"first_p50_ms": None, "span_p50_ms": None, "span_p99_ms": None}
+    return {"first_p50_ms": percentile(firsts, 50), "span_p50_ms": percentile(widths, 50),
+            "span_p99_ms": percentile(widths, 99)}
+
+
 async def phase(workers: list[WorkerHandle], shares: list[int], server_pid: int, publisher: Publisher,
                 events: int, send: Any, timeout: float) -> dict[str, Any]:
     """Publish `events` through `send` and wait until every subscriber has all of them."""
@@ -683,6 +711,7 @@ async def phase(workers: list[WorkerHandle], shares: list[int], server_pid: int,
         "p50_ms": percentile(latencies, 50) if latencies else None,
         "p99_ms": percentile(latencies, 99) if latencies else None,
         "max_ms": max(latencies) if latencies else None,
+        **fanout(replies),
         "client_cpu_max_pct": max(100 * r["cpu"] / r["wall"] for r in replies),
         "client_cpu_s": sum(r["cpu"] for r in replies),
         "publisher_cpu_s": publisher_cpu,
@@ -794,6 +823,9 @@ ROWS = [  # (label, scenario, key, format)
     ("delivered events/s", "rate", "delivered_per_s", "{:,.0f}"),
     ("latency p50 ms", "rate", "p50_ms", "{:.2f}"),
     ("latency p99 ms", "rate", "p99_ms", "{:.2f}"),
+    ("to first client p50 ms", "rate", "first_p50_ms", "{:.2f}"),
+    ("fan-out span p50 ms", "rate", "span_p50_ms", "{:.2f}"),
+    ("fan-out span p99 ms", "rate", "span_p99_ms", "{:.2f}"),
     ("reach", "rate", "reach", "{:.4f}"),
     ("busiest client CPU %", "rate", "client_cpu_max_pct", "{:.0f}"),
     ("other processes CPU %", "rate", "other_cpu_pct", "{:.0f}"),
