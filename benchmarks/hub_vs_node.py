@@ -13,11 +13,14 @@ alternating; the table shows medians, --json also every round):
   rate      --rate events/s for --seconds seconds; latency = receive time - data.t (the time the
             publisher sent it), per event per client
 
-Printed per server and scenario: server CPU microseconds per delivered event (utime+stime of the
-server's process tree from /proc, before/after the phase), delivered events/s, latency p50/p99,
-reach (delivered/expected), idle RSS per connection, the busiest client process's CPU (a client
-near 100% means the load generator, not the server, set the pace), the ratio hub/Node and the
-issue-4 targets with pass/fail marks:
+Printed per server and scenario: server CPU microseconds per delivered event (the on-CPU time of
+the server's process tree from /proc, before/after the phase), delivered events/s, latency
+p50/p99, for the fixed rate also the time to the first subscriber and the fan-out span (first to
+last receipt of one event), reach (delivered/expected), idle RSS per connection, the ratio
+hub/Node, and the issue-4 targets with pass/fail marks. Two rows say how far to trust a run: the
+busiest client process's CPU (near 100%: the load generator set the pace) and the CPU that other
+processes on the machine used meanwhile (--wait-quiet waits, bounded, for a quiet machine before
+each run). Targets:
 
   server CPU per delivery <= 1.0x Node's at 2000 clients under burst
   p99 latency at a fixed rate <= Node's
@@ -864,6 +867,16 @@ def print_table(report: dict[str, Any]) -> None:
             r = ratio(hub_value, node_value)
             print(f"  {scenario or 'idle':8} {label:24} {node_text:>12} {hub_text:>12} "
                   f"{'-' if r is None else f'{r:.2f}x':>9}")
+        phases = [(f"{server} {scenario}", r[scenario]) for server, r in by.items() if "error" not in r
+                  for scenario in ("burst", "rate")]
+        saturated = [name for name, p in phases if p["client_cpu_max_pct"] >= 90]
+        if saturated:
+            print(f"  note: a client process ran at >= 90% CPU in {', '.join(saturated)}: there the load "
+                  "generator, not the server, set the pace")
+        other = max((p["other_cpu_pct"] for _, p in phases), default=0)
+        if other >= 25:
+            print(f"  note: other processes used up to {other:.0f}% of a core during these phases: latency and "
+                  "throughput are disturbed (CPU per delivery much less)")
         if cfg["rounds"] > 1:
             print("  each round:")
             for server in by:
