@@ -127,8 +127,10 @@ class ServeSettings:
                              "connection)")
     max_connections: int = _key(10000, "WebSocket clients at once; more are closed with 1013",
                                 check=_positive)
-    connect_rate: float = _key(0.0, "WebSocket connects and API requests per second per client address "
-                               "(bursts of twice that); 0: no limit", check=_not_negative)
+    connect_rate: float = _key(0.0, "WebSocket connects and publish requests per second per client "
+                               "address (bursts of twice that); 0: no limit", check=_not_negative)
+    forwarded_allow_ips: str = _key("", "proxies whose X-Forwarded-For / X-Forwarded-Proto are trusted, "
+                                    "comma-separated IPs or *; empty: none (clients are who connect)")
     allowed_origins: list[str] = _key([], "browser Origins allowed to connect (empty: any)")
     token: str = _key("", "token required to publish and to connect; prefer CASCADE_SERVE_TOKEN or "
                       "token_file", secret=True)

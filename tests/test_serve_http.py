@@ -27,6 +27,8 @@ from hub_support import Serve, clean_env, start_serve, wait_for
 from venice_standin import CITIZENS, StandIn
 from websockets.sync.client import ClientConnection, connect
 
+from cascade_cli.hub import messages
+
 TOKEN = "hub-token-7f3a"
 CHANNELS = ["consciousness-stream", "ai-collaborations", "cascade-events"]
 MAX_BODY = 1024 * 1024
@@ -419,12 +421,21 @@ def test_publish_to_unknown_channel_is_404(hub: Serve) -> None:
 
 
 def test_publish_body_limit(hub: Serve) -> None:
-    """Exactly 1 MiB is accepted; one byte more is 413, declared or streamed (chunked)."""
+    """A body over 1 MiB is 413, declared or streamed (chunked); so is a body within it whose
+    event would not fit in a client's default 1 MiB message; the largest event that fits is
+    accepted and arrives whole."""
     head, tail = b'{"data":"', b'"}'
     exact = head + b"x" * (MAX_BODY - len(head) - len(tail)) + tail
     assert len(exact) == MAX_BODY
-    accepted = post_raw(hub, "ai-collaborations", exact)
-    assert accepted.status_code == 200, accepted.text
+    assert_json_error(post_raw(hub, "ai-collaborations", exact), 413, "the event is")
+    with ws_connect(hub, "/ai-collaborations", max_size=MAX_BODY) as (client, _hello):
+        envelope = len(messages.event("ai-collaborations", "x" * 20, time.time(), ""))
+        fits = head + b"x" * (messages.MAX_EVENT_BYTES - envelope - 30) + tail
+        accepted = post_raw(hub, "ai-collaborations", fits)
+        assert accepted.status_code == 200, accepted.text
+        [received] = read_events(client, count_events(1))
+        assert received["id"] == accepted.json()["ids"][0]
+        assert len(received["data"]) == len(fits) - len(head) - len(tail)
     over = head + b"x" * (MAX_BODY + 1 - len(head) - len(tail)) + tail
     assert_json_error(post_raw(hub, "ai-collaborations", over), 413, "bytes")
 

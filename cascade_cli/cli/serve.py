@@ -83,7 +83,7 @@ def serve(
         "--max-connections", min=1, help="WebSocket clients at once; more close with 1013.")] = None,
     connect_rate: Annotated[Optional[float], typer.Option(
         "--connect-rate", min=0, metavar="PER_SECOND",
-        help="Connects and API requests per second per address (0: no limit).")] = None,
+        help="WebSocket connects and publish requests per second per address (0: no limit).")] = None,
     allow_origin: Annotated[Optional[list[str]], typer.Option(
         "--allow-origin", metavar="ORIGIN", help="Browser Origin allowed (repeatable; default: any).")] = None,
     venice_proxy: Annotated[Optional[bool], typer.Option(
@@ -170,9 +170,11 @@ def build_plan(settings: Settings, verbose: bool = False) -> ServePlan:
         heartbeat=s.heartbeat, heartbeat_timeout=s.heartbeat_timeout,
         max_message_size=s.max_message_size, compression=s.compression,
     )
+    forwarded = s.forwarded_allow_ips.strip()
     return ServePlan(host=s.host, port=s.port, redis_url=settings.redis.url, bus=s.bus,
                      embedded=s.embedded_redis, options=options, venice=s.venice_proxy,
-                     venice_cache_ttl=s.venice_cache_ttl, log_level="info" if verbose else "warning")
+                     venice_cache_ttl=s.venice_cache_ttl, forwarded_allow_ips=forwarded or None,
+                     log_level="info" if verbose else "warning")
 
 
 def _run_loop(coro: Any) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,8 +17,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 
 from cascade_cli import __version__
+from cascade_cli.hub import messages
 from cascade_cli.hub import metrics as prom
 from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
+from cascade_cli.hub.routing import ChannelState
 from cascade_cli.hub.service import HubOptions, HubService
 from cascade_cli.hub.wsendpoint import WebSocketEndpoint
 
@@ -56,19 +58,18 @@ class CascadeASGI:
         self.api = api
         self.state = state
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        """Returns the handler's coroutine rather than awaiting it: one coroutine frame less per
+        WebSocket connection (serve it as ASGI 3: uvicorn's `interface="asgi3"`)."""
         kind = scope["type"]
         if kind == "websocket":
             endpoint = self.state.endpoint
-            if endpoint is None:
-                await receive()
-                await send({"type": "websocket.close", "code": 1013})
-                return
-            await endpoint(scope, receive, send)
-            return
+            return endpoint(scope, receive, send) if endpoint else _refuse_websocket(receive, send)
         if kind != "http":
-            await self.api(scope, receive, send)
-            return
+            return self.api(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
         status = 500
 
@@ -84,6 +85,12 @@ class CascadeASGI:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
             self.state.http.record(scope["method"], name, status, time.perf_counter() - started)
+
+
+async def _refuse_websocket(receive: Any, send: Any) -> None:
+    """Before the lifespan started: refuse (HTTP 403 during the handshake)."""
+    await receive()
+    await send({"type": "websocket.close", "code": 1013})
 
 
 class AppState:
@@ -148,6 +155,21 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
             return response
         return None
 
+    def cross_site(request: Request) -> JSONResponse | None:
+        """Browsers send Origin: refuse origins off the allow-list, and bodies that are not
+        declared JSON (a cross-site text/plain POST needs no CORS preflight)."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return None
+        if options.allowed_origins and origin not in options.allowed_origins:
+            hub().count_rejection("origin")
+            return error(403, f"origin {origin!r} is not allowed: add it with --allow-origin")
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            hub().count_rejection("origin")
+            return error(415, "a browser publish must be sent as Content-Type: application/json")
+        return None
+
     @api.get("/", summary="What this server offers")
     async def index(request: Request) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
@@ -181,6 +203,8 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
     async def channel(channel: str) -> Any:
         service = hub()
         state_ = service.hub.channels.get(channel)
+        if state_ is None and options.allow_any_channel and messages.valid_channel_name(channel):
+            state_ = ChannelState(channel)   # a valid name nobody used yet: shown, not created
         if state_ is None:
             return error(404, f"unknown channel {channel!r}", channels=sorted(service.hub.channels))
         info = service.channel_info(state_)
@@ -203,6 +227,9 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         service = hub()
         if not token_matches(options.token, bearer(request.headers.get("authorization"))):
             return error(401, "unauthorized: send the hub's token as 'Authorization: Bearer <token>'")
+        refused = cross_site(request)
+        if refused is not None:
+            return refused
         refused = limited(request)
         if refused is not None:
             return refused
@@ -214,7 +241,13 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         events, problem = _events(body, options.max_publish_batch)
         if problem:
             return error(422, problem)
-        ids = [service.publish(channel, item) for item in events]
+        try:
+            payloads = service.encode_all(channel, events)
+        except messages.EventTooLarge as exc:
+            return error(413, f"{exc}: publish smaller events")
+        except (ValueError, TypeError) as exc:
+            return error(422, f"data is not valid JSON: {exc}")
+        ids = [service.publish_encoded(channel, event_id, payload) for event_id, payload in payloads]
         return {"channel": channel, "ids": ids}
 
     @api.get("/api/venice/{path:path}", summary="The Venice bridge, cached in Redis")
@@ -223,10 +256,8 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         if proxy is None:
             return error(404, "the Venice proxy is off")
         result = await proxy.fetch(path, request.url.query)
-        headers = {"X-Cache": result.cache,
-                   "Cache-Control": f"public, max-age={result.max_age}" if result.status == 200 else "no-store"}
         return Response(result.body, status_code=result.status, media_type=result.content_type,
-                        headers=headers)
+                        headers=result.headers())
 
     return CascadeASGI(api, state)
 
@@ -250,6 +281,8 @@ async def _body(request: Request) -> Any:
         return json.loads(raw, parse_constant=_no_constant)
     except ValueError as exc:
         return error(400, f"malformed JSON: {exc}")
+    except RecursionError:
+        return error(400, f"JSON nested too deeply (the limit is about {messages.NESTING_LIMIT} levels)")
 
 
 def _no_constant(name: str) -> Any:

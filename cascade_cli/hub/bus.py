@@ -181,6 +181,7 @@ class RedisBus:
             except (RedisError, OSError, ConnectionError) as exc:
                 self.last_error = _describe(exc, self.url)
                 self._client = None
+                self.last_rtt = None
                 self._set_state(DOWN, self.last_error)
                 self._connected_once.set()
             finally:

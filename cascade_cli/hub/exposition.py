@@ -61,7 +61,12 @@ def families(service: HubService, http: Any, venice: Any = None) -> list[Family]
                [({}, bus.reconnects)]),
     ]
     if venice is not None:
-        result.append(Family("cascade_venice_cache_errors_total", "counter",
-                             "Redis errors while using the Venice cache.",
-                             [({}, getattr(venice, "cache_errors", 0))]))
+        result += [
+            Family("cascade_venice_requests_total", "counter",
+                   "Venice proxy answers by cache outcome, and upstream failures.",
+                   [({"result": "hit"}, venice.hits), ({"result": "miss"}, venice.misses),
+                    ({"result": "upstream_error"}, venice.upstream_errors)]),
+            Family("cascade_venice_cache_errors_total", "counter",
+                   "Redis errors while using the Venice cache.", [({}, venice.cache_errors)]),
+        ]
     return result

@@ -16,6 +16,11 @@ CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 (at most 128 characters)."""
 
 OPS = ("ping", "subscribe", "unsubscribe", "publish")
+NESTING_LIMIT = 900
+"""Roughly how deep JSON may nest before Python's parser gives up (its recursion limit)."""
+MAX_EVENT_BYTES = 1024 * 1024 - 1024
+"""Largest encoded event: it then fits, with its frame header, in the 1 MiB message limit that
+most WebSocket client libraries apply by default."""
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -28,9 +33,20 @@ def dumps(message: Any) -> bytes:
     return _encoder.encode(message).encode()
 
 
+class EventTooLarge(ValueError):
+    """The encoded event would exceed MAX_EVENT_BYTES."""
+
+
 def event(channel: str, event_id: str, ts: float, data: Any) -> bytes:
-    """The event message, encoded once per broadcast (ValueError/TypeError if `data` is not JSON)."""
-    return dumps({"type": "event", "channel": channel, "id": event_id, "ts": ts, "data": data})
+    """The event message, encoded once per broadcast. Raises EventTooLarge, or ValueError /
+    TypeError when `data` is not JSON (NaN, too deeply nested, not a JSON type)."""
+    try:
+        payload = dumps({"type": "event", "channel": channel, "id": event_id, "ts": ts, "data": data})
+    except RecursionError:
+        raise ValueError(f"data nested too deeply (the limit is about {NESTING_LIMIT} levels)") from None
+    if len(payload) > MAX_EVENT_BYTES:
+        raise EventTooLarge(f"the event is {len(payload)} bytes encoded; the limit is {MAX_EVENT_BYTES}")
+    return payload
 
 
 def batch(events: list[bytes]) -> bytes:
@@ -89,6 +105,8 @@ def parse_op(text: str) -> Op:
         message = json.loads(text)
     except ValueError as exc:
         raise BadOp(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadOp(f"JSON nested too deeply (the limit is about {NESTING_LIMIT} levels)") from None
     if not isinstance(message, dict):
         raise BadOp('a message must be a JSON object such as {"op":"ping"}')
     op = message.get("op")

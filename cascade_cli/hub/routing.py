@@ -21,9 +21,13 @@ DISCONNECT = "disconnect"
 POLICIES = (DROP_OLDEST, DISCONNECT)
 
 SLOW_CONSUMER_CODE = 4008
+MAX_CHANNELS = 10_000
+"""With any channel name allowed, the hub creates at most this many channels (each has counters
+and metric labels); names past it are refused like unknown ones."""
 MAX_BATCH_BYTES = 256 * 1024
-"""A batch frame stops growing past this size, so a client's max message size (1 MiB in most
-libraries) is never exceeded by batching; the rest of the queue goes out in further frames."""
+"""A batch frame holds at most this many bytes of events (an event larger than this goes out
+alone), so batching never makes a message larger than the largest event, which
+`messages.MAX_EVENT_BYTES` keeps under the 1 MiB most client libraries accept."""
 
 
 class Sink(Protocol):
@@ -128,7 +132,8 @@ class Hub:
         """The channel called `name`, created on first use when any valid name is allowed;
         None when the hub does not accept that name."""
         state = self.channels.get(name)
-        if state is None and self.allow_any_channel and messages.valid_channel_name(name):
+        if (state is None and self.allow_any_channel and len(self.channels) < MAX_CHANNELS
+                and messages.valid_channel_name(name)):
             state = self.channels[name] = ChannelState(name)
         return state
 
@@ -240,15 +245,13 @@ class Hub:
             size = 0
             for item in queue:
                 item.channel.delivered += 1
-                chunk.append(item.payload)
-                size += len(item.payload) + 1
-                if size >= MAX_BATCH_BYTES:
-                    payloads.append(messages.batch(chunk))
+                payload = item.payload
+                if chunk and size + len(payload) > MAX_BATCH_BYTES:
+                    payloads.append(messages.batch(chunk) if len(chunk) > 1 else chunk[0])
                     chunk, size = [], 0
-            if len(chunk) == 1:
-                payloads.append(chunk[0])
-            elif chunk:
-                payloads.append(messages.batch(chunk))
+                chunk.append(payload)
+                size += len(payload) + 1
+            payloads.append(messages.batch(chunk) if len(chunk) > 1 else chunk[0])
         else:
             for item in queue:
                 item.channel.delivered += 1

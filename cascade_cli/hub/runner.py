@@ -8,9 +8,10 @@ problems raise `cascade_cli.errors` exceptions (the CLI prints them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ class ServePlan:
     options: HubOptions
     venice: bool = True
     venice_cache_ttl: float = 30.0
+    forwarded_allow_ips: str | None = None
     log_level: str = "warning"
 
 
@@ -54,8 +56,14 @@ def is_local_url(url: str) -> bool:
 
 
 async def probe_redis(settings: Settings, url: str) -> str | None:
-    """None when Redis answers PING at `url`, else why not (one line)."""
-    from redis.exceptions import RedisError
+    """None when Redis answers PING at `url`, else why nothing answered (one line).
+
+    Raises OperationalError when a server answered but refused (authentication, an error reply):
+    the in-memory server must not be started on a port a real server holds.
+    """
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError, ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 
     from cascade_cli.connect import redis_client
 
@@ -64,10 +72,24 @@ async def probe_redis(settings: Settings, url: str) -> str | None:
     try:
         await client.ping()
         return None
-    except (RedisError, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        if isinstance(exc, RedisConnectionError) and "auth" in str(exc).lower():
+            raise _refused(url, exc) from exc
         return str(exc) or type(exc).__name__
+    except (ResponseError, RedisError) as exc:
+        raise _refused(url, exc) from exc
     finally:
         await client.aclose()
+
+
+def _refused(url: str, exc: BaseException) -> OperationalError:
+    text = str(exc) or type(exc).__name__
+    if any(word in text.lower() for word in ("auth", "password", "noperm")):
+        return OperationalError(f"Redis at {mask_url(url)} refused authentication: {text}",
+                                "give the password in --redis-url (redis://:PASSWORD@host:port/0) or "
+                                "CASCADE_REDIS_PASSWORD")
+    return OperationalError(f"Redis at {mask_url(url)} answered PING with an error: {text}",
+                            "check that the URL points at a Redis server that accepts this client")
 
 
 async def start_embedded(url: str) -> Any:
@@ -119,7 +141,15 @@ def _uvicorn_server_class() -> type:
     import uvicorn
 
     class Server(uvicorn.Server):
-        """uvicorn's server without re-raising the signal after a graceful shutdown (exit 0)."""
+        """uvicorn's server that exits 0 after a signal: it neither re-raises the signal after
+        the graceful shutdown nor restores the default handlers (a second SIGTERM while the
+        process winds down must not kill it). A second SIGINT still forces the exit."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self.handle_exit)
+            yield
 
         def handle_exit(self, sig: int, frame: Any) -> None:
             if self.should_exit and sig == signal.SIGINT:
@@ -158,10 +188,17 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
                 notice("warn", f"Redis at {mask_url(plan.redis_url)} is unreachable ({problem}); serving "
                        "local clients only (degraded) and retrying in the background")
 
+        said_down = redis_mode == "unreachable"   # the start-up warning already said so
+
         def on_bus_state(state: str, detail: str | None) -> None:
+            nonlocal said_down
             if state == "down":
-                notice("warn", f"lost the Redis bus ({detail}); local delivery goes on, reconnecting")
-            elif state == "ok":
+                if not said_down:
+                    notice("warn", f"lost the Redis bus ({detail}); local delivery goes on, reconnecting")
+                said_down = True
+                return
+            said_down = False
+            if state == "ok":
                 notice("info", f"Redis bus connected at {mask_url(plan.redis_url)}")
 
         bus_factory = redis_bus_factory(settings.redis, plan.redis_url, on_bus_state)
@@ -181,7 +218,9 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
         log_level=plan.log_level, access_log=plan.log_level in ("info", "debug"),
         ws_max_size=options.max_message_size, ws_ping_interval=options.heartbeat,
         ws_ping_timeout=options.heartbeat_timeout, ws_per_message_deflate=options.compression,
-        timeout_graceful_shutdown=5, server_header=False,
+        timeout_graceful_shutdown=5, server_header=False, interface="asgi3",
+        proxy_headers=plan.forwarded_allow_ips is not None,
+        forwarded_allow_ips=plan.forwarded_allow_ips,
     )
     server = _uvicorn_server_class()(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

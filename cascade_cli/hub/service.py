@@ -8,7 +8,6 @@ instance through the bus). Build it inside the running event loop, `await start(
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -61,7 +60,7 @@ class HubService:
         self.ready = False
         self.stopping = False
         self.rejected: dict[str, int] = {}
-        self._ids = itertools.count(1)
+        self._next_id = 1
 
     # -- events --------------------------------------------------------------------------------
 
@@ -75,12 +74,31 @@ class HubService:
     def publish(self, channel: str, data: Any) -> str:
         """Deliver an event to local subscribers and to the other instances; returns its id.
 
-        Raises UnknownChannel, or ValueError/TypeError when `data` is not JSON.
+        Raises UnknownChannel, messages.EventTooLarge, or ValueError/TypeError when `data` is not
+        JSON; nothing is published then.
         """
-        state = self.channel(channel)
-        event_id = f"{self.instance}-{next(self._ids)}"
-        payload = messages.event(channel, event_id, time.time(), data)
-        self.hub.deliver(state, payload)
+        event_id, payload = self.encode(channel, data)
+        return self.publish_encoded(channel, event_id, payload)
+
+    def encode(self, channel: str, data: Any) -> tuple[str, bytes]:
+        """Assign the next id and encode the event (errors as for publish(), and then no id is
+        used up)."""
+        return self.encode_all(channel, [data])[0]
+
+    def encode_all(self, channel: str, items: list[Any]) -> list[tuple[str, bytes]]:
+        """encode() for several events: all of them, or none (no id used up) on an error."""
+        self.channel(channel)
+        first = self._next_id
+        now = time.time()
+        prefix = self.instance
+        encoded = [(f"{prefix}-{first + n}", item) for n, item in enumerate(items)]
+        result = [(event_id, messages.event(channel, event_id, now, item)) for event_id, item in encoded]
+        self._next_id = first + len(items)
+        return result
+
+    def publish_encoded(self, channel: str, event_id: str, payload: bytes) -> str:
+        """Publish an event made by encode() (in the order encode() made them)."""
+        self.hub.deliver(self.channel(channel), payload)
         self.bus.publish(channel, payload)
         return event_id
 

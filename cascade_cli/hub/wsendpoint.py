@@ -140,6 +140,9 @@ class WebSocketEndpoint:
                 else:
                     try:
                         event_id = service.publish(op.channel, op.data)
+                    except messages.EventTooLarge as exc:
+                        await reply(messages.error(f"{exc}: publish smaller events", op.op))
+                        continue
                     except (ValueError, TypeError) as exc:
                         await reply(messages.error(f"data is not valid JSON: {exc}", op.op))
                         continue
