@@ -176,11 +176,16 @@ class Hub:
         for session in subscribers:
             queue = session.queue
             if len(queue) >= limit:
-                if self.policy == DROP_OLDEST:
+                if session.sink.writable():
+                    # Not a slow client: one burst outgrew the queue before a flush; write now.
+                    self.drain(session)
+                elif self.policy == DROP_OLDEST:
                     queue.pop(0).channel.dropped += 1
                     session.dropped += 1
                     session.lag += 1
                 else:
+                    state.dropped += 1        # the event that found the queue full
+                    session.dropped += 1
                     evicted = evicted or []
                     evicted.append(session)
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from cascade_cli.hub import messages
 from cascade_cli.hub.frames import text_frame
@@ -47,7 +47,7 @@ class WebSocketEndpoint:
         if path == "/ws":
             channel_name = None
         elif path.startswith("/ws/") and "/" not in path[4:]:
-            channel_name = unquote(path[4:])
+            channel_name = path[4:]   # the server already percent-decoded the path, once
         else:
             await receive()
             await send({"type": "websocket.close", "code": POLICY_VIOLATION})  # HTTP 403

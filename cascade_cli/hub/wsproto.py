@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import Protocol as FrameParser
 
 EXTENSION = "cascade.ws"
 WRITE_HIGH_WATER = 256 * 1024
@@ -117,6 +118,17 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][EXTENSION] = self
+            self._restart_parser()
+
+    def _restart_parser(self) -> None:
+        """websockets' handshake parser keeps the request (about 2 KB) alive for the whole
+        connection as a local of its generator. With nothing buffered, the parser stands at the
+        start of a frame, so an equivalent frame-only parser can take its place."""
+        conn = self.conn
+        if conn.reader.buffer or conn.parser_exc is not None or conn.events:
+            return
+        conn.parser = FrameParser.parse(conn)
+        next(conn.parser)
 
     def resume_writing(self) -> None:
         super().resume_writing()
