@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import signal
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +117,18 @@ async def start_embedded(url: str) -> Any:
                                f"{exc.strerror or exc}",
                                "free that port, or point --redis-url at a running Redis") from exc
     return server
+
+
+class MaskTokens(logging.Filter):
+    """Masks `token=...` in uvicorn's log lines (WebSocket URLs may carry the hub's token)."""
+
+    PATTERN = re.compile(r"([?&]token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                                for arg in record.args)
+        return True
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -222,6 +237,12 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
         proxy_headers=plan.forwarded_allow_ips is not None,
         forwarded_allow_ips=plan.forwarded_allow_ips,
     )
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.addFilter(MaskTokens())
+        for handler in logger.handlers:   # logs are messages: stderr (stdout carries the URLs)
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+                handler.setStream(sys.stderr)
     server = _uvicorn_server_class()(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
