@@ -7,10 +7,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
+from conftest import cascade_command
 from hub_support import clean_env, wait_for
 from websockets.sync.client import connect
-
-from conftest import cascade_command
 
 SECRET = "tok-5e1b7c"
 
@@ -18,8 +17,9 @@ SECRET = "tok-5e1b7c"
 def test_verbose_logs_go_to_stderr_and_mask_the_token(tmp_path: Path) -> None:
     env = clean_env(tmp_path, {"CASCADE_SERVE_TOKEN": SECRET})
     err = tmp_path / "err"
-    proc = subprocess.Popen([*cascade_command(), "-v", "serve", "--port", "0", "--bus", "local", "--json"],
-                            stdout=subprocess.PIPE, stderr=open(err, "w"), text=True, env=env, cwd=tmp_path)
+    with open(err, "w") as err_file:
+        proc = subprocess.Popen([*cascade_command(), "-v", "serve", "--port", "0", "--bus", "local", "--json"],
+                                stdout=subprocess.PIPE, stderr=err_file, text=True, env=env, cwd=tmp_path)
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
