@@ -150,11 +150,7 @@ def http_client(
         return _retrying_client_class()(
             retry=retry,
             on_retry=on_retry,
-            base_url=base_url.rstrip("/") + "/",
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            follow_redirects=True,
+            **_client_options(httpx, base_url, headers, timeout, connect_timeout),
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
         raise _unusable_url(base_url, exc) from exc
@@ -177,14 +173,19 @@ def async_http_client(
     headers = _http_headers(bearer_token)
     try:
         return httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            follow_redirects=True,
+            **_client_options(httpx, base_url, headers, timeout, connect_timeout),
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
         raise _unusable_url(base_url, exc) from exc
+
+
+def _client_options(httpx: Any, base_url: str, headers: dict[str, str], timeout: float,
+                    connect_timeout: float) -> dict[str, Any]:
+    """What the sync and async clients share: base URL, headers, timeouts, pool, redirects."""
+    return {"base_url": base_url.rstrip("/") + "/", "headers": headers,
+            "timeout": httpx.Timeout(timeout, connect=connect_timeout),
+            "limits": httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            "follow_redirects": True}
 
 
 def _http_headers(bearer_token: str | None) -> dict[str, str]:

@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-
 from conftest import cascade_command
 
 
@@ -120,3 +120,26 @@ def wait_for(predicate: Any, timeout: float = 10, interval: float = 0.02, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def read_events(ws: Any, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 10,
+                others: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Events a sync WebSocket client receives (batches unwrapped) until `until(events)` holds;
+    other messages go to `others`. Fails after `timeout` seconds."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while not until(events):
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            message = json.loads(ws.recv(timeout=left))
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for events; got {events}") from None
+        if message["type"] == "batch":
+            events.extend(message["events"])
+        elif message["type"] == "event":
+            events.append(message)
+        elif others is not None:
+            others.append(message)
+    return events

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import EngineServer, RedisServer, _stop, _wait_port, free_port, redis_binary
-from hub_support import Serve, start_serve, wait_for
+from hub_support import Serve, read_events, start_serve, wait_for
 from venice_standin import StandIn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -43,23 +43,7 @@ def ws_connect(serve: Serve, path: str = f"/{CHANNEL}") -> Iterator[ClientConnec
 def read_until(ws: ClientConnection, ids: set[str], timeout: float = 10,
                others: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every event `ws` receives (batches unwrapped) until it has seen each id in `ids`."""
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while not ids <= {e["id"] for e in events}:
-        left = deadline - time.monotonic()
-        try:
-            if left <= 0:
-                raise TimeoutError
-            message = json.loads(ws.recv(timeout=left))
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {ids}; got {events}") from None
-        if message["type"] == "batch":
-            events.extend(message["events"])
-        elif message["type"] == "event":
-            events.append(message)
-        elif others is not None:
-            others.append(message)
-    return events
+    return read_events(ws, lambda events: ids <= {e["id"] for e in events}, timeout, others)
 
 
 def publish(serve: Serve, data: Any, channel: str = CHANNEL) -> str:

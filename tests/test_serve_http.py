@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import EngineServer, RedisServer, cascade_command, free_port
-from hub_support import Serve, clean_env, start_serve, wait_for
+from hub_support import Serve, clean_env, read_events, start_serve, wait_for
 from venice_standin import CITIZENS, StandIn
 from websockets.sync.client import ClientConnection, connect
 
@@ -44,29 +44,6 @@ def ws_connect(serve: Serve, path: str = "", **kwargs: Any) -> Iterator[tuple[Cl
         hello = json.loads(ws.recv(timeout=10))
         assert hello["type"] == "connected", hello
         yield ws, hello
-
-
-def read_events(ws: ClientConnection, until: Callable[[list[dict[str, Any]]], bool],
-                timeout: float = 10, others: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Events received on `ws` (batches unwrapped) until `until(events)` holds; other messages
-    go to `others`."""
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while not until(events):
-        left = deadline - time.monotonic()
-        try:
-            if left <= 0:
-                raise TimeoutError
-            message = json.loads(ws.recv(timeout=left))
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for events; got {events}") from None
-        if message["type"] == "batch":
-            events.extend(message["events"])
-        elif message["type"] == "event":
-            events.append(message)
-        elif others is not None:
-            others.append(message)
-    return events
 
 
 def count_events(n: int) -> Callable[[list[dict[str, Any]]], bool]:
