@@ -260,7 +260,14 @@ class Hub:
         else:
             for item in queue:
                 item.channel.delivered += 1
-                payloads.append(item.payload)
+            if sink.raw:   # one frame per event, each framed once per broadcast already
+                frames = [text_frame(p) for p in payloads]
+                frames.extend([item.frame for item in queue])
+                queue.clear()
+                session.sent += count
+                sink.write_frames(b"".join(frames))
+                return
+            payloads.extend([item.payload for item in queue])
         queue.clear()
         session.sent += count
         if sink.raw:
