@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -26,8 +27,8 @@ connecting) comes from CASCADE_SERVE_TOKEN or --token-file, never a flag. Protoc
 metrics: docs/hub.md.
 
 Prints the URLs it serves on stdout. Ctrl-C or SIGTERM: stop accepting, write what clients had
-queued, close them with 1001, exit 0. Exit 1 when it cannot listen or start its Redis, 2 for
-bad options or config.
+queued, close them with 1001, exit 0 (a second Ctrl-C forces the exit: 130). Exit 1 when it
+cannot listen, start its Redis or use the Redis it was given, 2 for bad options or config.
 """
 
 
@@ -142,7 +143,9 @@ def serve(
     from cascade_cli.hub.runner import run
 
     code = _run_loop(run(settings, plan, notice, started))
-    messages.info("cascade serve: stopped")
+    for sig in (signal.SIGTERM, signal.SIGINT):   # the work is done: a late signal must not
+        signal.signal(sig, signal.SIG_IGN)        # turn exit 0 into a kill while Python exits
+    messages.info("cascade serve: stopped" if code == 0 else "cascade serve: stopped without a graceful end")
     raise typer.Exit(code)
 
 

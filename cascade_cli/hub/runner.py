@@ -64,6 +64,7 @@ async def probe_redis(settings: Settings, url: str) -> str | None:
     Raises OperationalError when a server answered but refused (authentication, an error reply):
     the in-memory server must not be started on a port a real server holds.
     """
+    from redis.exceptions import AuthenticationError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError, ResponseError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -75,6 +76,8 @@ async def probe_redis(settings: Settings, url: str) -> str | None:
     try:
         await client.ping()
         return None
+    except AuthenticationError as exc:   # NOAUTH, WRONGPASS: a server answered
+        raise _refused(url, exc) from exc
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         if isinstance(exc, RedisConnectionError) and "auth" in str(exc).lower():
             raise _refused(url, exc) from exc
@@ -254,6 +257,9 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
                            redis_mode, mask_url(plan.redis_url) if plan.bus == "redis" else ""))
     try:
         await task
+        if server.force_exit:   # a second Ctrl-C: no graceful lifespan end, and no traceback about it
+            logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+            return 130
     except SystemExit as exc:
         raise OperationalError("the server failed to start (see the messages above)",
                                "run with -v for details") from exc
