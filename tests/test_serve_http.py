@@ -604,11 +604,12 @@ def test_bad_flag_values_exit_2_with_one_error_line(tmp_path: Path, args: list[s
     assert args[0] in assert_one_error_line(result.stderr)
 
 
+@pytest.mark.parametrize("userinfo", ["", ":wrong-password@"], ids=["no-password", "wrong-password"])
 def test_local_redis_that_wants_a_password_is_not_mistaken_for_no_redis(
-        tmp_path: Path, redis_server_with_password: RedisServer) -> None:
-    """A local Redis answered (NOAUTH): the embedded default must not try to start the in-memory
-    server on its port; the error names authentication (or the password), not the port."""
-    url = f"redis://127.0.0.1:{redis_server_with_password.port}/0"
+        tmp_path: Path, redis_server_with_password: RedisServer, userinfo: str) -> None:
+    """A local Redis answered (NOAUTH, WRONGPASS): the embedded default must not try to start the
+    in-memory server on its port; the error names authentication (or the password), not the port."""
+    url = f"redis://{userinfo}127.0.0.1:{redis_server_with_password.port}/0"
     proc = subprocess.Popen([*cascade_command(), "serve", "--port", "0", "--redis-url", url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=clean_env(tmp_path), cwd=tmp_path)

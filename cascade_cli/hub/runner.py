@@ -64,9 +64,8 @@ async def probe_redis(settings: Settings, url: str) -> str | None:
     Raises OperationalError when a server answered but refused (authentication, an error reply):
     the in-memory server must not be started on a port a real server holds.
     """
-    from redis.exceptions import AuthenticationError
+    from redis.exceptions import AuthenticationError, RedisError, ResponseError
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError, ResponseError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     from cascade_cli.connect import redis_client
