@@ -154,6 +154,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+GC_THRESHOLD = (10_000, 10, 10)
+
+
+def calm_garbage_collector() -> None:
+    """Move everything alive after start-up (modules, the app, pydantic models: most objects of
+    the process) out of the collector's sight, and collect the young generation less often, so
+    full collections while clients come and go scan connections, not the whole program."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 def _uvicorn_server_class() -> type:
     import uvicorn
 
@@ -250,6 +264,7 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:
+        calm_garbage_collector()
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         on_started(Started(f"http://{shown}:{bound_port}", f"ws://{shown}:{bound_port}/ws",
