@@ -192,24 +192,30 @@ def test_unknown_policy_is_refused() -> None:
 
 
 def test_deliver_encodes_once_for_every_subscriber() -> None:
+    """The first event of a loop turn is written at once: the same frame bytes to everyone.
+    A second one in the same turn is queued: one Event object shared by every queue."""
     loop = Loop()
     hub = make_hub(loop)
     sessions = [join(hub, f"s{i}", "a") for i in range(3)]
     other = join(hub, "other", "b")
-    payload = event(1)
+    assert hub.deliver(hub.channels["a"], event(1)) == 3
+    first = [sink_of(s).writes[0] for s in sessions]
+    assert all(len(sink_of(s).writes) == 1 and data is first[0] for s, data in zip(sessions, first))
+    assert decode_frames(first[0]) == [(0x1, event(1))]
+    payload = event(2)
     assert hub.deliver(hub.channels["a"], payload) == 3
     queued = [s.queue[0] for s in sessions]
     assert all(item is queued[0] for item in queued), "one Event object shared by every queue"
     assert isinstance(queued[0], Event) and queued[0].payload is payload
     assert not other.queue
     frame = queued[0].frame
-    assert loop.run() == 1
+    loop.run()
     for session in sessions:
-        assert sink_of(session).writes == [frame]
-        assert sink_of(session).writes[0] is frame, "the same bytes object written to everyone"
-        assert session.sent == 1 and not session.queue
+        assert sink_of(session).writes == [first[0], frame]
+        assert sink_of(session).writes[1] is frame, "the same bytes object written to everyone"
+        assert session.sent == 2 and not session.queue
     assert sink_of(other).writes == []
-    assert hub.channels["a"].published == 1 and hub.channels["a"].delivered == 3
+    assert hub.channels["a"].published == 2 and hub.channels["a"].delivered == 6
 
 
 def test_one_flush_per_burst() -> None:
@@ -220,13 +226,18 @@ def test_one_flush_per_burst() -> None:
     for n in range(4):
         hub.deliver(hub.channels["a"], event(n))
         hub.deliver(hub.channels["b"], event(10 + n, "b"))
-    assert len(loop.pending) == 1
+    assert len(loop.pending) == 2, "one end-of-turn and one flush for the whole burst"
     loop.run()
-    assert len(sink_of(a).writes) == 1 and len(sink_of(b).writes) == 1
+    assert len(sink_of(a).writes) == 2 and len(sink_of(b).writes) == 2, "the first event, then one batch"
+    assert [m["type"] for m in sink_of(a).messages()] == ["event", "batch"]
     assert sink_of(a).events() == [0, 1, 2, 3]
     assert sink_of(b).events() == [0, 10, 1, 11, 2, 12, 3, 13]
     hub.deliver(hub.channels["a"], event(99))
-    assert len(loop.pending) == 1, "a new burst schedules a new flush"
+    assert sink_of(a).events()[-1] == 99, "a new turn's first event is written at once"
+    hub.deliver(hub.channels["a"], event(100))
+    assert len(loop.pending) == 2, "the next one schedules a new flush"
+    loop.run()
+    assert sink_of(a).events()[-1] == 100
 
 
 def test_several_waiting_events_go_out_as_one_batch() -> None:
@@ -237,10 +248,11 @@ def test_several_waiting_events_go_out_as_one_batch() -> None:
     for payload in payloads:
         hub.deliver(hub.channels["a"], payload)
     loop.run()
-    [message] = sink_of(session).messages()
+    first, message = sink_of(session).messages()
+    assert first == json.loads(payloads[0]), "the turn's first event went out at once"
     assert message["type"] == "batch"
-    assert message["events"] == [json.loads(p) for p in payloads]
-    assert sink_of(session).payloads() == [messages.batch(payloads)]
+    assert message["events"] == [json.loads(p) for p in payloads[1:]]
+    assert sink_of(session).payloads() == [payloads[0], messages.batch(payloads[1:])]
     assert session.sent == 5
 
 
@@ -286,19 +298,20 @@ def test_batches_are_split_past_max_batch_bytes() -> None:
         if payload.startswith(messages.BATCH_PREFIX):
             events = len(payload) - len(messages.BATCH_PREFIX) - len(messages.BATCH_SUFFIX)
             assert events <= MAX_BATCH_BYTES, "a batch holds at most MAX_BATCH_BYTES of events"
-    assert len(sink.writes) == 1, "one write for the whole queue"
+    assert len(sink.writes) == 2, "the turn's first event, then one write for the whole queue"
 
 
 def test_an_event_larger_than_max_batch_bytes_goes_out_alone() -> None:
     loop = Loop()
     hub = make_hub(loop)
     session = join(hub, "s", "a")
-    for payload in [event(0), event(1), event(2, pad=MAX_BATCH_BYTES + 10), event(3), event(4)]:
+    for payload in [event(0), event(1), event(2), event(3, pad=MAX_BATCH_BYTES + 10), event(4), event(5)]:
         hub.deliver(hub.channels["a"], payload)
     loop.run()
     sink = sink_of(session)
-    assert sink.events() == [0, 1, 2, 3, 4]
-    assert [m["type"] for m in sink.messages()] == ["batch", "event", "batch"]
+    assert sink.events() == [0, 1, 2, 3, 4, 5]
+    # 0 goes out at once; the queue 1..5 makes a batch, the big event alone, a batch.
+    assert [m["type"] for m in sink.messages()] == ["event", "batch", "event", "batch"]
 
 
 def test_batching_never_makes_a_frame_over_1_mib_from_events_that_fit() -> None:
@@ -437,10 +450,11 @@ def test_removed_sessions_are_not_written() -> None:
     loop = Loop()
     hub = make_hub(loop)
     session = join(hub, "s", "a")
-    hub.deliver(hub.channels["a"], event(1))
+    hub.deliver(hub.channels["a"], event(0))      # the turn's first: written at once
+    hub.deliver(hub.channels["a"], event(1))      # queued
     hub.remove(session)
     loop.run()
-    assert sink_of(session).writes == []
+    assert sink_of(session).events() == [0], "nothing written after removal"
     assert hub.sessions == {} and not hub.channels["a"].subscribers
     hub.writable(session)
     assert loop.pending == []
@@ -477,12 +491,13 @@ def test_on_flush_gets_the_wait_since_the_first_event() -> None:
     seen: list[float] = []
     hub = make_hub(loop, on_flush=seen.append)
     join(hub, "s", "a")
-    hub.deliver(hub.channels["a"], event(1))
+    hub.deliver(hub.channels["a"], event(1))      # written at once: no wait
     loop.now += 0.25
-    hub.deliver(hub.channels["a"], event(2))
+    hub.deliver(hub.channels["a"], event(2))      # queued at 100.25
+    hub.deliver(hub.channels["a"], event(3))
     loop.now += 0.5
     loop.run()
-    assert seen == [pytest.approx(0.75)]
+    assert seen == [0.0, pytest.approx(0.5)]
 
 
 def test_session_info() -> None:

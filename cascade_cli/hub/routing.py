@@ -1,10 +1,12 @@
 """Pure: the hub's channel registry, client sessions, bounded send queues and slow-client policies.
 
 The I/O layer gives each client a `Sink` (see `wsproto.py`) and calls `deliver()` for every
-event; the hub queues the event for each subscriber and asks, once per burst, for `flush()` to
-be scheduled. `flush()` writes each waiting client's queue as one frame (a batch when several
-events wait) and applies the slow-client policy when a queue is full. Nothing blocks: a client
-whose socket is not writable keeps its events queued until the I/O layer calls `writable()`.
+event. The first event of a turn of the event loop is written at once to every subscriber with
+nothing waiting (lowest latency when traffic is light); events that follow it in the same turn
+are queued, and `flush()`, scheduled once per turn, writes each waiting client's queue as one
+frame (a batch when several events wait: fewer writes when traffic is heavy). A full queue gets
+the slow-client policy. Nothing blocks: a client whose socket is not writable keeps its events
+queued until the I/O layer calls `writable()`.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class Hub:
         self._on_flush = on_flush
         self._dirty: list[Session] = []
         self._pending_since: float | None = None
+        self._busy = False   # an event was delivered in this turn of the loop: queue, don't write
 
     # -- channels and sessions ---------------------------------------------------------------
 
@@ -164,17 +167,33 @@ class Hub:
     # -- delivery ----------------------------------------------------------------------------
 
     def deliver(self, state: ChannelState, payload: bytes) -> int:
-        """Queue an encoded event for every local subscriber of `state`; returns their number."""
+        """Write or queue an encoded event for every local subscriber of `state`; returns their
+        number. The first event of a loop turn goes straight to subscribers with nothing
+        waiting; later ones in the same turn queue up for one batched flush."""
         state.published += 1
         subscribers = state.subscribers
         if not subscribers:
             return 0
         item = Event(payload, state)
+        direct = not self._busy
+        if direct:
+            self._busy = True
+            self._schedule(self._turn_over)
+            started = self._clock()
+        frame = item.frame
         limit = self.queue_size
         dirty = self._dirty
+        written = 0
         evicted: list[Session] | None = None
         for session in subscribers:
             queue = session.queue
+            if direct and not queue and not session.lag:
+                sink = session.sink
+                if sink.raw and sink.writable():
+                    sink.write_frames(frame)
+                    session.sent += 1
+                    written += 1
+                    continue
             if len(queue) >= limit:
                 if session.sink.writable():
                     # Not a slow client: one burst outgrew the queue before a flush; write now.
@@ -193,13 +212,20 @@ class Hub:
             if not session.scheduled:
                 session.scheduled = True
                 dirty.append(session)
+        state.delivered += written
         if evicted:
             for session in evicted:
                 self._evict(session)
-        if self._pending_since is None and dirty:
+        if dirty and self._pending_since is None:
             self._pending_since = self._clock()
             self._schedule(self.flush)
+        elif direct and written and self._on_flush is not None:
+            self._on_flush(self._clock() - started)
         return len(subscribers)
+
+    def _turn_over(self) -> None:
+        """End of a loop turn: the next event may be written straight away again."""
+        self._busy = False
 
     def writable(self, session: Session) -> None:
         """The session's socket drained: flush what waited (call from the I/O layer)."""
