@@ -104,6 +104,12 @@ class FakeSink:
     def writable(self) -> bool:
         return self.open
 
+    def try_write(self, data: bytes) -> bool:
+        if self.raw and self.open:
+            self.write_frames(data)
+            return True
+        return False
+
     def write_frames(self, data: bytes) -> None:
         assert self.raw
         self.writes.append(data)

@@ -40,6 +40,10 @@ class Sink(Protocol):
 
     def writable(self) -> bool: ...
 
+    def try_write(self, data: bytes) -> bool:
+        """Write frames now if the socket takes them (raw sinks); False and nothing written
+        otherwise."""
+
     def write_frames(self, data: bytes) -> None: ...
 
     def send_texts(self, payloads: list[bytes]) -> None: ...
@@ -73,7 +77,7 @@ class Session:
     """One connected client and its bounded queue of events not yet written to its socket."""
 
     __slots__ = ("id", "sink", "channels", "remote", "user_agent", "connected_at", "batch",
-                 "queue", "sent", "dropped", "lag", "scheduled", "closed", "__weakref__")
+                 "queue", "sent", "dropped", "lag", "scheduled", "closed", "try_write", "__weakref__")
 
     def __init__(self, client_id: str, sink: Sink, *, remote: str = "", user_agent: str = "",
                  connected_at: float = 0.0, batch: bool = True) -> None:
@@ -90,6 +94,7 @@ class Session:
         self.lag = 0
         self.scheduled = False
         self.closed = False
+        self.try_write = sink.try_write   # bound once: the hot path makes one call per client
 
     def info(self) -> dict[str, object]:
         """The per-client metadata `GET /api/clients` reports."""
@@ -187,13 +192,10 @@ class Hub:
         evicted: list[Session] | None = None
         for session in subscribers:
             queue = session.queue
-            if direct and not queue and not session.lag:
-                sink = session.sink
-                if sink.raw and sink.writable():
-                    sink.write_frames(frame)
-                    session.sent += 1
-                    written += 1
-                    continue
+            if direct and not queue and not session.lag and session.try_write(frame):
+                session.sent += 1
+                written += 1
+                continue
             if len(queue) >= limit:
                 if session.sink.writable():
                     # Not a slow client: one burst outgrew the queue before a flush; write now.

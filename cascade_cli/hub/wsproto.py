@@ -161,6 +161,14 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     def can_write(self) -> bool:
         return self.writable.is_set() and not self.close_sent and not self.disconnected
 
+    def try_write(self, data: bytes) -> bool:
+        """Write ready-made frames if the socket takes data now; False (nothing written) when
+        paused, closing or compressed. The hub's hot path: one call per client per event."""
+        if self.writable._value and not self.close_sent and not self.disconnected and not self.conn.extensions:
+            self.transport.write(data)
+            return True
+        return False
+
     def write_frames(self, data: bytes) -> None:
         if not self.close_sent and not self.disconnected:
             self.transport.write(data)
@@ -189,11 +197,12 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
 class ProtocolSink:
     """The hub's `Sink` over a HubWebSocketProtocol."""
 
-    __slots__ = ("proto", "raw")
+    __slots__ = ("proto", "raw", "try_write")
 
     def __init__(self, proto: HubWebSocketProtocol) -> None:
         self.proto = proto
         self.raw = not proto.compressed
+        self.try_write = proto.try_write
 
     def writable(self) -> bool:
         return self.proto.can_write()
