@@ -96,11 +96,8 @@ async def _refuse_websocket(receive: Any, send: Any) -> None:
 class AppState:
     """What the routes share: the service (once started), figures and extra components."""
 
-    def __init__(self, options: HubOptions, bus_factory: Callable[[HubService], Any] | None,
-                 venice: Callable[[HubService], Any] | None) -> None:
+    def __init__(self, options: HubOptions) -> None:
         self.options = options
-        self.bus_factory = bus_factory
-        self.venice_factory = venice
         self.venice: Any = None
         self.service: HubService | None = None
         self.endpoint: WebSocketEndpoint | None = None
@@ -109,12 +106,12 @@ class AppState:
 
 
 def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] | None = None,
-               venice: Callable[[HubService], Any] | None = None,
-               on_started: Callable[[HubService], None] | None = None) -> CascadeASGI:
-    """The ASGI app. `venice(service)` builds the Venice proxy (or leave it None to answer 404)."""
+               venice: Callable[[HubService], Any] | None = None) -> CascadeASGI:
+    """The ASGI app. `bus_factory(service)` builds the bus (default: local only);
+    `venice(service)` builds the Venice proxy (None: /api/venice answers 404)."""
     from contextlib import asynccontextmanager
 
-    state = AppState(options, bus_factory, venice)
+    state = AppState(options)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
@@ -123,8 +120,6 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         state.endpoint = WebSocketEndpoint(service, state.limiter)
         state.venice = venice(service) if venice else None
         await service.start()
-        if on_started is not None:
-            on_started(service)
         try:
             yield
         finally:
