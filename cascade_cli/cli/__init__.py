@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from cascade_cli import __version__
+from cascade_cli.cli import bench as bench_cli
 from cascade_cli.cli import config as config_cli
 from cascade_cli.cli import planned
 from cascade_cli.cli import redis as redis_cli
@@ -63,7 +64,7 @@ def root(
 
 app.add_typer(redis_cli.app, name="redis")
 app.command("serve", help=serve_cli.HELP, short_help="Serve the HTTP API and the WebSocket hub.")(serve_cli.serve)
-planned.register(app, "bench")
+app.add_typer(bench_cli.app, name="bench")
 app.add_typer(venice_cli.app, name="venice")
 planned.register(app, "monitor")
 app.add_typer(config_cli.app, name="config")

@@ -10,8 +10,6 @@ import typer
 from cascade_cli.errors import NotBuiltError
 
 PLANNED: dict[str, tuple[str, str]] = {
-    "bench": ("Benchmark Redis and the hub.",
-              "cascade bench redis|ws, latency and throughput with honest percentiles"),
     "monitor": ("Watch the whole stack live.",
                 "cascade monitor, a live dashboard of Redis, the hub and the Venice bridge"),
 }

@@ -1,0 +1,247 @@
+"""cascade bench redis|ws|api: latency and throughput with honest percentiles, fit for CI.
+
+The options every bench command shares are defined here once (`LoadOptions`, `OutputOptions`);
+`run_and_report()` runs a workload, prints the table or document, writes the exports, and
+turns breached `--fail-if` thresholds into exit 3 and Ctrl-C into exit 130 (after printing what
+was measured). Commands build their workload and row function and call it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from cascade_cli.cli.common import FormatOption, JsonOption, pick_format, state
+from cascade_cli.errors import EXIT_INTERRUPTED, CheckFailed, UsageError
+from cascade_cli.output import Format
+
+if TYPE_CHECKING:
+    from cascade_cli.bench.results import Measurement
+    from cascade_cli.bench.runner import Workload
+    from cascade_cli.config import Settings
+
+app = typer.Typer(
+    help="Benchmark Redis, the hub and HTTP APIs: latency percentiles (HDR histograms), throughput, "
+         "CI thresholds.\n\n"
+         "Closed loop by default (--clients connections, each sending its next request when the last "
+         "answered); --rate R switches to an open loop that sends R requests/s on a fixed schedule and "
+         "measures latency from each request's intended send time (coordinated omission corrected; "
+         "the uncorrected figures are in the uncorrected_* keys). Exit codes: 0 ok, 1 target "
+         "unreachable or load failed, 2 usage, 3 a --fail-if threshold breached, 130 interrupted "
+         "(after printing what was measured).",
+    no_args_is_help=True,
+)
+
+ClientsOption = Annotated[Optional[int], typer.Option("--clients", "-c", min=1, max=100000,
+                                                      help="Concurrent connections (default: bench.clients).")]
+RequestsOption = Annotated[Optional[int], typer.Option("--requests", "-n", min=1,
+                                                       help="Measured requests per test (default: bench.requests; "
+                                                            "not with --duration).")]
+DurationOption = Annotated[Optional[float], typer.Option("--duration", "-d", min=0.001, metavar="SECONDS",
+                                                         help="Measure for this long per test instead of a "
+                                                              "request count.")]
+RateOption = Annotated[Optional[float], typer.Option("--rate", metavar="OPS",
+                                                     help="Open loop: send OPS requests/s in total on a fixed "
+                                                          "schedule (default: closed loop).")]
+ProcessesOption = Annotated[Optional[int], typer.Option("--processes", min=0, max=256,
+                                                        help="Load generator processes (default: bench.processes; "
+                                                             "0: one per core).")]
+WarmupOption = Annotated[Optional[float], typer.Option("--warmup", min=0, metavar="SECONDS",
+                                                       help="Seconds of load before measuring, excluded from "
+                                                            "results (default: bench.warmup).")]
+HistogramOption = Annotated[bool, typer.Option("--histogram", help="Also print a text latency histogram "
+                                                                   "per test.")]
+ExportJsonOption = Annotated[Optional[Path], typer.Option("--export-json", metavar="FILE", dir_okay=False,
+                                                          help="Also write the JSON document to FILE.")]
+ExportCsvOption = Annotated[Optional[Path], typer.Option("--export-csv", metavar="FILE", dir_okay=False,
+                                                         help="Also write one CSV row per test to FILE.")]
+FailIfOption = Annotated[Optional[list[str]], typer.Option(
+    "--fail-if", metavar="[TEST:]METRIC OP N",
+    help="Exit 3 when a result crosses this, e.g. 'p99_ms>5' or 'get:ops_per_sec<50000' "
+         "(repeatable; metrics are the JSON keys).")]
+
+
+@dataclass
+class LoadOptions:
+    """The load flags as given (None: not given); `resolve()` fills them from config."""
+
+    clients: int | None = None
+    requests: int | None = None
+    duration: float | None = None
+    rate: float | None = None
+    processes: int | None = None
+    warmup: float | None = None
+
+
+@dataclass
+class OutputOptions:
+    fmt: Format = Format.table
+    json_flag: bool = False
+    histogram: bool = False
+    export_json: Path | None = None
+    export_csv: Path | None = None
+    fail_if: list[str] = field(default_factory=list)
+
+
+def load_settings(load: LoadOptions, extra: dict[str, tuple[Any, str]] | None = None) -> Settings:
+    """Settings with the load flags applied over config (validated like config values)."""
+    return state().settings({
+        "bench.clients": (load.clients, "--clients"),
+        "bench.requests": (load.requests, "--requests"),
+        "bench.processes": (load.processes, "--processes"),
+        "bench.warmup": (load.warmup, "--warmup"),
+        **(extra or {}),
+    })
+
+
+def make_plan(load: LoadOptions, settings: Settings) -> Any:
+    """The runner's plan: requests from config unless --duration; processes 0 means one per core."""
+    from cascade_cli.bench.runner import Plan, check_plan, default_processes
+
+    bench = settings.bench
+    check_plan(bench.clients, load.requests, load.duration, load.rate)
+    requests = None if load.duration is not None else bench.requests
+    processes = bench.processes or default_processes()
+    return Plan(clients=bench.clients, processes=processes, requests=requests, duration=load.duration,
+                rate=load.rate, warmup=bench.warmup)
+
+
+def parse_thresholds(texts: list[str], metrics: list[str], tests: list[str]) -> list[Any]:
+    from cascade_cli.bench.thresholds import ThresholdError, parse
+
+    try:
+        return [parse(text, metrics, tests) for text in texts]
+    except ThresholdError as exc:
+        raise UsageError(str(exc), "see 'cascade bench --help' and docs/bench.md for the metric names") from None
+
+
+def progress_enabled() -> bool:
+    """The live progress line: only on a terminal, never with --quiet or TERM=dumb."""
+    return sys.stderr.isatty() and not state().quiet and os.environ.get("TERM") != "dumb"
+
+
+def run_and_report(*, command: str, target: str, workload: Workload, plan: Any, settings_view: dict[str, Any],
+                   row: Callable[[Measurement], dict[str, Any]], metrics: list[str], columns: list[str],
+                   output: OutputOptions) -> None:
+    """Run `workload` under `plan`, print and export the results, check the thresholds.
+
+    Raises CheckFailed (exit 3) when a threshold is breached and typer.Exit(130) after an
+    interrupted run; the results are printed first either way."""
+    from cascade_cli.bench import report
+    from cascade_cli.bench.runner import ProgressLine, run_workload
+    from cascade_cli.bench.thresholds import evaluate
+
+    thresholds = parse_thresholds(output.fail_if, metrics, workload.tests)
+    fmt = pick_format(output.fmt, output.json_flag)
+    messages = state().messages
+    messages.info(f"cascade bench {command}: {target}, {plan.clients} clients in "
+                  f"{max(1, min(plan.processes, plan.clients))} processes, "
+                  + (f"open loop at {plan.rate:g} ops/s" if plan.rate else "closed loop")
+                  + (f", {plan.requests:,} requests" if plan.requests else f", {plan.duration:g} s")
+                  + f" per test, warmup {plan.warmup:g} s")
+    outcome = run_workload(workload, plan, progress=ProgressLine(progress_enabled()))
+    rows = [row(m) for m in outcome.results]
+    checks = evaluate(rows, thresholds)
+    histograms = {m.test: m.latency for m in outcome.results} if output.histogram else None
+    doc = report.document(command, target, settings_view, rows, checks, outcome.interrupted, histograms)
+    report.show(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
+    report.write_exports(doc, output.export_json, output.export_csv)
+    for m in outcome.results:
+        for sample in m.error_samples:
+            messages.warn(f"{m.test}: {m.errors:,} errors, for example: {sample}")
+            break
+    if outcome.interrupted:
+        messages.warn("interrupted: the results above cover what was measured before Ctrl-C")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    failed = [c for c in checks if c["breached"]]
+    if failed:
+        first = failed[0]
+        raise CheckFailed(f"{len(failed)} threshold check(s) failed, first: {first['test']}: "
+                          f"{first['threshold']} (measured {first['value']})",
+                          "the table marks each breach with '!'; --format json lists every check")
+
+
+# ----------------------------------------------------------------------------- bench redis
+
+REDIS_COLUMNS = ["test", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
+                 "max_ms", "client_cpu_pct"]
+
+
+@app.command("redis")
+def redis_cmd(
+    url: Annotated[Optional[str], typer.Option("--url", "-u", metavar="URL",
+                                               help="Server URL, redis://[:password@]host:port/db "
+                                                    "(default: redis.url).")] = None,
+    tests: Annotated[str, typer.Option("--tests", "-t", metavar="NAMES",
+                                       help="Comma-separated tests, named as in redis-benchmark: set, get, "
+                                            "incr, lpush, rpush, lpop, rpop, sadd, spop, hset, zadd, zpopmin, "
+                                            "lrange (lrange_100, _300, _500, _600), mset, ping, publish.")]
+    = "set,get,incr,lpush,lpop,sadd,hset,zadd,lrange,mset,ping,publish",
+    clients: ClientsOption = None,
+    requests: RequestsOption = None,
+    duration: DurationOption = None,
+    rate: RateOption = None,
+    pipeline: Annotated[Optional[int], typer.Option("--pipeline", "-P", min=1, max=10000,
+                                                    help="Commands in flight per connection in the closed "
+                                                         "loop (default: bench.pipeline).")] = None,
+    data_size: Annotated[Optional[int], typer.Option("--data-size", min=1, max=512 * 1024 * 1024,
+                                                     help="Value size in bytes (default: bench.data_size).")]
+    = None,
+    keyspace: Annotated[int, typer.Option("--keyspace", "-r", min=0,
+                                          help="Draw keys at random from this many (0: one fixed key per "
+                                               "test, as redis-benchmark without -r).")] = 0,
+    resp: Annotated[int, typer.Option("--resp", min=2, max=3, help="Protocol version: 2, or 3 (HELLO 3).")] = 2,
+    processes: ProcessesOption = None,
+    warmup: WarmupOption = None,
+    keep_keys: Annotated[bool, typer.Option("--keep-keys", help="Leave the cascade-bench:* keys in place "
+                                                                "(default: deleted after the run).")] = False,
+    fmt: FormatOption = Format.table,
+    json_flag: JsonOption = False,
+    histogram: HistogramOption = False,
+    export_json: ExportJsonOption = None,
+    export_csv: ExportCsvOption = None,
+    fail_if: FailIfOption = None,
+) -> None:
+    """Benchmark a Redis server (redis-server, valkey, cascade's in-memory server) with a lean
+    RESP load generator. Keys live under cascade-bench: and are deleted afterwards."""
+    from cascade_cli.bench.redis_commands import resolve_tests
+    from cascade_cli.bench.redis_load import RedisWorkload, cleanup, preflight
+    from cascade_cli.bench.results import BASE_KEYS, summarize
+
+    load = LoadOptions(clients, requests, duration, rate, processes, warmup)
+    settings = load_settings(load, {"bench.pipeline": (pipeline, "--pipeline"),
+                                    "bench.data_size": (data_size, "--data-size"),
+                                    "redis.url": (url, "--url")})
+    try:
+        names = resolve_tests(tests)
+    except ValueError as exc:
+        raise UsageError(f"unknown test(s) in --tests: {exc}",
+                         "see 'cascade bench redis --help' for the test names") from None
+    plan = make_plan(load, settings)
+    if rate is not None and pipeline is not None and pipeline > 1:
+        state().messages.warn("--pipeline applies to the closed loop; with --rate each request is sent "
+                              "on its own schedule")
+    target = settings.redis.url
+    info = preflight(target, settings, resp)
+    workload = RedisWorkload(tests=names, url=target, password=info.password, username=info.username, db=info.db,
+                             pipeline=1 if rate else settings.bench.pipeline, data_size=settings.bench.data_size,
+                             keyspace=keyspace, resp=resp)
+    settings_view = {"clients": plan.clients, "processes": max(1, min(plan.processes, plan.clients)),
+                     "requests": plan.requests, "duration_s": plan.duration, "rate": plan.rate,
+                     "warmup_s": plan.warmup, "pipeline": workload.pipeline, "data_size": workload.data_size,
+                     "keyspace": keyspace, "resp": resp, "server": info.server}
+    columns = REDIS_COLUMNS + (["uncorrected_p99_ms", "send_lag_p99_ms"] if rate else [])
+    try:
+        run_and_report(command="redis", target=info.display_url, workload=workload, plan=plan,
+                       settings_view=settings_view, row=lambda m: summarize(m, target_rate=rate),
+                       metrics=[k for k in BASE_KEYS if k not in ("test", "interrupted")], columns=columns,
+                       output=OutputOptions(fmt, json_flag, histogram, export_json, export_csv, fail_if or []))
+    finally:
+        if not keep_keys:
+            cleanup(target, settings)
