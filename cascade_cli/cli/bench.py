@@ -245,3 +245,6 @@ def redis_cmd(
     finally:
         if not keep_keys:
             cleanup(target, settings)
+
+
+from cascade_cli.cli import bench_api, bench_ws  # noqa: E402,F401 - they add `bench api` and `bench ws` to `app`

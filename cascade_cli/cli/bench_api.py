@@ -1,0 +1,1 @@
+"""cascade bench api (being built)."""

@@ -1,0 +1,1 @@
+"""cascade bench ws (being built)."""
