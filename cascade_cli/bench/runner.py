@@ -108,12 +108,20 @@ class WorkerFailed(OperationalError):
     """A worker process stopped with an error; message and hint are the worker's."""
 
 
-def default_processes() -> int:
-    """One process per core this process may run on."""
+OPEN_LOOP_OPS_PER_PROCESS = 50_000
+
+
+def default_processes(rate: float | None = None) -> int:
+    """One process per core this process may run on; in the open loop (`rate`), one per
+    50,000 ops/s up to that: an open-loop process spins to send on time, and spinning
+    processes that are not needed would take CPU from a server on the same machine."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    if rate:
+        return max(1, min(cores, math.ceil(rate / OPEN_LOOP_OPS_PER_PROCESS)))
+    return cores
 
 
 def _install_fast_loop() -> None:

@@ -51,7 +51,8 @@ RateOption = Annotated[Optional[float], typer.Option("--rate", metavar="OPS",
                                                           "schedule (default: closed loop).")]
 ProcessesOption = Annotated[Optional[int], typer.Option("--processes", min=0, max=256,
                                                         help="Load generator processes (default: bench.processes; "
-                                                             "0: one per core).")]
+                                                             "0: one per core, or with --rate one per "
+                                                             "50,000 ops/s).")]
 WarmupOption = Annotated[Optional[float], typer.Option("--warmup", min=0, metavar="SECONDS",
                                                        help="Seconds of load before measuring, excluded from "
                                                             "results (default: bench.warmup).")]
@@ -107,7 +108,7 @@ def make_plan(load: LoadOptions, settings: Settings) -> Any:
     bench = settings.bench
     check_plan(bench.clients, load.requests, load.duration, load.rate)
     requests = None if load.duration is not None else bench.requests
-    processes = bench.processes or default_processes()
+    processes = bench.processes or default_processes(load.rate)
     return Plan(clients=bench.clients, processes=processes, requests=requests, duration=load.duration,
                 rate=load.rate, warmup=bench.warmup)
 
