@@ -1,7 +1,8 @@
 """The `cascade bench redis` tests: which command each sends, encoded once. Pure.
 
-Test names follow redis-benchmark's (`set`, `get`, `lrange_100`, ...). Every key lives under
-`cascade-bench:` so a benchmark never touches other data; `--keyspace N` draws keys at random
+Test names follow redis-benchmark's (`set`, `get`, `lrange_100`, ...). Every key of a run lives
+under `cascade-bench:<run id>:` (`run_prefix()`), so a benchmark never touches other data, nor
+the keys of another run going on at the same time; `--keyspace N` draws keys at random
 from N per request, as redis-benchmark's `-r N` does (12-digit numbers), from a ring of
 pre-encoded commands (RING commands per test), so nothing is encoded in the hot loop.
 """
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 PREFIX = "cascade-bench:"
 RAND = "__rand_int__"
 RING = 8192
+RING_BYTES = 64 * 1024 * 1024   # a ring of big values holds fewer commands
 LIST_FILL = 600
+LIST_KEY = f"{PREFIX}lrange-list"
 
 
 @dataclass(frozen=True)
 class TestSpec:
     """`args` may contain RAND (replaced per command with a random 12-digit key number) and
-    DATA (the value of --data-size bytes). `needs_list` tests get a 600-element list first."""
+    DATA (the value of --data-size bytes). `needs_list` tests read LIST_KEY, which
+    `list_fill_commands()` fills with 600 elements before the run."""
 
     args: tuple[str, ...]
     needs_list: bool = False
@@ -41,10 +45,10 @@ TESTS: dict[str, TestSpec] = {
     "hset": TestSpec(("HSET", f"{PREFIX}myhash", f"element:{RAND}", DATA)),
     "zadd": TestSpec(("ZADD", f"{PREFIX}myzset", RAND, f"element:{RAND}")),
     "zpopmin": TestSpec(("ZPOPMIN", f"{PREFIX}myzset")),
-    "lrange_100": TestSpec(("LRANGE", f"{PREFIX}mylist", "0", "99"), needs_list=True),
-    "lrange_300": TestSpec(("LRANGE", f"{PREFIX}mylist", "0", "299"), needs_list=True),
-    "lrange_500": TestSpec(("LRANGE", f"{PREFIX}mylist", "0", "499"), needs_list=True),
-    "lrange_600": TestSpec(("LRANGE", f"{PREFIX}mylist", "0", "599"), needs_list=True),
+    "lrange_100": TestSpec(("LRANGE", LIST_KEY, "0", "99"), needs_list=True),
+    "lrange_300": TestSpec(("LRANGE", LIST_KEY, "0", "299"), needs_list=True),
+    "lrange_500": TestSpec(("LRANGE", LIST_KEY, "0", "499"), needs_list=True),
+    "lrange_600": TestSpec(("LRANGE", LIST_KEY, "0", "599"), needs_list=True),
     "mset": TestSpec(("MSET", *[part for _ in range(10) for part in (f"{PREFIX}key:{RAND}", DATA)])),
     "publish": TestSpec(("PUBLISH", f"{PREFIX}channel", DATA)),
 }
@@ -73,7 +77,12 @@ def encode(args: list[bytes]) -> bytes:
     return b"".join(out)
 
 
-def command_ring(test: str, data_size: int, keyspace: int, seed: int) -> list[bytes]:
+def run_prefix(run_id: str) -> str:
+    """The key prefix of one run: `cascade-bench:<run id>:`."""
+    return f"{PREFIX}{run_id}:"
+
+
+def command_ring(test: str, data_size: int, keyspace: int, seed: int, prefix: str = PREFIX) -> list[bytes]:
     """The encoded commands test `test` cycles through: one when there is nothing random
     (keyspace 0: the key is literally `...:__rand_int__`, as in redis-benchmark without -r),
     else RING commands with keys drawn uniformly from `keyspace`."""
@@ -81,11 +90,13 @@ def command_ring(test: str, data_size: int, keyspace: int, seed: int) -> list[by
     data = b"x" * data_size
     rng = random.Random(seed)
     randomized = keyspace > 0 and any(RAND in arg for arg in spec.args)
-    count = RING if randomized else 1
+    one_size = sum(len(arg) + 16 for arg in spec.args) + sum(data_size for arg in spec.args if arg == DATA)
+    count = max(16, min(RING, RING_BYTES // one_size)) if randomized else 1
     ring = []
     for _ in range(count):
         args = []
-        for arg in spec.args:
+        for template in spec.args:
+            arg = template.replace(PREFIX, prefix, 1)
             if arg == DATA:
                 args.append(data)
             elif randomized and RAND in arg:
@@ -96,6 +107,7 @@ def command_ring(test: str, data_size: int, keyspace: int, seed: int) -> list[by
     return ring
 
 
-def list_fill_command(data_size: int) -> bytes:
-    """LPUSH of LIST_FILL values, sent once before an LRANGE test."""
-    return encode([b"LPUSH", f"{PREFIX}mylist".encode(), *([b"x" * data_size] * LIST_FILL)])
+def list_fill_args(data_size: int, prefix: str = PREFIX) -> list[list[bytes]]:
+    """DEL and RPUSH of LIST_FILL values: what the LRANGE tests read, sent once before the run."""
+    key = LIST_KEY.replace(PREFIX, prefix, 1).encode()
+    return [[b"DEL", key], [b"RPUSH", key, *([b"x" * data_size] * LIST_FILL)]]

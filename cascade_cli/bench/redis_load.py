@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cascade_cli.bench.pacing import Schedule, pace
-from cascade_cli.bench.redis_commands import PREFIX, TESTS, command_ring, encode, list_fill_command
+from cascade_cli.bench.redis_commands import command_ring, encode, list_fill_args
 from cascade_cli.bench.results import Measurement
 from cascade_cli.bench.runner import split
 from cascade_cli.errors import ConfigError, UnreachableError
@@ -94,9 +94,8 @@ def preflight(url: str, settings: Settings, resp: int) -> Target:
     return Target(**{**target.__dict__, "server": server})
 
 
-def cleanup(url: str, settings: Settings) -> int:
-    """Delete the cascade-bench:* keys (SCAN + UNLINK); returns how many. Errors are ignored:
-    the benchmark's results do not depend on it."""
+def _sync_client(url: str, settings: Settings) -> Any:
+    """A redis-py client for the set-up and clean-up around the load (not for the load)."""
     import redis
 
     from cascade_cli import launcher
@@ -107,12 +106,37 @@ def cleanup(url: str, settings: Settings) -> int:
                               "socket_connect_timeout": settings.redis.connect_timeout}
     if target.password:
         kwargs["password"] = target.password
+    return redis.Redis.from_url(resolved, **kwargs)
+
+
+def fill_list(url: str, settings: Settings, data_size: int, prefix: str) -> None:
+    """Create the list the LRANGE tests read. Raises RemoteError when the server refuses."""
+    import redis
+
+    from cascade_cli.errors import RemoteError
+
+    client = _sync_client(url, settings)
+    try:
+        for args in list_fill_args(data_size, prefix):
+            client.execute_command(*args)
+    except (redis.RedisError, OSError) as exc:
+        raise RemoteError(f"could not create the list for the LRANGE tests: {exc}",
+                          "check the server's memory limit and ACLs") from None
+    finally:
+        client.close()
+
+
+def cleanup(url: str, settings: Settings, prefix: str) -> int:
+    """Delete the run's keys (SCAN MATCH prefix* + UNLINK); returns how many. Errors are
+    ignored: the benchmark's results do not depend on it."""
+    import redis
+
     deleted = 0
     try:
-        client = redis.Redis.from_url(resolved, **kwargs)
+        client = _sync_client(url, settings)
         try:
             batch: list[bytes] = []
-            for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
                     deleted += client.unlink(*batch)
@@ -166,7 +190,13 @@ class Connection(asyncio.Protocol):
         got = errors = 0
         error_type = self.reply_error
         while True:
-            reply = reader.gets()
+            try:
+                reply = reader.gets()
+            except Exception as exc:  # noqa: BLE001 - hiredis.ProtocolError: not a Redis server
+                self.driver.last_error = f"unreadable reply: {exc}"
+                if self.transport is not None:
+                    self.transport.abort()
+                return
             if reply is False:
                 break
             got += 1
@@ -211,6 +241,7 @@ class RedisWorkload:
     data_size: int
     keyspace: int
     resp: int
+    prefix: str
     connections: list[Connection] = field(default_factory=list, repr=False)
     board: Switchboard | None = field(default=None, repr=False)
 
@@ -218,9 +249,8 @@ class RedisWorkload:
         """One test on this process's connections; returns what it measured."""
         if not self.connections:
             await self._connect(share)
-        if TESTS[test].needs_list and share.index == 0:
-            await self._fill_list()
-        ring = command_ring(test, self.data_size, self.keyspace, seed=hash((test, share.index)) & 0xFFFF)
+        ring = command_ring(test, self.data_size, self.keyspace, seed=hash((test, share.index)) & 0xFFFF,
+                            prefix=self.prefix)
         driver = Driver(self, share, control, test, ring)
         return await driver.run()
 
@@ -272,15 +302,6 @@ class RedisWorkload:
         for start in range(0, share.clients, 100):
             batch = [self._open(self.board) for _ in range(start, min(share.clients, start + 100))]
             self.connections.extend(await asyncio.gather(*batch))
-
-    async def _fill_list(self) -> None:
-        conn = self.connections[0]
-        assert self.board is not None
-        self.board.current = None
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        conn.handshake, conn.ready = 2, waiter
-        conn.write(encode([b"DEL", f"{PREFIX}mylist".encode()]) + list_fill_command(self.data_size))
-        await asyncio.wait_for(waiter, 30)
 
 
 class Switchboard:

@@ -200,7 +200,7 @@ def redis_cmd(
     resp: Annotated[int, typer.Option("--resp", min=2, max=3, help="Protocol version: 2, or 3 (HELLO 3).")] = 2,
     processes: ProcessesOption = None,
     warmup: WarmupOption = None,
-    keep_keys: Annotated[bool, typer.Option("--keep-keys", help="Leave the cascade-bench:* keys in place "
+    keep_keys: Annotated[bool, typer.Option("--keep-keys", help="Leave this run's keys in place "
                                                                 "(default: deleted after the run).")] = False,
     fmt: FormatOption = Format.table,
     json_flag: JsonOption = False,
@@ -210,9 +210,11 @@ def redis_cmd(
     fail_if: FailIfOption = None,
 ) -> None:
     """Benchmark a Redis server (redis-server, valkey, cascade's in-memory server) with a lean
-    RESP load generator. Keys live under cascade-bench: and are deleted afterwards."""
-    from cascade_cli.bench.redis_commands import resolve_tests
-    from cascade_cli.bench.redis_load import RedisWorkload, cleanup, preflight
+    RESP load generator. Keys live under cascade-bench:<run id>: and are deleted afterwards."""
+    import secrets
+
+    from cascade_cli.bench.redis_commands import TESTS, resolve_tests, run_prefix
+    from cascade_cli.bench.redis_load import RedisWorkload, cleanup, fill_list, preflight
     from cascade_cli.bench.results import BASE_KEYS, summarize
 
     load = LoadOptions(clients, requests, duration, rate, processes, warmup)
@@ -232,20 +234,23 @@ def redis_cmd(
     info = preflight(target, settings, resp)
     workload = RedisWorkload(tests=names, url=target, password=info.password, username=info.username, db=info.db,
                              pipeline=1 if rate else settings.bench.pipeline, data_size=settings.bench.data_size,
-                             keyspace=keyspace, resp=resp)
+                             keyspace=keyspace, resp=resp, prefix=run_prefix(secrets.token_hex(4)))
     settings_view = {"clients": plan.clients, "processes": max(1, min(plan.processes, plan.clients)),
                      "requests": plan.requests, "duration_s": plan.duration, "rate": plan.rate,
                      "warmup_s": plan.warmup, "pipeline": workload.pipeline, "data_size": workload.data_size,
-                     "keyspace": keyspace, "resp": resp, "server": info.server}
+                     "keyspace": keyspace, "resp": resp, "server": info.server, "key_prefix": workload.prefix,
+                     "keys_kept": keep_keys}
     columns = REDIS_COLUMNS + (["uncorrected_p99_ms", "send_lag_p99_ms"] if rate else [])
     try:
+        if any(TESTS[name].needs_list for name in names):
+            fill_list(target, settings, workload.data_size, workload.prefix)
         run_and_report(command="redis", target=info.display_url, workload=workload, plan=plan,
                        settings_view=settings_view, row=lambda m: summarize(m, target_rate=rate),
                        metrics=[k for k in BASE_KEYS if k not in ("test", "interrupted")], columns=columns,
                        output=OutputOptions(fmt, json_flag, histogram, export_json, export_csv, fail_if or []))
     finally:
         if not keep_keys:
-            cleanup(target, settings)
+            cleanup(target, settings, workload.prefix)
 
 
 from cascade_cli.cli import bench_api, bench_ws  # noqa: E402,F401 - they add `bench api` and `bench ws` to `app`

@@ -1,1 +1,325 @@
-"""cascade bench ws (being built)."""
+"""cascade bench ws: the hub's end-to-end latency, reach and losses, a subscriber ramp, and the
+round-trip time of any WebSocket echo server (--echo).
+
+The command checks the target first (one connection per channel, or one echo), then runs
+`bench.ws_load.WsWorkload` through the shared runner and prints one row per test with
+`run_and_report()`; `--ramp` runs one test per subscriber count and stops at the first step
+that misses the SLO (the parent tells the load processes through `Shared.verdict`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cascade_cli.cli.bench import (
+    ClientsOption,
+    DurationOption,
+    ExportCsvOption,
+    ExportJsonOption,
+    FailIfOption,
+    HistogramOption,
+    LoadOptions,
+    OutputOptions,
+    ProcessesOption,
+    WarmupOption,
+    app,
+    load_settings,
+    parse_thresholds,
+    progress_enabled,
+    run_and_report,
+)
+from cascade_cli.cli.common import FormatOption, JsonOption, pick_format, state
+from cascade_cli.errors import EXIT_INTERRUPTED, CheckFailed, UsageError
+from cascade_cli.output import Format
+
+if TYPE_CHECKING:
+    from cascade_cli.bench.results import Measurement
+    from cascade_cli.bench.ws_load import WsWorkload
+    from cascade_cli.config import Settings
+
+DEFAULT_DURATION = 10.0
+DEFAULT_RAMP_DURATION = 5.0
+DEFAULT_RAMP_RATE = 100.0
+MAX_RAMP_STEPS = 64
+
+HUB_COLUMNS = ["test", "clients", "requests", "errors", "delivered", "reach", "lost", "delivered_per_sec", "p50_ms",
+               "p90_ms", "p99_ms", "max_ms", "connect_p99_ms", "client_cpu_pct"]
+ECHO_COLUMNS = ["test", "clients", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
+                "max_ms", "connect_p99_ms", "client_cpu_pct"]
+
+
+def default_hub_url(settings: Settings) -> str:
+    """http://{serve.host}:{serve.port}, with a wildcard bind address replaced by loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.serve.host, settings.serve.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.serve.port}"
+
+
+def hub_token(token: str | None, settings: Settings) -> str | None:
+    """--token, else serve.token (CASCADE_SERVE_TOKEN), else the first line of serve.token_file."""
+    if token:
+        return token.strip()
+    if settings.serve.token.strip():
+        return settings.serve.token.strip()
+    if settings.serve.token_file:
+        from cascade_cli.config import read_secret_file
+
+        return read_secret_file(settings.serve.token_file, "serve.token_file") or None
+    return None
+
+
+def ramp_steps(start: int, step: int, maximum: int) -> list[int]:
+    """start, then + step (or doubling when step is 0), while <= maximum (at most 64 steps)."""
+    steps, count = [], start
+    while count <= maximum and len(steps) < MAX_RAMP_STEPS:
+        steps.append(count)
+        count = count + step if step else count * 2
+    return steps
+
+
+def ramp_verdict(row: dict[str, Any], slo_ms: float) -> tuple[bool, str]:
+    """Whether a ramp step held (measured, no errors, no loss, p99 within the SLO), and why not."""
+    if row.get("interrupted"):
+        return False, "interrupted"
+    if row.get("errors"):
+        return False, f"{row['errors']:,} errors"
+    if row.get("lost"):
+        return False, f"{row['lost']:,} events lost"
+    p99 = row.get("p99_ms")
+    if p99 is None:
+        return False, "no event arrived"
+    if p99 > slo_ms:
+        return False, f"p99 {p99:.3f} ms > {slo_ms:g} ms"
+    return True, f"p99 {p99:.3f} ms <= {slo_ms:g} ms, no loss"
+
+
+@app.command("ws")
+def ws_cmd(
+    url: Annotated[str | None, typer.Option(
+        "--url", "-u", metavar="URL",
+        help="The hub: http(s):// or ws(s)://HOST:PORT[/prefix] (default: http://{serve.host}:{serve.port} "
+             "from config).")] = None,
+    echo: Annotated[str | None, typer.Option(
+        "--echo", metavar="WS_URL",
+        help="Measure round trips against this plain WebSocket echo server instead of the hub "
+             "(ws:// or wss://; --clients connections; --channels and --publishers do not apply).")] = None,
+    clients: ClientsOption = None,
+    channels: Annotated[str, typer.Option(
+        "--channels", metavar="NAMES",
+        help="Comma-separated channels; subscriber i listens on channel i mod N, and each publisher's "
+             "events go round-robin over them.")] = "cascade-events",
+    publishers: Annotated[int, typer.Option(
+        "--publishers", min=1, max=10000,
+        help="Publishing connections (on /ws), spread over the processes.")] = 1,
+    rate: Annotated[float | None, typer.Option(
+        "--rate", metavar="EVENTS",
+        help="Open loop: publish EVENTS events/s in total over all publishers on a fixed schedule (echo: "
+             "messages/s over all clients). Default: closed loop, each publisher publishing its next event "
+             "when the hub acknowledged the last.")] = None,
+    messages: Annotated[int | None, typer.Option(
+        "--messages", "-n", min=1,
+        help="Events to publish per test in total over all publishers (echo: messages over all clients); "
+             "not with --duration.")] = None,
+    duration: DurationOption = None,
+    payload_size: Annotated[int, typer.Option(
+        "--payload-size", min=0, max=900_000, metavar="BYTES",
+        help="Bytes of padding in each event's data (about 90 bytes of ids and timestamps come on top).")]
+    = 64,
+    compression: Annotated[bool, typer.Option(
+        "--compression", help="Offer permessage-deflate (the hub accepts it with 'cascade serve --compression').")]
+    = False,
+    connect_rate: Annotated[float | None, typer.Option(
+        "--connect-rate", min=0.001, metavar="PER_SEC",
+        help="Open new connections at this rate in total (default: 64 at a time per process, at once).")]
+    = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", metavar="TOKEN",
+        help="The hub's token, sent as a Bearer header (default: serve.token, i.e. CASCADE_SERVE_TOKEN, or "
+             "serve.token_file; prefer those: a flag shows in the process list).")] = None,
+    drain: Annotated[float, typer.Option(
+        "--drain", min=0.0, max=600.0, metavar="SECONDS",
+        help="After the last publish, wait up to this long for every subscriber to get every event; what has "
+             "not arrived by then counts as lost.")] = 5.0,
+    ramp: Annotated[bool, typer.Option(
+        "--ramp",
+        help="Step the subscriber count up, one test (ramp-N) per step at a fixed --rate (default 100 events/s) "
+             "for --duration (default 5 s) or --messages each, keeping the connections of earlier steps; stop at "
+             "the first step with p99 above --slo, a lost event or an error. The largest count that held is "
+             "printed and is ramp_max_clients in the JSON document (and in every row).")] = False,
+    ramp_start: Annotated[int | None, typer.Option(
+        "--ramp-start", min=1, help="Subscribers in the first step (default: --clients).")] = None,
+    ramp_step: Annotated[int, typer.Option(
+        "--ramp-step", min=0, help="Subscribers added per step (default 0: double each step).")] = 0,
+    ramp_max: Annotated[int, typer.Option(
+        "--ramp-max", min=1, max=100000, help="Largest step.")] = 10000,
+    slo: Annotated[float, typer.Option(
+        "--slo", min=0.0, metavar="MS", help="The ramp's p99 latency objective in ms.")] = 100.0,
+    processes: ProcessesOption = None,
+    warmup: WarmupOption = None,
+    fmt: FormatOption = Format.table,
+    json_flag: JsonOption = False,
+    histogram: HistogramOption = False,
+    export_json: ExportJsonOption = None,
+    export_csv: ExportCsvOption = None,
+    fail_if: FailIfOption = None,
+) -> None:
+    """Benchmark the WebSocket hub (cascade serve, or any hub with its protocol): subscribers on
+    /ws/{channel}, publishers on /ws; reports end-to-end latency (publish to arrival), connect
+    times, delivered events/s, reach (delivered / expected), lost, duplicate and out-of-order
+    events, the load processes' CPU and the hub's own counters from /metrics (server_* keys).
+    Only events of this run count. --echo measures round trips against any echo server."""
+    import secrets
+
+    from cascade_cli.bench import ws_load
+    from cascade_cli.bench.results import BASE_KEYS
+    from cascade_cli.bench.runner import Plan, check_plan, default_processes
+
+    messages_out = state().messages
+    settings = load_settings(LoadOptions(clients=clients, duration=duration, rate=rate, processes=processes,
+                                         warmup=warmup))
+    if echo and url:
+        raise UsageError("give --url (a hub) or --echo (an echo server), not both")
+    if echo and ramp:
+        raise UsageError("--ramp measures the hub; it does not combine with --echo")
+    if messages is not None and duration is not None:
+        raise UsageError("give --messages or --duration, not both",
+                         "--messages N publishes N events per test, --duration S publishes for S seconds")
+    names = list(dict.fromkeys(c.strip() for c in channels.split(",") if c.strip()))
+    if not names:
+        raise UsageError("--channels needs at least one channel name")
+    if rate is None and ramp:
+        rate = DEFAULT_RAMP_RATE
+    if messages is None and duration is None:
+        duration = DEFAULT_RAMP_DURATION if ramp else DEFAULT_DURATION
+    bench = settings.bench
+    if ramp:
+        steps = ramp_steps(ramp_start or bench.clients, ramp_step, ramp_max)
+        if not steps:
+            raise UsageError(f"--ramp-start {ramp_start or bench.clients} is above --ramp-max {ramp_max}")
+        tests = [f"ramp-{n}" for n in steps]
+        counts = dict(zip(tests, steps))
+    else:
+        tests = ["echo" if echo else "pubsub"]
+        counts = {tests[0]: bench.clients}
+    peak = max(counts.values())
+    check_plan(peak, messages, duration, rate)
+    secret = hub_token(token, settings)
+
+    if echo:
+        info = ws_load.preflight_echo(echo, secret, compression)
+        target, ws_base, metrics_url = echo, echo, None
+    else:
+        urls = ws_load.hub_urls(url or default_hub_url(settings))
+        info = ws_load.preflight_hub(urls, names, secret, compression)
+        target, ws_base = urls.ws, urls.ws
+        metrics_url = urls.metrics if ws_load.probe_metrics(urls.metrics, names) else None
+        if metrics_url is None:
+            messages_out.warn(f"no cascade hub metrics at {urls.metrics}: the server_* keys are null")
+    if compression and not info.compressed:
+        messages_out.warn("the server declined permessage-deflate; running without compression"
+                          + ("" if echo else " (start the hub with 'cascade serve --compression')"))
+
+    wanted = bench.processes or default_processes()
+    used = max(1, min(wanted, peak))
+    plan = Plan(clients=peak, processes=wanted, requests=messages, duration=duration, rate=rate, warmup=bench.warmup)
+    workload = ws_load.WsWorkload(
+        tests=tests, mode="echo" if echo else "hub", url=ws_base, clients=counts, channels=names,
+        publishers=publishers, rate=rate, messages=messages, duration=duration, warmup=bench.warmup,
+        payload_size=payload_size, compression=compression, connect_rate=connect_rate, token=secret, drain=drain,
+        run_id=secrets.token_hex(6), metrics_url=metrics_url, ramp=ramp,
+        shared=ws_load.Shared(len(tests), len(names), used))
+    settings_view: dict[str, Any] = {
+        "mode": workload.mode, "clients": peak, "processes": used, "messages": messages, "duration_s": duration,
+        "rate": rate, "warmup_s": bench.warmup, "payload_size": payload_size, "compression": info.compressed,
+        "connect_rate": connect_rate, "drain_s": drain, "run_id": workload.run_id}
+    if not echo:
+        settings_view.update({"channels": names, "publishers": publishers,
+                              "server_metrics": metrics_url is not None})
+    base_metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")]
+    output = OutputOptions(fmt, json_flag, histogram, export_json, export_csv, fail_if or [])
+    columns = (ECHO_COLUMNS if echo else HUB_COLUMNS) + (["uncorrected_p99_ms", "send_lag_p99_ms"] if rate else [])
+    if echo:
+        run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
+                       row=lambda m: ws_load.echo_row(m, target_rate=rate),
+                       metrics=base_metrics + list(ws_load.ECHO_KEYS), columns=columns, output=output)
+    elif not ramp:
+        run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
+                       row=lambda m: ws_load.hub_row(m, target_rate=rate),
+                       metrics=base_metrics + list(ws_load.HUB_KEYS), columns=columns, output=output)
+    else:
+        assert rate is not None
+        settings_view.update({"ramp_steps": list(counts.values()), "slo_ms": slo})
+        run_ramp(workload, plan, target=target, rate=rate, slo=slo, settings_view=settings_view,
+                 metrics=base_metrics + list(ws_load.HUB_KEYS) + ["ramp_max_clients"],
+                 columns=["test", "held"] + columns[1:], output=output)
+
+
+def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: float,
+             settings_view: dict[str, Any], metrics: list[str], columns: list[str], output: OutputOptions) -> None:
+    """`run_and_report()` for --ramp: the parent judges each step as it ends and lets the load
+    processes go on or skip the rest; the document gets `ramp_max_clients` and
+    `ramp_stop_reason`, every row `held` and `ramp_max_clients`."""
+    from cascade_cli.bench import report, ws_load
+    from cascade_cli.bench.runner import ProgressLine, run_workload
+    from cascade_cli.bench.thresholds import evaluate
+
+    thresholds = parse_thresholds(output.fail_if, metrics, workload.tests)
+    fmt = pick_format(output.fmt, output.json_flag)
+    messages = state().messages
+    steps = list(workload.clients.values())
+    length = f"{plan.requests:,} events" if plan.requests else f"{plan.duration:g} s"
+    messages.info(f"cascade bench ws --ramp: {target}, {steps[0]} to {steps[-1]} subscribers in up to {len(steps)} "
+                  f"steps of {length} at {rate:g} events/s (warmup {plan.warmup:g} s), p99 SLO {slo:g} ms, "
+                  f"{workload.shared.processes} processes")
+    rows: list[dict[str, Any]] = []
+    results: list[Measurement] = []
+    verdict: dict[str, Any] = {"max": 0, "reason": "every step held up to --ramp-max", "failed": None}
+
+    def on_result(m: Measurement) -> None:
+        index = workload.tests.index(m.test)
+        if m.counters.get(ws_load.SKIPPED):
+            return
+        row = ws_load.hub_row(m, target_rate=rate)
+        held, why = ramp_verdict(row, slo)
+        row["held"] = held
+        rows.append(row)
+        results.append(m)
+        if held:
+            verdict["max"] = workload.clients[m.test]
+            verdict["last"] = why
+        else:
+            verdict["reason"] = why
+            verdict["failed"] = workload.clients[m.test]
+        workload.shared.verdict[index] = 1 if held else 2
+
+    outcome = run_workload(workload, plan, progress=ProgressLine(progress_enabled()), on_result=on_result)
+    for row in rows:
+        row["ramp_max_clients"] = verdict["max"]
+    checks = evaluate(rows, thresholds)
+    histograms = {m.test: m.latency for m in results} if output.histogram else None
+    doc = report.document("ws", target, settings_view, rows, checks, outcome.interrupted, histograms)
+    doc["ramp_max_clients"] = verdict["max"]
+    doc["ramp_stop_reason"] = verdict["reason"] if verdict["failed"] is not None or outcome.interrupted else None
+    report.show(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
+    report.write_exports(doc, output.export_json, output.export_csv)
+    for m in results:
+        for sample in m.error_samples:
+            messages.warn(f"{m.test}: {m.errors:,} errors, for example: {sample}")
+            break
+    if verdict["failed"] is not None:
+        held = (f"{verdict['max']:,} subscribers held ({verdict['last']}); " if verdict["max"]
+                else "no step held: ")
+        messages.info(f"ramp: {held}{verdict['failed']:,} did not: {verdict['reason']}")
+    elif rows:
+        messages.info(f"ramp: every step held, up to {verdict['max']:,} subscribers (--ramp-max {steps[-1]:,})")
+    if outcome.interrupted:
+        messages.warn("interrupted: the results above cover what was measured before Ctrl-C")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    failed = [c for c in checks if c["breached"]]
+    if failed:
+        first = failed[0]
+        raise CheckFailed(f"{len(failed)} threshold check(s) failed, first: {first['test']}: "
+                          f"{first['threshold']} (measured {first['value']})",
+                          "the table marks each breach with '!'; --format json lists every check")
+
