@@ -79,6 +79,7 @@ def test_help_and_completion_do_not_import_heavy_libraries(sandbox: Sandbox) -> 
         "os.write(int(os.environ['PROBE_FD']), ' '.join(heavy).encode())\n"
     )
     cases = [(["--help"], {}), (["--version"], {}), (["venice", "get", "--help"], {}), (["serve", "--help"], {}),
+             (["bench", "redis", "--help"], {}), (["bench", "ws", "--help"], {}), (["bench", "api", "--help"], {}),
              ([], {"_CASCADE_COMPLETE": "complete_bash", "COMP_WORDS": "cascade venice get ci",
                    "COMP_CWORD": "3"})]
     for args, extra in cases:
