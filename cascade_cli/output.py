@@ -88,6 +88,13 @@ def render_record(record: Mapping[str, Any], fmt: Format, *, stream: TextIO | No
         _table(["field", "value"], cells, fmt, out, no_color)
 
 
+def render_table(headers: list[str], cells: list[list[str]], fmt: Format, *, stream: TextIO | None = None,
+                 no_color: bool = False) -> None:
+    """Print cells already formatted as text: rich on a terminal, tabulate otherwise, github
+    style in markdown."""
+    _table(headers, cells, fmt, stream or sys.stdout, no_color)
+
+
 def _table(headers: list[str], cells: list[list[str]], fmt: Format, out: TextIO, no_color: bool) -> None:
     if fmt is Format.table and getattr(out, "isatty", lambda: False)():
         from rich.console import Console

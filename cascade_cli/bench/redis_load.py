@@ -292,7 +292,7 @@ class RedisWorkload:
                                                        ssl=context)
             conn.start(self.login_commands())
             await asyncio.wait_for(conn.ready, 10)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             raise UnreachableError(f"load connection to {parts.hostname}:{parts.port} failed: {exc}",
                                    "fewer --clients, or raise the server's maxclients and ulimit -n") from None
         return conn
@@ -444,7 +444,7 @@ class Driver:
             return
         now = time.monotonic_ns()
         if conn.batch > 0:
-            ok = conn.batch - (errors if errors <= conn.batch else conn.batch)
+            ok = conn.batch - min(errors, conn.batch)
             if ok:
                 self.record(now - conn.sent_ns, ok)
             self.m.ops += ok

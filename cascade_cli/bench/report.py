@@ -1,8 +1,8 @@
-"""Benchmark results as a document, a table, CSV or markdown, plus a text latency histogram.
+"""Benchmark results as a document, table cells, CSV text and a text latency histogram.
 
 `document()` builds the JSON document (the stable shape `--format json` and `--export-json`
-write); `show()` prints it in the chosen format; `write_exports()` writes the export files.
-Breached thresholds are marked in the table (`!` after the value and a FAIL check column).
+write); `table_cells()` the table (a breached value gets `!`, and a check column says FAIL);
+`write_exports()` writes the export files. Printing is the CLI's job (`cli/bench.py`).
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from cascade_cli.bench.histogram import Histogram
-from cascade_cli.output import Format, _table, render_json
 
 SCHEMA_VERSION = 1
 TABLE_COLUMNS = ("test", "requests", "errors", "ops_per_sec", "mean_ms", "p50_ms", "p90_ms", "p99_ms",
@@ -110,29 +108,6 @@ def text_histogram(hist: Histogram, width: int = BAR_WIDTH) -> list[str]:
         bar = "#" * (round(n / peak * width) if n else 0)
         lines.append(f"  {low / 1e6:9.3f} - {high / 1e6:9.3f} ms | {bar:<{width}} {n:,}")
     return lines
-
-
-def show(doc: dict[str, Any], fmt: Format, columns: list[str], *, histograms: dict[str, Histogram] | None,
-         stream: TextIO | None = None, no_color: bool = False) -> None:
-    """Print the result on stdout in `fmt`: the document in json, all row keys in csv, the
-    chosen columns as a table (rich on a terminal) or markdown, then the text histograms."""
-    out = stream or sys.stdout
-    rows, checks = doc["results"], doc["thresholds"]
-    if fmt is Format.json:
-        render_json(doc, stream=out)
-        return
-    if fmt is Format.csv:
-        out.write(csv_text(rows))
-        return
-    headers, cells = table_cells(rows, columns, checks)
-    _table(headers, cells, fmt, out, no_color)
-    for name, hist in (histograms or {}).items():
-        out.write(f"\n{name} latency (ms), {hist.count:,} samples\n")
-        out.write("\n".join(text_histogram(hist)) + "\n")
-    failed = [c for c in checks if c["breached"]]
-    if failed:
-        out.write("\n" + "\n".join(f"FAIL {c['test']}: {c['threshold']} (measured {c['value']})"
-                                   for c in failed) + "\n")
 
 
 def write_exports(doc: dict[str, Any], export_json: Path | None, export_csv: Path | None) -> None:

@@ -13,15 +13,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TextIO
 
 import typer
 
 from cascade_cli.cli.common import FormatOption, JsonOption, pick_format, state
 from cascade_cli.errors import EXIT_INTERRUPTED, CheckFailed, UsageError
-from cascade_cli.output import Format
+from cascade_cli.output import Format, render_json, render_table
 
 if TYPE_CHECKING:
+    from cascade_cli.bench.histogram import Histogram
     from cascade_cli.bench.results import Measurement
     from cascade_cli.bench.runner import Workload
     from cascade_cli.config import Settings
@@ -151,7 +152,7 @@ def run_and_report(*, command: str, target: str, workload: Workload, plan: Any, 
     checks = evaluate(rows, thresholds)
     histograms = {m.test: m.latency for m in outcome.results} if output.histogram else None
     doc = report.document(command, target, settings_view, rows, checks, outcome.interrupted, histograms)
-    report.show(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
+    show_results(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
     report.write_exports(doc, output.export_json, output.export_csv)
     for m in outcome.results:
         for sample in m.error_samples:
@@ -166,6 +167,32 @@ def run_and_report(*, command: str, target: str, workload: Workload, plan: Any, 
         raise CheckFailed(f"{len(failed)} threshold check(s) failed, first: {first['test']}: "
                           f"{first['threshold']} (measured {first['value']})",
                           "the table marks each breach with '!'; --format json lists every check")
+
+
+def show_results(doc: dict[str, Any], fmt: Format, columns: list[str], *,
+                 histograms: dict[str, Histogram] | None, stream: TextIO | None = None,
+                 no_color: bool = False) -> None:
+    """Print the result on stdout in `fmt`: the document in json, all row keys in csv, the
+    chosen columns as a table (rich on a terminal) or markdown, then the text histograms."""
+    from cascade_cli.bench import report
+
+    out = stream or sys.stdout
+    rows, checks = doc["results"], doc["thresholds"]
+    if fmt is Format.json:
+        render_json(doc, stream=out)
+        return
+    if fmt is Format.csv:
+        out.write(report.csv_text(rows))
+        return
+    headers, cells = report.table_cells(rows, columns, checks)
+    render_table(headers, cells, fmt, stream=out, no_color=no_color)
+    for name, hist in (histograms or {}).items():
+        out.write(f"\n{name} latency (ms), {hist.count:,} samples\n")
+        out.write("\n".join(report.text_histogram(hist)) + "\n")
+    failed = [c for c in checks if c["breached"]]
+    if failed:
+        out.write("\n" + "\n".join(f"FAIL {c['test']}: {c['threshold']} (measured {c['value']})"
+                                   for c in failed) + "\n")
 
 
 # ----------------------------------------------------------------------------- bench redis
@@ -253,4 +280,4 @@ def redis_cmd(
             cleanup(target, settings, workload.prefix)
 
 
-from cascade_cli.cli import bench_api, bench_ws  # noqa: E402,F401 - they add `bench api` and `bench ws` to `app`
+from cascade_cli.cli import bench_api, bench_ws  # noqa: F401 - they add `bench api` and `bench ws` to `app`
