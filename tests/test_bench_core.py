@@ -127,12 +127,7 @@ def test_percentiles_with_awkward_counts(n: int) -> None:
         assert exact <= hist.value_at(pct) <= exact + exact / 1000
 
 
-STDDEV_BUG = pytest.mark.xfail(strict=True, reason=(
-    "bug: Histogram.stddev subtracts two floats near 1e25 (total_sq/count - mean**2) and loses the "
-    "variance of large, close values; computing it from the exact integers fixes it"))
-
-
-@pytest.mark.parametrize("kind", [k if k != "constant_huge" else pytest.param(k, marks=STDDEV_BUG) for k in KINDS])
+@pytest.mark.parametrize("kind", KINDS)
 def test_min_max_mean_stddev_are_exact(kind: str) -> None:
     pairs = _samples(kind, random.Random(f"moments-{kind}"), 2000)
     ordered = _expand_sorted(pairs)
@@ -144,7 +139,6 @@ def test_min_max_mean_stddev_are_exact(kind: str) -> None:
     assert hist.stddev == pytest.approx(expected, rel=1e-9, abs=1e-6), (hist.stddev, expected)
 
 
-@STDDEV_BUG
 def test_stddev_of_nearly_equal_huge_values() -> None:
     # hours in ns, spread of a few ns: the variance must come from exact integers, not from the
     # difference of two floats near 1e25
@@ -452,14 +446,8 @@ def test_schedule_arithmetic() -> None:
             Schedule(bad, 0)
 
 
-OFFSET_BUG = pytest.mark.xfail(strict=True, reason=(
-    "bug: Plan.shares() offsets a process by first_client/rate, which is a whole number of its own "
-    "intervals when it has an even share of clients: the processes then send at the same instants"))
-
-
 @pytest.mark.parametrize(("clients", "processes"), [
-    (4, 4), (50, 2), (6, 3), pytest.param(4, 2, marks=OFFSET_BUG), pytest.param(8, 2, marks=OFFSET_BUG),
-    pytest.param(40, 4, marks=OFFSET_BUG)])
+    (4, 4), (50, 2), (6, 3), (4, 2), (8, 2), (40, 4)])
 def test_staggered_processes_send_evenly_together(clients: int, processes: int) -> None:
     # equal shares: the processes' schedules must interleave into one even schedule at the total
     # rate (started together, as their offsets assume), not fire in bursts at the same instants
@@ -615,12 +603,7 @@ def test_command_ring_keys(test: str, keyspace: int) -> None:
         assert not numbers
 
 
-ZADD_SCORE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "bug: without --keyspace ZADD is sent with the literal score __rand_int__ (ERR value is not a "
-    "valid float); redis-benchmark sends score 0"))
-
-
-@pytest.mark.parametrize("keyspace", [pytest.param(0, marks=ZADD_SCORE_BUG), 100])
+@pytest.mark.parametrize("keyspace", [0, 100])
 def test_zadd_score_is_a_number(keyspace: int) -> None:
     for command in command_ring("zadd", 3, keyspace, seed=1, prefix=RUN):
         (args,) = _parse_resp(command)

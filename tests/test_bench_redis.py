@@ -100,21 +100,17 @@ def test_every_test_against_each_engine(engine_server: EngineServer, sandbox: Sa
     assert list(got) == ALL_NAMES
     for row in got.values():
         assert row["requests"] + row["errors"] == 2000, row
-    # zadd has a test of its own (test_zadd_without_keyspace)
-    with_errors = {name: row["errors"] for name, row in got.items() if row["errors"] and name != "zadd"}
+    with_errors = {name: row["errors"] for name, row in got.items() if row["errors"]}
     assert with_errors == {}, f"error replies on {engine_server.name}: {with_errors}"
-    for name, row in got.items():
-        if name != "zadd":
-            check_row(row, 2000)
+    for row in got.values():
+        check_row(row, 2000)
     # cleaned up afterwards, and nothing outside the prefix touched
     assert bench_keys(engine_server.port) == []
     assert r.get("mine") == "untouched"
     r.close()
 
 
-@pytest.mark.parametrize("keyspace", [pytest.param("0", marks=pytest.mark.xfail(strict=True, reason=(
-    "bug: without --keyspace ZADD is sent with the literal score __rand_int__ and every request fails "
-    "with 'ERR value is not a valid float'; redis-benchmark sends score 0"))), "50"])
+@pytest.mark.parametrize("keyspace", ["0", "50"])
 def test_zadd_without_keyspace(keyspace: str, real_server: EngineServer, sandbox: Sandbox) -> None:
     # redis-benchmark sends `ZADD myzset 0 element:__rand_int__` without -r: the score must be a
     # number whether or not keys are drawn at random
@@ -369,9 +365,6 @@ def test_bad_threshold_exits_2(threshold: str, says: str, real_server: EngineSer
     assert done.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: bench redis parses --fail-if only in run_and_report, after preflight, so a bad threshold "
-    "against an unreachable server exits 1 instead of 2 (bench api checks it first)"))
 def test_bad_threshold_is_a_usage_error_before_any_connection(sandbox: Sandbox) -> None:
     # like an unknown test name or --requests with --duration: refused before the server is asked
     done = bench(sandbox, f"redis://127.0.0.1:{free_port()}/0", "-t", "set", "-n", "10", *LEAN,

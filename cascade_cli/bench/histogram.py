@@ -105,8 +105,8 @@ class Histogram:
         """Population standard deviation in ns."""
         if self.count == 0:
             return 0.0
-        variance = self.total_sq / self.count - self.mean ** 2
-        return math.sqrt(max(variance, 0.0))
+        variance = (self.total_sq * self.count - self.total * self.total) / (self.count * self.count)
+        return math.sqrt(variance)
 
     def bins(self, rows: int = 12) -> list[tuple[int, int, int]]:
         """`rows` log-spaced bins (low ns, high ns, count) covering min..max, for a text chart."""

@@ -101,6 +101,8 @@ def command_ring(test: str, data_size: int, keyspace: int, seed: int, prefix: st
                 args.append(data)
             elif randomized and RAND in arg:
                 args.append(arg.replace(RAND, f"{rng.randrange(keyspace):012d}").encode())
+            elif arg == RAND:  # a bare number (ZADD's score) without --keyspace: 0, as redis-benchmark
+                args.append(b"0")
             else:
                 args.append(arg.encode())
         ring.append(encode(args))

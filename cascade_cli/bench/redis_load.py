@@ -355,8 +355,8 @@ class Driver:
 
     async def run(self) -> Measurement:
         share, conns = self.share, self.workload.connections
+        now = await self.control.wait_start()
         cpu = [time.process_time()]
-        now = time.monotonic_ns()
         self.measure_from = now + int(share.warmup * 1e9)
         if share.warmup:
             asyncio.get_running_loop().call_later(share.warmup, lambda: cpu.__setitem__(0, time.process_time()))
@@ -478,8 +478,7 @@ class Driver:
         conns = self.workload.connections
         share = self.share
         assert share.rate
-        start = time.monotonic_ns()
-        schedule = Schedule(share.rate, start, share.rate_offset)
+        schedule = Schedule(share.rate, self.control.start_ns, share.rate_offset)
         warm = int(share.warmup * share.rate)  # requests sent during the warmup
         limit = warm + share.requests if share.requests is not None else None
         self.measure_from = schedule.due_at(warm)

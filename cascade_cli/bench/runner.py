@@ -11,6 +11,7 @@ rest. Errors in a worker come back as `WorkerFailed` with the worker's message a
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -26,6 +27,7 @@ from cascade_cli.bench.results import Measurement, merge
 from cascade_cli.errors import CascadeError, OperationalError
 
 BARRIER_TIMEOUT = 120.0
+START_DELAY_NS = 5_000_000  # every process starts a test at the same instant, this long after the barrier
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ class Plan:
         shares, first = [], 0
         for i in range(processes):
             rate = self.rate * per_clients[i] / self.clients if self.rate else None
-            offset = (first / self.rate) if self.rate else 0.0
+            # process i takes every processes-th slot of the combined schedule
+            offset = first / (self.rate * per_clients[i]) if self.rate else 0.0
             shares.append(Share(index=i, processes=processes, clients=per_clients[i], first_client=first,
                                 total_clients=self.clients,
                                 requests=(sum(per_client_requests[first:first + per_clients[i]])
@@ -82,14 +85,30 @@ class Plan:
 
 
 class Control:
-    """What a workload reads and reports while it runs: `stopping()` (Ctrl-C or an error
-    elsewhere: finish now with what was measured) and `progress(done)` (measured requests so far
-    in this test, for the progress line; cheap enough to call every few milliseconds)."""
+    """What a workload reads and reports while it runs: `start_ns` (the instant, on
+    `time.monotonic_ns()`, at which every process starts this test: `await wait_start()` and
+    start the open-loop schedule there, so the processes' offsets interleave), `stopping()`
+    (Ctrl-C or an error elsewhere: finish now with what was measured) and `progress(done)`
+    (measured requests so far in this test, for the progress line; cheap enough to call every few
+    milliseconds)."""
 
-    def __init__(self, index: int, slots: Any, stop: Any) -> None:
+    def __init__(self, index: int, slots: Any, stop: Any, start_at: Any = None) -> None:
         self._index = index
         self._slots = slots
         self._stop = stop
+        self._start_at = start_at
+
+    @property
+    def start_ns(self) -> int:
+        return int(self._start_at.value) if self._start_at is not None else time.monotonic_ns()
+
+    async def wait_start(self) -> int:
+        """Sleep until `start_ns`; returns it."""
+        start = self.start_ns
+        delay = start - time.monotonic_ns()
+        if delay > 0:
+            await asyncio.sleep(delay / 1e9)
+        return start
 
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -133,10 +152,16 @@ def _install_fast_loop() -> None:
         pass
 
 
-def _worker_main(workload: Workload, share: Share, conn: Any, slots: Any, stop: Any, barrier: Any) -> None:
+def _stamp_start(start_at: Any) -> None:
+    """The barrier's action (run once, by the last process to arrive): the common start."""
+    start_at.value = time.monotonic_ns() + START_DELAY_NS
+
+
+def _worker_main(workload: Workload, share: Share, conn: Any, slots: Any, stop: Any, barrier: Any,
+                 start_at: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     _install_fast_loop()
-    control = Control(share.index, slots, stop)
+    control = Control(share.index, slots, stop, start_at)
 
     async def main() -> None:
         for test in workload.tests:
@@ -214,11 +239,12 @@ def run_workload(workload: Workload, plan: Plan, *, progress: ProgressLine | Non
     shares = plan.shares()
     slots = ctx.RawArray("q", len(shares))
     stop = ctx.Event()
-    barrier = ctx.Barrier(len(shares))
+    start_at = ctx.RawValue("q", 0)
+    barrier = ctx.Barrier(len(shares), action=functools.partial(_stamp_start, start_at))
     workers = []
     for share in shares:
         parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker_main, args=(workload, share, child_end, slots, stop, barrier),
+        proc = ctx.Process(target=_worker_main, args=(workload, share, child_end, slots, stop, barrier, start_at),
                            name=f"cascade-bench-{share.index}", daemon=True)
         proc.start()
         child_end.close()

@@ -254,6 +254,8 @@ def redis_cmd(
         raise UsageError(f"unknown test(s) in --tests: {exc}",
                          "see 'cascade bench redis --help' for the test names") from None
     plan = make_plan(load, settings)
+    metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")]
+    parse_thresholds(fail_if or [], metrics, names)  # usage errors before the server is asked
     if rate is not None and pipeline is not None and pipeline > 1:
         state().messages.warn("--pipeline applies to the closed loop; with --rate each request is sent "
                               "on its own schedule")
@@ -273,7 +275,7 @@ def redis_cmd(
             fill_list(target, settings, workload.data_size, workload.prefix)
         run_and_report(command="redis", target=info.display_url, workload=workload, plan=plan,
                        settings_view=settings_view, row=lambda m: summarize(m, target_rate=rate),
-                       metrics=[k for k in BASE_KEYS if k not in ("test", "interrupted")], columns=columns,
+                       metrics=metrics, columns=columns,
                        output=OutputOptions(fmt, json_flag, histogram, export_json, export_csv, fail_if or []))
     finally:
         if not keep_keys:

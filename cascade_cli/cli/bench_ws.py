@@ -29,6 +29,7 @@ from cascade_cli.cli.bench import (
     parse_thresholds,
     progress_enabled,
     run_and_report,
+    show_results,
 )
 from cascade_cli.cli.common import FormatOption, JsonOption, pick_format, state
 from cascade_cli.errors import EXIT_INTERRUPTED, CheckFailed, UsageError
@@ -44,10 +45,10 @@ DEFAULT_RAMP_DURATION = 5.0
 DEFAULT_RAMP_RATE = 100.0
 MAX_RAMP_STEPS = 64
 
-HUB_COLUMNS = ["test", "clients", "requests", "errors", "delivered", "reach", "lost", "delivered_per_sec", "p50_ms",
-               "p90_ms", "p99_ms", "max_ms", "connect_p99_ms", "client_cpu_pct"]
-ECHO_COLUMNS = ["test", "clients", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
-                "max_ms", "connect_p99_ms", "client_cpu_pct"]
+HUB_COLUMNS = ["test", "clients", "requests", "errors", "reach", "lost", "delivered_per_sec", "p50_ms", "p99_ms",
+               "max_ms", "connect_p99_ms", "client_cpu_pct"]
+ECHO_COLUMNS = ["test", "clients", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms", "max_ms",
+                "connect_p99_ms", "client_cpu_pct"]
 
 
 def default_hub_url(settings: Settings) -> str:
@@ -84,6 +85,8 @@ def ramp_verdict(row: dict[str, Any], slo_ms: float) -> tuple[bool, str]:
         return False, "interrupted"
     if row.get("errors"):
         return False, f"{row['errors']:,} errors"
+    if row.get("connect_errors") or row.get("disconnects"):
+        return False, f"{row.get('connect_errors') or 0:,} failed connects, {row.get('disconnects') or 0:,} closed"
     if row.get("lost"):
         return False, f"{row['lost']:,} events lost"
     p99 = row.get("p99_ms")
@@ -139,8 +142,8 @@ def ws_cmd(
              "serve.token_file; prefer those: a flag shows in the process list).")] = None,
     drain: Annotated[float, typer.Option(
         "--drain", min=0.0, max=600.0, metavar="SECONDS",
-        help="After the last publish, wait up to this long for every subscriber to get every event; what has "
-             "not arrived by then counts as lost.")] = 5.0,
+        help="After the last publish, wait for every subscriber to get every event of its channel, giving up "
+             "after this long without any arrival; what has not arrived then counts as lost.")] = 5.0,
     ramp: Annotated[bool, typer.Option(
         "--ramp",
         help="Step the subscriber count up, one test (ramp-N) per step at a fixed --rate (default 100 events/s) "
@@ -238,14 +241,14 @@ def ws_cmd(
                               "server_metrics": metrics_url is not None})
     base_metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")]
     output = OutputOptions(fmt, json_flag, histogram, export_json, export_csv, fail_if or [])
-    columns = (ECHO_COLUMNS if echo else HUB_COLUMNS) + (["uncorrected_p99_ms", "send_lag_p99_ms"] if rate else [])
+    columns = (ECHO_COLUMNS if echo else HUB_COLUMNS) + (["uncorrected_p99_ms"] if rate else [])
     if echo:
         run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
-                       row=lambda m: ws_load.echo_row(m, target_rate=rate),
+                       row=lambda m: with_notes(m, ws_load.echo_row(m, target_rate=rate)),
                        metrics=base_metrics + list(ws_load.ECHO_KEYS), columns=columns, output=output)
     elif not ramp:
         run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
-                       row=lambda m: ws_load.hub_row(m, target_rate=rate),
+                       row=lambda m: with_notes(m, ws_load.hub_row(m, target_rate=rate)),
                        metrics=base_metrics + list(ws_load.HUB_KEYS), columns=columns, output=output)
     else:
         assert rate is not None
@@ -253,6 +256,16 @@ def ws_cmd(
         run_ramp(workload, plan, target=target, rate=rate, slo=slo, settings_view=settings_view,
                  metrics=base_metrics + list(ws_load.HUB_KEYS) + ["ramp_max_clients"],
                  columns=["test", "held"] + columns[1:], output=output)
+
+
+def with_notes(m: Measurement, row: dict[str, Any]) -> dict[str, Any]:
+    """Warn about failed and closed connections (they are not failed requests, so they are kept
+    out of the `errors` samples that run_and_report() prints); returns `row`."""
+    from cascade_cli.bench import ws_load
+
+    for note in ws_load.take_notes(m):
+        state().messages.warn(f"{m.test}: {note}")
+    return row
 
 
 def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: float,
@@ -279,8 +292,9 @@ def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: 
     def on_result(m: Measurement) -> None:
         index = workload.tests.index(m.test)
         if m.counters.get(ws_load.SKIPPED):
+            workload.shared.verdict[index] = 2
             return
-        row = ws_load.hub_row(m, target_rate=rate)
+        row = with_notes(m, ws_load.hub_row(m, target_rate=rate))
         held, why = ramp_verdict(row, slo)
         row["held"] = held
         rows.append(row)
@@ -301,7 +315,7 @@ def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: 
     doc = report.document("ws", target, settings_view, rows, checks, outcome.interrupted, histograms)
     doc["ramp_max_clients"] = verdict["max"]
     doc["ramp_stop_reason"] = verdict["reason"] if verdict["failed"] is not None or outcome.interrupted else None
-    report.show(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
+    show_results(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
     report.write_exports(doc, output.export_json, output.export_csv)
     for m in results:
         for sample in m.error_samples:
