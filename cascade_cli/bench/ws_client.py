@@ -220,7 +220,8 @@ def parse_close(payload: bytes) -> tuple[int, str]:
     if len(payload) == 1:
         raise ProtocolError("close frame with a 1-byte body")
     code = int.from_bytes(payload[:2], "big")
-    if code < 1000 or code in (1004, CLOSE_NO_STATUS, CLOSE_ABNORMAL, 1015) or 1016 <= code < 3000 or code >= 5000:
+    reserved = code in (1004, CLOSE_NO_STATUS, CLOSE_ABNORMAL, 1015) or 1016 <= code < 3000
+    if code < 1000 or code >= 5000 or reserved:
         raise ProtocolError(f"invalid close code {code}")
     try:
         reason = payload[2:].decode()
@@ -232,8 +233,8 @@ def parse_close(payload: bytes) -> tuple[int, str]:
 class PerMessageDeflate:
     """permessage-deflate as negotiated: `decompress()` server messages, `compress()` ours."""
 
-    def __init__(self, *, server_bits: int = 15, client_bits: int = 15, server_no_context_takeover: bool = False,
-                 client_no_context_takeover: bool = False) -> None:
+    def __init__(self, *, server_bits: int = 15, client_bits: int = 15,
+                 server_no_context_takeover: bool = False, client_no_context_takeover: bool = False) -> None:
         self.server_bits = server_bits
         self.client_bits = client_bits
         self.server_no_context_takeover = server_no_context_takeover
@@ -341,9 +342,11 @@ class FrameParser:
                 if length >> 63:
                     raise ProtocolError("frame length with the most significant bit set")
             if second & 0x80 != mask_bit:
-                raise ProtocolError("masked frame from the server" if second & 0x80 else "unmasked client frame")
+                raise ProtocolError("masked frame from the server" if second & 0x80
+                                    else "unmasked client frame")
             if length > self.max_size:
-                raise ProtocolError(f"frame of {length} bytes exceeds the limit of {self.max_size}", CLOSE_TOO_BIG)
+                raise ProtocolError(f"frame of {length} bytes exceeds the limit of {self.max_size}",
+                                    CLOSE_TOO_BIG)
             if mask_bit:
                 head += 4
             end = pos + head + length
@@ -420,8 +423,8 @@ class WebSocketClient(asyncio.Protocol):
     fails with HandshakeError / ConnectionClosed); `closed` resolves with (code, reason) when
     the connection is gone. Subclasses override `on_message` (and may override `on_close`)."""
 
-    def __init__(self, endpoint: Endpoint, *, headers: Sequence[tuple[str, str]] = (), compression: bool = False,
-                 max_size: int = DEFAULT_MAX_SIZE) -> None:
+    def __init__(self, endpoint: Endpoint, *, headers: Sequence[tuple[str, str]] = (),
+                 compression: bool = False, max_size: int = DEFAULT_MAX_SIZE) -> None:
         loop = asyncio.get_running_loop()
         self.endpoint = endpoint
         self.headers = headers

@@ -60,7 +60,8 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 10.0
 CONNECT_CONCURRENCY = 64
 PROGRESS_EVERY = 0.05
-CACHE_MAX = 4096
+CACHE_MAX = 4096             # frames, and
+CACHE_BYTES = 8 * 1024 * 1024  # bytes of frames, remembered per process
 PHASES = 5              # per test: start, connected, published, drained, server read
 MEET_TIMEOUT = 3600.0
 STOP_GRACE = 2.0
@@ -74,7 +75,8 @@ OTHER_NOTE = "note: "
 NOTES = (CONNECT_NOTE, DISCONNECT_NOTE, OTHER_NOTE)
 
 CLOSE_HINTS = {
-    4000: "list the hub's channels with GET /api/channels; start it with --channels NAME or --allow-any-channel",
+    4000: "list the hub's channels with GET /api/channels; start it with --channels NAME or "
+          "--allow-any-channel",
     4401: "give the hub's token with --token, CASCADE_SERVE_TOKEN or serve.token_file",
     1013: "fewer --clients or a lower --connect-rate, or raise the hub's --max-connections / --connect-rate",
 }
@@ -106,7 +108,8 @@ def hub_urls(url: str) -> HubUrls:
     """The bases of a hub given as http(s):// or ws(s):// with an optional path prefix (a
     trailing /ws is dropped). ConfigError for anything else."""
     parts = urlsplit(url.strip())
-    schemes = {"http": ("ws", "http"), "https": ("wss", "https"), "ws": ("ws", "http"), "wss": ("wss", "https")}
+    schemes = {"http": ("ws", "http"), "https": ("wss", "https"), "ws": ("ws", "http"),
+               "wss": ("wss", "https")}
     if parts.scheme not in schemes or not parts.hostname:
         raise ConfigError(f"cannot use {url!r} as the hub's URL",
                           "give http://HOST:PORT (or ws://HOST:PORT), e.g. http://127.0.0.1:8000")
@@ -177,8 +180,9 @@ METRIC_KEYS = {
 }
 PER_CHANNEL = {"cascade_hub_events_published_total", "cascade_hub_events_delivered_total",
                "cascade_hub_events_dropped_total"}
-SERVER_KEYS = ("server_connections", "server_events_published", "server_events_delivered", "server_events_dropped",
-               "server_slow_disconnects", "server_rejected_connections", "server_broadcast_mean_ms")
+SERVER_KEYS = ("server_connections", "server_events_published", "server_events_delivered",
+               "server_events_dropped", "server_slow_disconnects", "server_rejected_connections",
+               "server_broadcast_mean_ms")
 
 
 def parse_metrics(text: str, channels: list[str]) -> dict[str, float]:
@@ -234,8 +238,9 @@ def hist_counters(hist: Histogram, prefix: str, process: int) -> dict[str, int]:
     if hist.count == 0:
         return {}
     out = {f"{prefix}#{index}": n for index, n in hist.counts.items()}
-    out.update({f"{prefix}.count": hist.count, f"{prefix}.total": hist.total, f"{prefix}.total_sq": hist.total_sq,
-                f"{prefix}.min@{process}": hist.min, f"{prefix}.max@{process}": hist.max})
+    out.update({f"{prefix}.count": hist.count, f"{prefix}.total": hist.total,
+                f"{prefix}.total_sq": hist.total_sq, f"{prefix}.min@{process}": hist.min,
+                f"{prefix}.max@{process}": hist.max})
     return out
 
 
@@ -263,10 +268,10 @@ def _ratio(a: float, b: float, digits: int = 1) -> float | None:
     return round(a / b, digits) if b > 0 else None
 
 
-HUB_KEYS = ("clients", "publishers", "connect_mean_ms", "connect_stddev_ms", "connect_min_ms", "connect_p50_ms",
-            "connect_p90_ms", "connect_p99_ms", "connect_p999_ms", "connect_max_ms", "connect_errors",
-            "disconnects", "expected", "delivered", "delivered_per_sec", "reach", "lost", "duplicates",
-            "out_of_order", *SERVER_KEYS)
+HUB_KEYS = ("clients", "publishers", "connect_mean_ms", "connect_stddev_ms", "connect_min_ms",
+            "connect_p50_ms", "connect_p90_ms", "connect_p99_ms", "connect_p999_ms", "connect_max_ms",
+            "connect_errors", "disconnects", "expected", "delivered", "delivered_per_sec", "reach", "lost",
+            "duplicates", "out_of_order", *SERVER_KEYS)
 ECHO_KEYS = ("clients", "connect_mean_ms", "connect_stddev_ms", "connect_min_ms", "connect_p50_ms",
              "connect_p90_ms", "connect_p99_ms", "connect_p999_ms", "connect_max_ms", "connect_errors",
              "disconnects")
@@ -290,7 +295,8 @@ def hub_row(m: Measurement, *, target_rate: float | None) -> dict[str, Any]:
         for key in SERVER_KEYS[:-1]:
             row[key] = c.get(key, 0)
         count = c.get("broadcast_count", 0)
-        row["server_broadcast_mean_ms"] = round(c.get("broadcast_sum_ns", 0) / count / 1e6, 6) if count else None
+        mean = c.get("broadcast_sum_ns", 0) / count / 1e6 if count else None
+        row["server_broadcast_mean_ms"] = round(mean, 6) if mean is not None else None
     else:
         row.update({key: None for key in SERVER_KEYS})
     return row
@@ -327,9 +333,10 @@ def describe_failure(exc: BaseException, url: str) -> CascadeError:
         if exc.code == 1006:
             return UnreachableError(f"{url} dropped the connection before it was ready"
                                     + (f": {exc.reason}" if exc.reason else ""),
-                                    "check that a WebSocket server that speaks the hub's protocol listens there")
-        return RemoteError(f"{url} closed the connection: {exc.code}" + (f" {exc.reason!r}" if exc.reason else ""),
-                           CLOSE_HINTS.get(exc.code))
+                                    "check that a WebSocket server that speaks the hub's protocol listens "
+                                    "there")
+        reason = f" {exc.reason!r}" if exc.reason else ""
+        return RemoteError(f"{url} closed the connection: {exc.code}{reason}", CLOSE_HINTS.get(exc.code))
     if isinstance(exc, HandshakeError):
         hint = ("check the URL's path (the hub serves /ws and /ws/{channel}) and the hub's --allow-origin"
                 if exc.status in (403, 404) else "check that a WebSocket server listens at this URL")
@@ -497,6 +504,7 @@ class Fleet:
 async def _open(make: Any, endpoint: Endpoint, url: str, hub: bool) -> tuple[Any, int, CascadeError | None]:
     """(client, connect ns, None) or (None, 0, error)."""
     start = time.monotonic_ns()
+    client = None
     try:
         client = await open_client(make, endpoint, timeout=CONNECT_TIMEOUT)
         if hub:
@@ -505,6 +513,8 @@ async def _open(make: Any, endpoint: Endpoint, url: str, hub: bool) -> tuple[Any
             client.alive = True
             ready = client.opened_ns or time.monotonic_ns()
     except (TimeoutError, OSError, HandshakeError, ConnectionClosed) as exc:
+        if client is not None:
+            client.abort()
         return None, 0, describe_failure(exc, url)
     return client, ready - start, None
 
@@ -603,7 +613,8 @@ class WsWorkload:
         for client in clients:
             client.close()
         if clients:
-            await asyncio.wait([asyncio.ensure_future(asyncio.shield(c.closed)) for c in clients], timeout=2.5)
+            await asyncio.wait([asyncio.ensure_future(asyncio.shield(c.closed)) for c in clients],
+                               timeout=2.5)
         self.fleet = None
 
     def headers(self) -> list[tuple[str, str]]:
@@ -702,6 +713,7 @@ class HubRound(Round):
         self.k = index
         self.tag = workload.run_id.encode()
         self.cache: dict[bytes, tuple[tuple[int, int, int, int], ...]] = {}
+        self.cache_bytes = 0
         self.channels = len(workload.channels)
         self.published = [0] * self.channels
         self.received = 0
@@ -737,7 +749,8 @@ class HubRound(Round):
             await self._meet(1)
             start = time.monotonic_ns()
             self.measure_from = start + int(w.warmup * 1e9)
-            asyncio.get_running_loop().call_later(w.warmup, lambda: cpu.__setitem__("start", time.process_time()))
+            asyncio.get_running_loop().call_later(w.warmup,
+                                                  lambda: cpu.__setitem__("start", time.process_time()))
             if self.in_step and not control.stopping():
                 await self._publish(start)
             self.sending = False
@@ -756,7 +769,8 @@ class HubRound(Round):
             ticker.cancel()
             self.sending = False
             self.fleet.current = None
-        counters = {"clients": len(self.members), "publishers": len([p for p in self.fleet.publishers if p.alive]),
+        publishers = [p for p in self.fleet.publishers if p.alive]
+        counters = {"clients": len(self.members), "publishers": len(publishers),
                     "expected": int(self.expected), "delivered": self.received, "duplicates": self.duplicates,
                     "out_of_order": self.out_of_order, "disconnects": self.disconnects,
                     "connect_errors": self.connect_errors}
@@ -853,8 +867,8 @@ class HubRound(Round):
         if pub.gid not in self.running:
             return
         measured = now >= self.measure_from
-        if not self.sending or not pub.alive or (measured and (pub.quota == 0 or (self.deadline and
-                                                                                   now >= self.deadline))):
+        done = measured and (pub.quota == 0 or (self.deadline and now >= self.deadline))
+        if not self.sending or not pub.alive or done:
             self._retire(pub.gid)
             return
         if measured and pub.quota > 0:
@@ -913,9 +927,11 @@ class HubRound(Round):
         events = cache.get(payload)
         if events is None:
             events = decode_events(payload, self.w.run_id, self.k) if self.tag in payload else ()
-            if len(cache) >= CACHE_MAX:
+            if len(cache) >= CACHE_MAX or self.cache_bytes > CACHE_BYTES:
                 cache.clear()
+                self.cache_bytes = 0
             cache[payload] = events
+            self.cache_bytes += len(payload)
         if not events:
             return
         seen, last = sub.seen, sub.last
@@ -965,7 +981,8 @@ class HubRound(Round):
             self._settle()
         else:
             self.disconnects += 1
-            self.m.add_error(f"{DISCONNECT_NOTE}a subscriber's connection closed: {code} {reason}".rstrip(), 0)
+            self.m.add_error(f"{DISCONNECT_NOTE}a subscriber's connection closed: {code} {reason}".rstrip(),
+                             0)
 
 
 class EchoRound(Round):
@@ -988,8 +1005,8 @@ class EchoRound(Round):
             return lambda: EchoClient(endpoint, fleet, gid, headers=headers, compression=w.compression)
 
         rate = w.connect_rate / share.processes if w.connect_rate else None
-        clients, failures = await connect_many([(factory(g), endpoint, w.url) for g in ids], hub=False, rate=rate,
-                                               hist=self.connect_hist)
+        specs = [(factory(g), endpoint, w.url) for g in ids]
+        clients, failures = await connect_many(specs, hub=False, rate=rate, hist=self.connect_hist)
         fleet.echoes.extend(clients)
         fleet.echoes = [c for c in fleet.echoes if c.alive]
         if failures:
@@ -1046,8 +1063,8 @@ class EchoRound(Round):
         if client.gid not in self.running:
             return
         measured = now >= self.measure_from
-        if not self.sending or not client.alive or (measured and (client.quota == 0 or (self.deadline and
-                                                                                         now >= self.deadline))):
+        done = measured and (client.quota == 0 or (self.deadline and now >= self.deadline))
+        if not self.sending or not client.alive or done:
             self._retire(client.gid)
             return
         if measured and client.quota > 0:
@@ -1144,35 +1161,77 @@ class Preflight:
     extensions: str
 
 
+class _ProbeReplies:
+    """Stands in for a test during the preflight: takes the publisher's first answer."""
+
+    def __init__(self) -> None:
+        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def on_message(self, client: HubClient, payload: bytes, now: int) -> None:
+        if client.channel < 0 and not self.reply.done():
+            self.reply.set_result(payload)
+
+    def on_lost(self, client: HubClient, code: int, reason: str) -> None:
+        if client.channel < 0 and not self.reply.done():
+            self.reply.set_exception(ConnectionClosed(code, reason))
+
+
 async def _preflight_hub(urls: HubUrls, channels: list[str], headers: list[tuple[str, str]],
-                         compression: bool) -> Preflight:
+                         compression: bool, payload_size: int) -> Preflight:
     fleet = Fleet()
     opened: list[HubClient] = []
-    negotiated = ""
     try:
         for index, url in enumerate([*(urls.channel(c) for c in channels), urls.ops]):
             endpoint = split_url(url)
             channel = index if index < len(channels) else -1
-            client, _, error = await _open(
-                lambda e=endpoint, c=channel: HubClient(e, fleet, 0, c, headers=headers, compression=compression),
-                endpoint, url, True)
+
+            def make(e: Endpoint = endpoint, c: int = channel) -> HubClient:
+                return HubClient(e, fleet, 0, c, headers=headers, compression=compression)
+
+            client, _, error = await _open(make, endpoint, url, True)
             if error is not None:
                 raise error
             opened.append(client)
-            if client.deflate is not None:
-                negotiated = "permessage-deflate"
+        # one event as large as the run's: the hub must take it and answer `published`
+        probe = _ProbeReplies()
+        fleet.current = probe
+        publisher = opened[-1]
+        pad = b"x" * payload_size
+        body = (b'{"op":"publish","channel":' + json.dumps(channels[0]).encode()
+                + b',"data":{"cascade-bench":"probe","t":%d,"x":"%s"}}' % (time.monotonic_ns(), pad))
+        publisher.send_text(body)
+        try:
+            reply = await asyncio.wait_for(probe.reply, CONNECT_TIMEOUT)
+        except ConnectionClosed as exc:
+            raise RemoteError(f"the hub closed the connection on a {len(body):,}-byte publish: {exc.code}"
+                              + (f" {exc.reason!r}" if exc.reason else ""),
+                              "use a smaller --payload-size, or raise the hub's --max-message-size") from None
+        except TimeoutError:
+            raise RemoteError(f"the hub did not answer a publish within {CONNECT_TIMEOUT:g} s",
+                              "check that the server speaks cascade's hub protocol (docs/hub.md)") from None
+        if not reply.startswith(b'{"type":"published"'):
+            try:
+                said = json.loads(reply).get("error") or reply[:120].decode(errors="replace")
+            except (ValueError, AttributeError):
+                said = reply[:120].decode(errors="replace")
+            raise RemoteError(f"the hub refused a test publish on {channels[0]!r}: {said}",
+                              "use a smaller --payload-size, or check the hub's limits (docs/hub.md)")
+        negotiated = publisher.deflate is not None
     finally:
+        fleet.current = None
         for client in opened:
             client.close()
         if opened:
             await asyncio.wait([asyncio.ensure_future(asyncio.shield(c.closed)) for c in opened], timeout=2)
-    return Preflight(bool(negotiated), negotiated)
+    return Preflight(negotiated, "permessage-deflate" if negotiated else "")
 
 
-def preflight_hub(urls: HubUrls, channels: list[str], token: str | None, compression: bool) -> Preflight:
-    """Connect once to each channel and to /ws before any load process starts; raises the
-    CascadeError that says what is wrong (unreachable, unknown channel, token refused, ...)."""
-    return asyncio.run(_preflight_hub(urls, channels, auth_headers(token), compression))
+def preflight_hub(urls: HubUrls, channels: list[str], token: str | None, compression: bool,
+                  payload_size: int = 0) -> Preflight:
+    """Connect once to each channel and to /ws and publish one event as large as the run's, before
+    any load process starts; raises the CascadeError that says what is wrong (unreachable, unknown
+    channel, token refused, event too large, not a cascade hub, ...)."""
+    return asyncio.run(_preflight_hub(urls, channels, auth_headers(token), compression, payload_size))
 
 
 async def _preflight_echo(url: str, headers: list[tuple[str, str]], compression: bool) -> Preflight:
@@ -1185,8 +1244,10 @@ async def _preflight_echo(url: str, headers: list[tuple[str, str]], compression:
             if not got.done():
                 got.set_result(payload)
 
-    client, _, error = await _open(lambda: Probe(endpoint, fleet, 0, headers=headers, compression=compression),
-                                   endpoint, url, False)
+    def make() -> Probe:
+        return Probe(endpoint, fleet, 0, headers=headers, compression=compression)
+
+    client, _, error = await _open(make, endpoint, url, False)
     if error is not None:
         raise error
     try:
@@ -1212,5 +1273,6 @@ def preflight_echo(url: str, token: str | None, compression: bool) -> Preflight:
     try:
         split_url(url)
     except ValueError as exc:
-        raise ConfigError(f"--echo needs a ws:// or wss:// URL: {exc}", "e.g. --echo ws://127.0.0.1:9000/") from None
+        raise ConfigError(f"--echo needs a ws:// or wss:// URL: {exc}",
+                          "e.g. --echo ws://127.0.0.1:9000/") from None
     return asyncio.run(_preflight_echo(url, auth_headers(token), compression))

@@ -14,15 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cascade_cli.cli.bench import (
-    ClientsOption,
-    DurationOption,
     ExportCsvOption,
     ExportJsonOption,
     FailIfOption,
     HistogramOption,
     LoadOptions,
     OutputOptions,
-    ProcessesOption,
     WarmupOption,
     app,
     load_settings,
@@ -45,15 +42,16 @@ DEFAULT_RAMP_DURATION = 5.0
 DEFAULT_RAMP_RATE = 100.0
 MAX_RAMP_STEPS = 64
 
-HUB_COLUMNS = ["test", "clients", "requests", "errors", "reach", "lost", "delivered_per_sec", "p50_ms", "p99_ms",
-               "max_ms", "connect_p99_ms", "client_cpu_pct"]
-ECHO_COLUMNS = ["test", "clients", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms", "max_ms",
-                "connect_p99_ms", "client_cpu_pct"]
+HUB_COLUMNS = ["test", "clients", "requests", "errors", "reach", "lost", "delivered_per_sec", "p50_ms",
+               "p99_ms", "max_ms", "connect_p99_ms", "client_cpu_pct"]
+ECHO_COLUMNS = ["test", "clients", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms",
+                "max_ms", "connect_p99_ms", "client_cpu_pct"]
 
 
 def default_hub_url(settings: Settings) -> str:
     """http://{serve.host}:{serve.port}, with a wildcard bind address replaced by loopback."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.serve.host, settings.serve.host)
+    host = settings.serve.host
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     return f"http://{f'[{host}]' if ':' in host else host}:{settings.serve.port}"
 
 
@@ -86,7 +84,8 @@ def ramp_verdict(row: dict[str, Any], slo_ms: float) -> tuple[bool, str]:
     if row.get("errors"):
         return False, f"{row['errors']:,} errors"
     if row.get("connect_errors") or row.get("disconnects"):
-        return False, f"{row.get('connect_errors') or 0:,} failed connects, {row.get('disconnects') or 0:,} closed"
+        return False, (f"{row.get('connect_errors') or 0:,} connections failed, "
+                       f"{row.get('disconnects') or 0:,} closed")
     if row.get("lost"):
         return False, f"{row['lost']:,} events lost"
     p99 = row.get("p99_ms")
@@ -107,7 +106,9 @@ def ws_cmd(
         "--echo", metavar="WS_URL",
         help="Measure round trips against this plain WebSocket echo server instead of the hub "
              "(ws:// or wss://; --clients connections; --channels and --publishers do not apply).")] = None,
-    clients: ClientsOption = None,
+    clients: Annotated[int | None, typer.Option(
+        "--clients", "-c", min=1, max=100000,
+        help="Subscribers (with --echo: connections) (default: bench.clients).")] = None,
     channels: Annotated[str, typer.Option(
         "--channels", metavar="NAMES",
         help="Comma-separated channels; subscriber i listens on channel i mod N, and each publisher's "
@@ -124,13 +125,17 @@ def ws_cmd(
         "--messages", "-n", min=1,
         help="Events to publish per test in total over all publishers (echo: messages over all clients); "
              "not with --duration.")] = None,
-    duration: DurationOption = None,
+    duration: Annotated[float | None, typer.Option(
+        "--duration", "-d", min=0.001, metavar="SECONDS",
+        help="Publish for this long per test (echo: send for this long) instead of --messages "
+             "(default: 10 s; 5 s per ramp step).")] = None,
     payload_size: Annotated[int, typer.Option(
         "--payload-size", min=0, max=900_000, metavar="BYTES",
         help="Bytes of padding in each event's data (about 90 bytes of ids and timestamps come on top).")]
     = 64,
     compression: Annotated[bool, typer.Option(
-        "--compression", help="Offer permessage-deflate (the hub accepts it with 'cascade serve --compression').")]
+        "--compression",
+        help="Offer permessage-deflate (the hub accepts it with 'cascade serve --compression').")]
     = False,
     connect_rate: Annotated[float | None, typer.Option(
         "--connect-rate", min=0.001, metavar="PER_SEC",
@@ -146,10 +151,11 @@ def ws_cmd(
              "after this long without any arrival; what has not arrived then counts as lost.")] = 5.0,
     ramp: Annotated[bool, typer.Option(
         "--ramp",
-        help="Step the subscriber count up, one test (ramp-N) per step at a fixed --rate (default 100 events/s) "
-             "for --duration (default 5 s) or --messages each, keeping the connections of earlier steps; stop at "
-             "the first step with p99 above --slo, a lost event or an error. The largest count that held is "
-             "printed and is ramp_max_clients in the JSON document (and in every row).")] = False,
+        help="Step the subscriber count up, one test (ramp-N) per step at a fixed --rate (default 100 "
+             "events/s) for --duration (default 5 s) or --messages each, keeping the connections of earlier "
+             "steps; stop at the first step with p99 above --slo, a lost event, an error or a failed "
+             "connection. The largest count that held is printed and is ramp_max_clients in the JSON "
+             "document (and in every row).")] = False,
     ramp_start: Annotated[int | None, typer.Option(
         "--ramp-start", min=1, help="Subscribers in the first step (default: --clients).")] = None,
     ramp_step: Annotated[int, typer.Option(
@@ -158,7 +164,10 @@ def ws_cmd(
         "--ramp-max", min=1, max=100000, help="Largest step.")] = 10000,
     slo: Annotated[float, typer.Option(
         "--slo", min=0.0, metavar="MS", help="The ramp's p99 latency objective in ms.")] = 100.0,
-    processes: ProcessesOption = None,
+    processes: Annotated[int | None, typer.Option(
+        "--processes", min=0, max=256,
+        help="Load generator processes; subscribers and publishers are spread over them (default: "
+             "bench.processes; 0: one per core).")] = None,
     warmup: WarmupOption = None,
     fmt: FormatOption = Format.table,
     json_flag: JsonOption = False,
@@ -214,7 +223,7 @@ def ws_cmd(
         target, ws_base, metrics_url = echo, echo, None
     else:
         urls = ws_load.hub_urls(url or default_hub_url(settings))
-        info = ws_load.preflight_hub(urls, names, secret, compression)
+        info = ws_load.preflight_hub(urls, names, secret, compression, payload_size)
         target, ws_base = urls.ws, urls.ws
         metrics_url = urls.metrics if ws_load.probe_metrics(urls.metrics, names) else None
         if metrics_url is None:
@@ -225,16 +234,18 @@ def ws_cmd(
 
     wanted = bench.processes or default_processes()
     used = max(1, min(wanted, peak))
-    plan = Plan(clients=peak, processes=wanted, requests=messages, duration=duration, rate=rate, warmup=bench.warmup)
+    plan = Plan(clients=peak, processes=wanted, requests=messages, duration=duration, rate=rate,
+                warmup=bench.warmup)
     workload = ws_load.WsWorkload(
         tests=tests, mode="echo" if echo else "hub", url=ws_base, clients=counts, channels=names,
         publishers=publishers, rate=rate, messages=messages, duration=duration, warmup=bench.warmup,
-        payload_size=payload_size, compression=compression, connect_rate=connect_rate, token=secret, drain=drain,
-        run_id=secrets.token_hex(6), metrics_url=metrics_url, ramp=ramp,
+        payload_size=payload_size, compression=compression, connect_rate=connect_rate, token=secret,
+        drain=drain, run_id=secrets.token_hex(6), metrics_url=metrics_url, ramp=ramp,
         shared=ws_load.Shared(len(tests), len(names), used))
     settings_view: dict[str, Any] = {
-        "mode": workload.mode, "clients": peak, "processes": used, "messages": messages, "duration_s": duration,
-        "rate": rate, "warmup_s": bench.warmup, "payload_size": payload_size, "compression": info.compressed,
+        "mode": workload.mode, "clients": peak, "processes": used, "messages": messages,
+        "duration_s": duration, "rate": rate, "warmup_s": bench.warmup, "payload_size": payload_size,
+        "compression": info.compressed,
         "connect_rate": connect_rate, "drain_s": drain, "run_id": workload.run_id}
     if not echo:
         settings_view.update({"channels": names, "publishers": publishers,
@@ -269,7 +280,8 @@ def with_notes(m: Measurement, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: float,
-             settings_view: dict[str, Any], metrics: list[str], columns: list[str], output: OutputOptions) -> None:
+             settings_view: dict[str, Any], metrics: list[str], columns: list[str],
+             output: OutputOptions) -> None:
     """`run_and_report()` for --ramp: the parent judges each step as it ends and lets the load
     processes go on or skip the rest; the document gets `ramp_max_clients` and
     `ramp_stop_reason`, every row `held` and `ramp_max_clients`."""
@@ -282,8 +294,9 @@ def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: 
     messages = state().messages
     steps = list(workload.clients.values())
     length = f"{plan.requests:,} events" if plan.requests else f"{plan.duration:g} s"
-    messages.info(f"cascade bench ws --ramp: {target}, {steps[0]} to {steps[-1]} subscribers in up to {len(steps)} "
-                  f"steps of {length} at {rate:g} events/s (warmup {plan.warmup:g} s), p99 SLO {slo:g} ms, "
+    messages.info(f"cascade bench ws --ramp: {target}, {steps[0]} to {steps[-1]} subscribers in up to "
+                  f"{len(steps)} steps of {length} at {rate:g} events/s (warmup {plan.warmup:g} s), "
+                  f"p99 SLO {slo:g} ms, "
                   f"{workload.shared.processes} processes")
     rows: list[dict[str, Any]] = []
     results: list[Measurement] = []
@@ -314,7 +327,8 @@ def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: 
     histograms = {m.test: m.latency for m in results} if output.histogram else None
     doc = report.document("ws", target, settings_view, rows, checks, outcome.interrupted, histograms)
     doc["ramp_max_clients"] = verdict["max"]
-    doc["ramp_stop_reason"] = verdict["reason"] if verdict["failed"] is not None or outcome.interrupted else None
+    stopped = verdict["failed"] is not None or outcome.interrupted
+    doc["ramp_stop_reason"] = verdict["reason"] if stopped else None
     show_results(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
     report.write_exports(doc, output.export_json, output.export_csv)
     for m in results:
@@ -326,7 +340,8 @@ def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: 
                 else "no step held: ")
         messages.info(f"ramp: {held}{verdict['failed']:,} did not: {verdict['reason']}")
     elif rows:
-        messages.info(f"ramp: every step held, up to {verdict['max']:,} subscribers (--ramp-max {steps[-1]:,})")
+        messages.info(f"ramp: every step held, up to {verdict['max']:,} subscribers "
+                      f"(--ramp-max {steps[-1]:,})")
     if outcome.interrupted:
         messages.warn("interrupted: the results above cover what was measured before Ctrl-C")
         raise typer.Exit(EXIT_INTERRUPTED)
