@@ -99,6 +99,8 @@ def parse_headers(items: Sequence[str]) -> list[tuple[str, str]]:
         if not sep or not name or any(c in name for c in " \t()<>@,;\\\"/[]?={}") or not name.isascii():
             raise UsageError(f"cannot read --header {name or item!r}: expected 'Name: value'",
                              "e.g. --header 'X-Request-Source: bench'")
+        if "\r" in value or "\n" in value:
+            raise UsageError(f"--header {name!r} has a line break in its value", "give the value on one line")
         pairs.append((name, value.strip()))
     return pairs
 
@@ -214,6 +216,8 @@ def preflight(urls: Sequence[str], method: str, body: bytes | None, timeout: flo
             for url in firsts.values():
                 try:
                     response = await client.request(method, url, content=body)
+                except httpx.InvalidURL as exc:
+                    raise UsageError(f"invalid URL {mask_url(url)}: {exc}", "check --url and --paths") from None
                 except httpx.UnsupportedProtocol as exc:
                     raise ConfigError(f"unusable URL {mask_url(url)}: {exc}", "give an http:// or https:// URL") \
                         from None
@@ -243,9 +247,9 @@ class ApiWorkload:
     urls: list[str]
     method: str
     body: bytes | None
-    headers: list[tuple[str, str]]
-    token: str | None
-    timeout: float
+    headers: list[tuple[str, str]] = field(repr=False)  # may carry secrets, as the token does
+    token: str | None = field(repr=False)
+    timeout: float = 10.0
     clients: list[Any] = field(default_factory=list, repr=False)
 
     async def run(self, test: str, share: Share, control: Control) -> Measurement:
@@ -274,13 +278,14 @@ class Driver:
         self.cpu0 = 0.0
 
     async def run(self) -> Measurement:
+        start = await self.control.wait_start()  # the instant every process starts this test
         self.cpu0 = time.process_time()
         ticker = asyncio.ensure_future(self._tick())
         try:
             if self.share.rate:
-                await self._open_loop()
+                await self._open_loop(start)
             else:
-                await self._closed_loop()
+                await self._closed_loop(start)
         finally:
             ticker.cancel()
         m = self.m
@@ -327,9 +332,9 @@ class Driver:
 
     # ------------------------------------------------------------------ closed loop
 
-    async def _closed_loop(self) -> None:
+    async def _closed_loop(self, start: int) -> None:
         share = self.share
-        self._start_window(time.monotonic_ns() + int(share.warmup * 1e9))
+        self._start_window(start + int(share.warmup * 1e9))
         deadline = self.measure_from + int(share.duration * 1e9) if share.duration else None
         method, url, body = self.workload.method, self.url, self.workload.body
         record = self.m.latency.record
@@ -364,11 +369,11 @@ class Driver:
 
     # ------------------------------------------------------------------ open loop
 
-    async def _open_loop(self) -> None:
+    async def _open_loop(self, start: int) -> None:
         share = self.share
         assert share.rate
         loop = asyncio.get_running_loop()
-        schedule = Schedule(share.rate, time.monotonic_ns(), share.rate_offset)
+        schedule = Schedule(share.rate, start, share.rate_offset)
         warm = int(share.warmup * share.rate)  # requests sent during the warmup
         limit = warm + share.requests if share.requests is not None else None
         self._start_window(schedule.due_at(warm))
