@@ -145,7 +145,7 @@ def http_client(
     """
     import httpx
 
-    headers = _http_headers(bearer_token)
+    headers = http_headers(bearer_token)
     try:
         return _retrying_client_class()(
             retry=retry,
@@ -170,7 +170,7 @@ def async_http_client(
     """
     import httpx
 
-    headers = _http_headers(bearer_token)
+    headers = http_headers(bearer_token)
     try:
         return httpx.AsyncClient(
             **_client_options(httpx, base_url, headers, timeout, connect_timeout),
@@ -188,7 +188,7 @@ def _client_options(httpx: Any, base_url: str, headers: dict[str, str], timeout:
             "follow_redirects": True}
 
 
-def _http_headers(bearer_token: str | None) -> dict[str, str]:
+def http_headers(bearer_token: str | None) -> dict[str, str]:
     """cascade's User-Agent and Accept headers, plus `Authorization: Bearer` when a token is
     given; ConfigError when the token cannot go in a header (the token is never in the message)."""
     import httpx

@@ -156,9 +156,9 @@ def make_clients(count: int, timeout: float, token: str | None, headers: list[tu
     at 20 connections here (1.3 ms against 0.5 ms) and grows with the pool."""
     import httpx
 
-    from cascade_cli.connect import _http_headers
+    from cascade_cli.connect import http_headers
 
-    merged = httpx.Headers(_http_headers(token))
+    merged = httpx.Headers(http_headers(token))
     if json_content:
         merged["Content-Type"] = "application/json"
     for name, value in headers:
