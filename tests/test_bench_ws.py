@@ -199,7 +199,12 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert both.returncode == 2 and "not both" in both.stderr
     bad = bench(tmp_path, "--url", "ftp://127.0.0.1:1")
     assert bad.returncode == 2 and "hub's URL" in bad.stderr
-    assert "Traceback" not in both.stderr + bad.stderr
+    # a bad threshold is refused before anything connects (nothing listens on port 1)
+    threshold = bench(tmp_path, "--url", "http://127.0.0.1:1", "--fail-if", "reach_pct<1")
+    assert threshold.returncode == 2 and "unknown metric 'reach_pct'" in threshold.stderr
+    echo_and_hub = bench(tmp_path, "--url", "http://127.0.0.1:1", "--echo", "ws://127.0.0.1:1/")
+    assert echo_and_hub.returncode == 2 and "not both" in echo_and_hub.stderr
+    assert "Traceback" not in both.stderr + bad.stderr + threshold.stderr + echo_and_hub.stderr
 
 
 def test_token_refused_then_accepted(tmp_path: Path) -> None:

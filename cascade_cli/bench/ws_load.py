@@ -65,6 +65,7 @@ CACHE_BYTES = 8 * 1024 * 1024  # bytes of frames, remembered per process
 PHASES = 5              # per test: start, connected, published, drained, server read
 MEET_TIMEOUT = 3600.0
 STOP_GRACE = 2.0
+START_DELAY_NS = 5_000_000   # every process starts publishing at the same instant, this long after the meet
 USER_AGENT = "cascade-bench"
 SKIPPED = "skipped"
 # Error samples that are not failed requests (their count is 0): the CLI prints them as warnings
@@ -371,15 +372,18 @@ class Shared:
         self.channels = channels
         self.lock = ctx.Lock()
         self.arrived = ctx.RawArray("i", max(1, tests) * PHASES)
+        self.stamps = ctx.RawArray("q", max(1, tests) * PHASES)
         self.published = ctx.RawArray("q", max(1, tests * channels))
         self.verdict = ctx.RawArray("b", max(1, tests))
 
     async def meet(self, test: int, phase: int, control: Control) -> bool:
         """Arrive at (test, phase) and wait for every process; False when stopping cut the wait
-        short (Ctrl-C or a failed process)."""
+        short (Ctrl-C or a failed process). `stamp()` then tells the common instant to go on."""
         slot = test * PHASES + phase
         with self.lock:
             self.arrived[slot] += 1
+            if self.arrived[slot] == self.processes:  # the last to arrive sets the common start
+                self.stamps[slot] = time.monotonic_ns() + START_DELAY_NS
         deadline = time.monotonic() + MEET_TIMEOUT
         grace = 0.0
         while self.arrived[slot] < self.processes:
@@ -398,6 +402,10 @@ class Shared:
         """Raise when the process that started the run is gone (nobody would ever answer)."""
         if os.getppid() != self.parent and os.getpid() != self.parent:
             raise OperationalError("the benchmark's main process is gone")
+
+    def stamp(self, test: int, phase: int) -> int:
+        """The instant (monotonic ns) the last process to arrive at (test, phase) set; 0 if none."""
+        return int(self.stamps[test * PHASES + phase])
 
     def add_published(self, test: int, counts: list[int]) -> None:
         with self.lock:
@@ -553,13 +561,14 @@ async def connect_many(specs: list[tuple[Any, Endpoint, str]], *, hub: bool, rat
 
 
 def _raise_open_files_limit() -> None:
+    """Let this process open as many connections as the hard limit allows."""
     try:
         import resource
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or hard > soft:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 20) if hard != resource.RLIM_INFINITY
-                                                        else 1 << 20, hard))
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        if soft != resource.RLIM_INFINITY and target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ImportError, ValueError, OSError):
         pass
 
@@ -619,6 +628,16 @@ class WsWorkload:
 
     def headers(self) -> list[tuple[str, str]]:
         return auth_headers(self.token)
+
+
+async def _sleep_until(instant_ns: int) -> None:
+    """Sleep until `time.monotonic_ns()` reaches `instant_ns` (the event loop's timers may wake
+    up to a millisecond early, uvloop's among them: the rest is spun, yielding to the loop)."""
+    delay = instant_ns - time.monotonic_ns()
+    if delay > 2_000_000:
+        await asyncio.sleep((delay - 1_000_000) / 1e9)
+    while time.monotonic_ns() < instant_ns:
+        await asyncio.sleep(0)
 
 
 def _local_ids(total: int, share: Share) -> list[int]:
@@ -747,7 +766,8 @@ class HubRound(Round):
         cpu = {"start": time.process_time()}
         try:
             await self._meet(1)
-            start = time.monotonic_ns()
+            start = w.shared.stamp(self.k, 1) or time.monotonic_ns()
+            await _sleep_until(start)
             self.measure_from = start + int(w.warmup * 1e9)
             asyncio.get_running_loop().call_later(w.warmup,
                                                   lambda: cpu.__setitem__("start", time.process_time()))

@@ -216,6 +216,10 @@ def ws_cmd(
         counts = {tests[0]: bench.clients}
     peak = max(counts.values())
     check_plan(peak, messages, duration, rate)
+    base_metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")]
+    metrics = base_metrics + list(ws_load.ECHO_KEYS if echo else ws_load.HUB_KEYS)
+    metrics += ["ramp_max_clients"] if ramp else []
+    parse_thresholds(fail_if or [], metrics, tests)   # a bad --fail-if is refused before connecting
     secret = hub_token(token, settings)
 
     if echo:
@@ -245,28 +249,26 @@ def ws_cmd(
     settings_view: dict[str, Any] = {
         "mode": workload.mode, "clients": peak, "processes": used, "messages": messages,
         "duration_s": duration, "rate": rate, "warmup_s": bench.warmup, "payload_size": payload_size,
-        "compression": info.compressed,
-        "connect_rate": connect_rate, "drain_s": drain, "run_id": workload.run_id}
+        "compression": info.compressed, "connect_rate": connect_rate, "drain_s": drain,
+        "run_id": workload.run_id}
     if not echo:
         settings_view.update({"channels": names, "publishers": publishers,
                               "server_metrics": metrics_url is not None})
-    base_metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")]
     output = OutputOptions(fmt, json_flag, histogram, export_json, export_csv, fail_if or [])
     columns = (ECHO_COLUMNS if echo else HUB_COLUMNS) + (["uncorrected_p99_ms"] if rate else [])
     if echo:
         run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
                        row=lambda m: with_notes(m, ws_load.echo_row(m, target_rate=rate)),
-                       metrics=base_metrics + list(ws_load.ECHO_KEYS), columns=columns, output=output)
+                       metrics=metrics, columns=columns, output=output)
     elif not ramp:
         run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
                        row=lambda m: with_notes(m, ws_load.hub_row(m, target_rate=rate)),
-                       metrics=base_metrics + list(ws_load.HUB_KEYS), columns=columns, output=output)
+                       metrics=metrics, columns=columns, output=output)
     else:
         assert rate is not None
         settings_view.update({"ramp_steps": list(counts.values()), "slo_ms": slo})
         run_ramp(workload, plan, target=target, rate=rate, slo=slo, settings_view=settings_view,
-                 metrics=base_metrics + list(ws_load.HUB_KEYS) + ["ramp_max_clients"],
-                 columns=["test", "held"] + columns[1:], output=output)
+                 metrics=metrics, columns=["test", "held"] + columns[1:], output=output)
 
 
 def with_notes(m: Measurement, row: dict[str, Any]) -> dict[str, Any]:
