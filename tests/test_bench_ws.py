@@ -23,10 +23,13 @@ from conftest import cascade_command, free_port
 from hub_support import Serve, clean_env, start_serve
 
 from cascade_cli.bench.histogram import Histogram
+from cascade_cli.bench.results import Measurement
 from cascade_cli.bench.ws_load import (
+    SERVER_KEYS,
     counters_hist,
     decode_events,
     hist_counters,
+    hub_row,
     hub_urls,
     parse_metrics,
     server_counters,
@@ -232,7 +235,7 @@ def echo_server() -> Iterator[str]:
         for message in ws:
             ws.send(message)
 
-    server = serve(echo, "127.0.0.1", 0, compression=None)
+    server = serve(echo, "127.0.0.1", 0, compression="deflate")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
@@ -249,8 +252,19 @@ def test_echo_round_trips(echo_server: str, tmp_path: Path) -> None:
     [row] = doc["results"]
     assert row["test"] == "echo"
     assert row["requests"] == 90 and row["errors"] == 0 and row["clients"] == 3
+    assert doc["settings"]["compression"] is False   # not offered without --compression
     assert_ordered(row)
     assert_ordered(row, "connect_")
+    # open loop, compressed: 100 messages/s for half a second after the warmup
+    paced = bench(tmp_path, "--echo", echo_server, "-c", "2", "--rate", "100", "-d", "0.5", "--warmup", "0.1",
+                  "--processes", "1", "--compression", "--payload-size", "3000", "--json")
+    assert paced.returncode == 0, paced.stderr
+    doc = document(paced)
+    assert doc["settings"]["compression"] is True
+    [row] = doc["results"]
+    assert row["requests"] + row["errors"] == 50 and row["errors"] == 0
+    assert row["target_rate"] == 100.0 and row["uncorrected_p99_ms"] is not None
+    assert_ordered(row)
 
 
 def test_echo_refuses_a_server_that_does_not_echo(hub: Serve, tmp_path: Path) -> None:
@@ -327,6 +341,17 @@ def test_histograms_survive_the_counter_merge() -> None:
     expected = Histogram().merge(a).merge(b)
     assert back.to_dict() == expected.to_dict()
     assert counters_hist({}, "connect").count == 0
+
+
+def test_rows_without_the_server_view_have_null_server_keys() -> None:
+    m = Measurement(test="pubsub", ops=10, counters={"expected": 20, "delivered": 15, "clients": 2})
+    m.finish(1.0, 2.0, 0.5)
+    row = hub_row(m, target_rate=None)
+    assert all(row[key] is None for key in SERVER_KEYS)
+    assert (row["reach"], row["lost"], row["delivered_per_sec"]) == (0.75, 5, 15.0)
+    assert row["connect_p50_ms"] is None and row["client_cpu_pct"] == 50.0
+    empty = hub_row(Measurement(test="pubsub"), target_rate=None)
+    assert empty["reach"] is None and empty["lost"] == 0
 
 
 def test_ramp_steps_and_verdicts() -> None:
