@@ -230,6 +230,28 @@ def test_headers_token_and_body_reach_the_server(tiny: TinyServer, tmp_path: Pat
     assert "t0k3n" not in json.dumps(doc)
 
 
+def test_the_token_comes_from_a_file_or_the_environment_never_from_a_flag(tiny: TinyServer,
+                                                                          tmp_path: Path) -> None:
+    token_file = tmp_path / "api.token"
+    token_file.write_text("f1l3-t0k3n\n")
+    tiny.seen.clear()
+    doc = bench_json(tmp_path, "--url", tiny.url, "--paths", "/echo", "--token-file", str(token_file),
+                     "-n", "3", "-c", "1", *LEAN, env={"CASCADE_SERVE_TOKEN_FILE": str(tmp_path / "missing")})
+    assert doc["settings"]["bearer_token"] is True and len(tiny.seen) == 4
+    assert all(r["headers"]["Authorization"] == "Bearer f1l3-t0k3n" for r in tiny.seen)
+    # serve.token (CASCADE_SERVE_TOKEN) comes before any file, as for `cascade serve`
+    tiny.seen.clear()
+    bench_json(tmp_path, "--url", tiny.url, "--paths", "/echo", "--token-file", str(token_file),
+               "-n", "1", "-c", "1", *LEAN, env={"CASCADE_SERVE_TOKEN": "env-t0k3n"})
+    assert {r["headers"]["Authorization"] for r in tiny.seen} == {"Bearer env-t0k3n"}
+    flag = bench(tmp_path, "--url", tiny.url, "--paths", "/echo", "--token", "f1l3-t0k3n", "-n", "1", *LEAN)
+    assert flag.returncode == 2 and "--token" in flag.stderr and flag.stdout == ""
+    empty = tmp_path / "empty.token"
+    empty.write_text("")
+    refused = bench(tmp_path, "--url", tiny.url, "--paths", "/echo", "--token-file", str(empty), "-n", "1", *LEAN)
+    assert refused.returncode == 2 and "is empty" in refused.stderr and refused.stdout == ""
+
+
 # --- usage and reachability errors ---------------------------------------------------------------
 
 @pytest.mark.parametrize(("args", "message"), [

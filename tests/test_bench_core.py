@@ -11,6 +11,7 @@ import json
 import math
 import random
 import statistics
+import time
 from fractions import Fraction
 from typing import Any
 
@@ -34,7 +35,7 @@ from cascade_cli.bench.redis_commands import (
     run_prefix,
 )
 from cascade_cli.bench.results import BASE_KEYS, LATENCY_KEYS, Measurement, latency_row, merge, summarize
-from cascade_cli.bench.runner import Plan, split
+from cascade_cli.bench.runner import Control, Plan, ProgressLine, sleep_until, split
 
 HOUR_NS = 3600 * 10**9
 PCTS = (50.0, 90.0, 99.0, 99.9)
@@ -254,6 +255,27 @@ def test_merge_windows_counters_and_errors() -> None:
     assert out.max_process_cpu_pct == pytest.approx(50.0)
     with pytest.raises(ValueError):
         merge([])
+
+
+def test_named_histograms_merge_by_name_and_survive_the_trip_between_processes() -> None:
+    a = _measurement("echo", [1000], 1.0, 2.0)
+    b = _measurement("echo", [2000], 1.0, 2.0)
+    for part, connect, extra in ((a, (5_000, 7_000_000), (1,)), (b, (1_000, 99_000_000, 12_345), ())):
+        for value in connect:
+            part.histograms.setdefault("connect", Histogram()).record(value)
+        for value in extra:
+            part.histograms.setdefault("other", Histogram()).record(value)
+    b = Measurement.from_dict(json.loads(json.dumps(b.to_dict())))
+    out = merge([a, b, Measurement(test="echo")])
+    whole = Histogram()
+    for value in (5_000, 7_000_000, 1_000, 99_000_000, 12_345):
+        whole.record(value)
+    assert sorted(out.histograms) == ["connect", "other"]
+    assert out.histograms["connect"].to_dict() == whole.to_dict()
+    assert (out.histograms["connect"].min, out.histograms["connect"].max) == (1_000, 99_000_000)
+    assert out.histograms["other"].count == 1 and out.latency.count == 2
+    assert a.histograms["connect"].count == 2  # the parts are not changed by the merge
+    assert Measurement.from_dict(out.to_dict()).to_dict() == out.to_dict()
 
 
 def test_summarize_has_every_key_and_consistent_numbers() -> None:
@@ -518,6 +540,87 @@ def test_plan_shares_rate_and_duration() -> None:
     assert shares[0].rate_offset == 0.0
     second = Schedule(shares[1].rate, 0, shares[1].rate_offset)
     assert 0 < second.first_ns < second.interval_ns
+
+
+def test_progress_line_shows_a_percent_within_0_and_100() -> None:
+    stream = io.StringIO()
+    line = ProgressLine(True, stream)
+    line.draw("pubsub", 0, -0.4, 0.0)        # --duration: still connecting
+    line.draw("pubsub", 10, 0.5, 5.0)
+    line.draw("pubsub", 20, 1.7, 5.0)        # --duration: draining after the last publish
+    frames = stream.getvalue().split("\r")[1:]
+    assert "[....................]   0%" in frames[0]
+    assert "[##########..........]  50%" in frames[1]
+    assert "[####################] 100%" in frames[2]
+    assert "-" not in "".join(frames) and "170%" not in frames[2]
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.set = False
+
+    def is_set(self) -> bool:
+        return self.set
+
+
+def _loops() -> list[Any]:
+    loops: list[Any] = [asyncio.new_event_loop]
+    try:
+        import uvloop
+
+        loops.append(uvloop.new_event_loop)  # its timers may fire early: the case that matters
+    except ImportError:
+        pass
+    return loops
+
+
+@pytest.mark.parametrize("new_loop", _loops())
+def test_wait_start_and_sleep_until_never_return_early(new_loop: Any) -> None:
+    class StartAt:
+        value = 0
+
+    start_at = StartAt()
+    control = Control(0, [0], _Stop(), start_at)
+
+    async def main() -> list[int]:
+        early = []
+        for i in range(40):
+            start_at.value = time.monotonic_ns() + (i % 8) * 700_000
+            returned = await control.wait_start()
+            early.append(start_at.value - time.monotonic_ns())
+            assert returned == start_at.value
+            target = time.monotonic_ns() + (i % 5) * 900_000
+            await sleep_until(target)
+            early.append(target - time.monotonic_ns())
+        return early
+
+    loop = new_loop()
+    try:
+        early = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert max(early) <= 0   # every wait ended at or after its instant
+
+
+def test_watch_reports_progress_and_passes_the_stop_on() -> None:
+    slots, stop, stopped = [0], _Stop(), []
+    control = Control(0, slots, stop)
+    done = {"n": 0}
+
+    async def main() -> None:
+        ticker = control.watch(lambda: done["n"], lambda: stopped.append(done["n"]))
+        done["n"] = 5
+        while slots[0] != 5:
+            await asyncio.sleep(0.01)
+        assert not stopped
+        stop.set = True
+        done["n"] = 9
+        while not stopped:
+            await asyncio.sleep(0.01)
+        ticker.cancel()
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    assert slots == [9] and stopped[0] == 9
 
 
 # --------------------------------------------------------------------------- redis commands

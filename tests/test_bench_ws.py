@@ -23,12 +23,13 @@ from conftest import cascade_command, free_port
 from hub_support import Serve, clean_env, start_serve
 
 from cascade_cli.bench.histogram import Histogram
-from cascade_cli.bench.results import Measurement
+from cascade_cli.bench.results import Measurement, merge
 from cascade_cli.bench.ws_load import (
+    CONNECT,
     SERVER_KEYS,
-    counters_hist,
+    auth_headers,
     decode_events,
-    hist_counters,
+    echo_row,
     hub_row,
     hub_urls,
     parse_metrics,
@@ -215,13 +216,28 @@ def test_token_refused_then_accepted(tmp_path: Path) -> None:
         refused = bench(tmp_path, "--url", serve.http_url, "-n", "10", "--warmup", "0")
         assert refused.returncode == 1
         assert "refused the connection: unauthorized" in refused.stderr and "(close 4401)" in refused.stderr
-        assert "--token" in refused.stderr and "s3cret" not in refused.stderr
+        assert "--token-file" in refused.stderr and "s3cret" not in refused.stderr
         accepted = bench(tmp_path, "--url", serve.http_url, "-c", "2", "-n", "10", "--warmup", "0",
                          "--processes", "1", "--json", env={"CASCADE_SERVE_TOKEN": "s3cret-hub"})
         assert accepted.returncode == 0, accepted.stderr
         [row] = document(accepted)["results"]
         assert row["requests"] == 10
         assert_complete(row)
+        # the token from a file (--token-file overrides serve.token_file)
+        token_file = tmp_path / "hub.token"
+        token_file.write_text("s3cret-hub\n")
+        from_file = bench(tmp_path, "--url", serve.http_url, "-c", "1", "-n", "5", "--warmup", "0",
+                          "--processes", "1", "--json", "--token-file", str(token_file),
+                          env={"CASCADE_SERVE_TOKEN_FILE": str(tmp_path / "missing")})
+        assert from_file.returncode == 0, from_file.stderr
+        assert document(from_file)["results"][0]["requests"] == 5
+        # secrets never come from a flag
+        flag = bench(tmp_path, "--url", serve.http_url, "--token", "s3cret-hub")
+        assert flag.returncode == 2 and "--token" in flag.stderr
+        empty = tmp_path / "empty.token"
+        empty.write_text("")
+        refused_empty = bench(tmp_path, "--url", serve.http_url, "--token-file", str(empty))
+        assert refused_empty.returncode == 2 and "is empty" in refused_empty.stderr
 
 
 # ---- against an echo server ----------------------------------------------------------------------
@@ -327,20 +343,32 @@ cascade_http_requests_total{method="GET",route="/metrics",status="200"} 9
     assert server_counters({}, after) == {}
 
 
-def test_histograms_survive_the_counter_merge() -> None:
-    a, b = Histogram(), Histogram()
-    for v in (5_000, 7_000_000, 12_345):
-        a.record(v)
-    for v in (1_000, 99_000_000):
-        b.record(v)
-    merged: dict[str, int] = {}
-    for part in (hist_counters(a, "connect", 0), hist_counters(b, "connect", 1), {"other": 3}):
-        for key, value in part.items():
-            merged[key] = merged.get(key, 0) + value
-    back = counters_hist(merged, "connect")
-    expected = Histogram().merge(a).merge(b)
-    assert back.to_dict() == expected.to_dict()
-    assert counters_hist({}, "connect").count == 0
+def test_connect_times_merge_by_name_and_fill_the_connect_keys() -> None:
+    parts = []
+    for index, values in enumerate(((5_000, 7_000_000, 12_345), (1_000, 99_000_000), ())):
+        m = Measurement(test="echo", counters={"clients": len(values)})
+        for v in values:
+            m.histograms.setdefault(CONNECT, Histogram()).record(v)
+        m.finish(1.0, 2.0 + index, 0.1)
+        parts.append(Measurement.from_dict(json.loads(json.dumps(m.to_dict()))))  # as the runner does
+    merged = merge(parts)
+    assert merged.histograms[CONNECT].count == 5 and merged.counters["clients"] == 5
+    row = echo_row(merged, target_rate=None)
+    assert (row["connect_min_ms"], row["connect_max_ms"]) == (0.001, 99.0)
+    assert_ordered(row, "connect_")
+    assert [k for k in row if k.startswith("connect_") and k.endswith("_ms")] == [
+        "connect_mean_ms", "connect_stddev_ms", "connect_min_ms", "connect_p50_ms", "connect_p90_ms",
+        "connect_p99_ms", "connect_p999_ms", "connect_max_ms"]
+    assert hub_row(merged, target_rate=None)["connect_p999_ms"] == row["connect_p999_ms"]
+
+
+def test_handshake_headers_carry_the_token_and_refuse_a_bad_one() -> None:
+    plain = dict(auth_headers(None))
+    assert list(plain) == ["User-Agent"] and plain["User-Agent"].startswith("cascade/")
+    assert dict(auth_headers("t0k3n"))["Authorization"] == "Bearer t0k3n"
+    with pytest.raises(ConfigError) as refused:
+        auth_headers("two words")
+    assert "two words" not in str(refused.value)
 
 
 def test_rows_without_the_server_view_have_null_server_keys() -> None:

@@ -36,24 +36,11 @@ if TYPE_CHECKING:
 
     from cascade_cli.bench.runner import Control, Share
 
-PROGRESS_EVERY = 0.05
 STATUS_KEYS = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other", "transport_errors")
 _CLASS_KEYS = {2: "status_2xx", 3: "status_3xx", 4: "status_4xx", 5: "status_5xx"}
 
 
 # ----------------------------------------------------------------------------- pure helpers
-
-def default_base_url(host: str, port: int) -> str:
-    """`http://host:port` for the hub this machine runs: a bind-all address becomes loopback."""
-    host = host.strip() or "127.0.0.1"
-    if host in ("0.0.0.0", "*"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
-
 
 def check_base_url(url: str) -> str:
     """The base URL without a trailing slash; UsageError unless it is http(s)://host[:port][/prefix]."""
@@ -280,7 +267,7 @@ class Driver:
     async def run(self) -> Measurement:
         start = await self.control.wait_start()  # the instant every process starts this test
         self.cpu0 = time.process_time()
-        ticker = asyncio.ensure_future(self._tick())
+        ticker = self.control.watch(lambda: self.m.ops + self.m.errors, self._stop)
         try:
             if self.share.rate:
                 await self._open_loop(start)
@@ -294,13 +281,9 @@ class Driver:
         m.interrupted = self.control.stopping()
         return m
 
-    async def _tick(self) -> None:
-        """Progress for the parent, and its stop signal: no new request after it."""
-        while True:
-            await asyncio.sleep(PROGRESS_EVERY)
-            self.control.progress(self.m.ops + self.m.errors)
-            if self.control.stopping():
-                self.stopped = True
+    def _stop(self) -> None:
+        """The parent said stop: no new request after it."""
+        self.stopped = True
 
     def _start_window(self, measure_from: int) -> None:
         """Measure from `measure_from` (monotonic ns), CPU included: the warmup's is not counted."""

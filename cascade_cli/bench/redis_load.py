@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from cascade_cli.config import Settings
 
 DRAIN_TIMEOUT = 10.0
-PROGRESS_EVERY = 0.05
 
 
 @dataclass(frozen=True)
@@ -361,7 +360,7 @@ class Driver:
         if share.warmup:
             asyncio.get_running_loop().call_later(share.warmup, lambda: cpu.__setitem__(0, time.process_time()))
         self.deadline = self.measure_from + int(share.duration * 1e9) if share.duration else 0
-        ticker = asyncio.ensure_future(self._tick())
+        ticker = self.control.watch(lambda: self.m.ops, self._stop)
         quotas = split(share.requests or 0, len(conns))
         try:
             if share.rate:
@@ -382,15 +381,12 @@ class Driver:
         self.m.interrupted = self.control.stopping()
         return self.m
 
-    async def _tick(self) -> None:
-        """Progress for the parent, and the stop signal from it."""
-        while True:
-            await asyncio.sleep(PROGRESS_EVERY)
-            self.control.progress(self.m.ops)
-            if self.control.stopping() and self.sending:
-                self.sending = False
-                asyncio.get_running_loop().call_later(DRAIN_TIMEOUT, self._give_up)
-                self._maybe_done()
+    def _stop(self) -> None:
+        """The parent said stop: send nothing more, wait for the replies (DRAIN_TIMEOUT at most)."""
+        if self.sending:
+            self.sending = False
+            asyncio.get_running_loop().call_later(DRAIN_TIMEOUT, self._give_up)
+            self._maybe_done()
 
     def _give_up(self) -> None:
         lost = sum(c.waiting for c in self.workload.connections) + sum(len(c.inflight) for c in
@@ -421,8 +417,7 @@ class Driver:
             if conn.quota == 0:
                 self.active -= 1
                 return
-            if conn.quota < size:
-                size = conn.quota
+            size = min(size, conn.quota)
             conn.quota -= size
         payload = batches[conn.position]
         conn.position = conn.position + 1 if conn.position + 1 < len(batches) else 0

@@ -33,7 +33,8 @@ class Measurement:
     intended send time (coordinated omission corrected), and `uncorrected` from its actual send
     time; in the closed loop `uncorrected` stays empty. `send_lag` is how late the open-loop
     scheduler sent (actual - intended). `cpu_s` is the process CPU time spent in the window.
-    `counters` are summed on merge (received, lost, ...)."""
+    `counters` are summed on merge (received, lost, ...); `histograms` holds any further
+    named latencies (ns), merged by name (ws: `connect`)."""
 
     test: str
     ops: int = 0
@@ -47,6 +48,7 @@ class Measurement:
     uncorrected: Histogram = field(default_factory=Histogram)
     send_lag: Histogram = field(default_factory=Histogram)
     counters: dict[str, int] = field(default_factory=dict)
+    histograms: dict[str, Histogram] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
     interrupted: bool = False
 
@@ -72,6 +74,7 @@ class Measurement:
                 "max_process_cpu_pct": self.max_process_cpu_pct,
                 "latency": self.latency.to_dict(), "uncorrected": self.uncorrected.to_dict(),
                 "send_lag": self.send_lag.to_dict(), "counters": dict(self.counters),
+                "histograms": {name: hist.to_dict() for name, hist in self.histograms.items()},
                 "error_samples": list(self.error_samples), "interrupted": self.interrupted}
 
     @classmethod
@@ -82,12 +85,14 @@ class Measurement:
                    latency=Histogram.from_dict(data["latency"]),
                    uncorrected=Histogram.from_dict(data["uncorrected"]),
                    send_lag=Histogram.from_dict(data["send_lag"]), counters=dict(data["counters"]),
+                   histograms={name: Histogram.from_dict(hist)
+                               for name, hist in data.get("histograms", {}).items()},
                    error_samples=list(data["error_samples"]), interrupted=data["interrupted"])
 
 
 def merge(parts: list[Measurement]) -> Measurement:
-    """One measurement from every process's: counts and histograms added, the window spanning
-    the earliest start to the latest end, the busiest process's CPU kept."""
+    """One measurement from every process's: counts and histograms added (named ones by name),
+    the window spanning the earliest start to the latest end, the busiest process's CPU kept."""
     if not parts:
         raise ValueError("nothing to merge")
     out = Measurement(test=parts[0].test, processes=0)
@@ -104,6 +109,8 @@ def merge(parts: list[Measurement]) -> Measurement:
         out.send_lag.merge(part.send_lag)
         for key, value in part.counters.items():
             out.counters[key] = out.counters.get(key, 0) + value
+        for name, hist in part.histograms.items():
+            out.histograms.setdefault(name, Histogram()).merge(hist)
         for message in part.error_samples:
             out.add_error(message, 0)
         out.errors += part.errors

@@ -23,11 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cascade_cli.bench.pacing import SPIN_NS
 from cascade_cli.bench.results import Measurement, merge
 from cascade_cli.errors import CascadeError, OperationalError
 
 BARRIER_TIMEOUT = 120.0
 START_DELAY_NS = 5_000_000  # every process starts a test at the same instant, this long after the barrier
+PROGRESS_EVERY = 0.05       # seconds between a load process's progress reports (and stop checks)
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,13 @@ class Plan:
     rate: float | None
     warmup: float
 
+    @property
+    def used_processes(self) -> int:
+        """The processes that run: one at least, and no more than there are clients."""
+        return max(1, min(self.processes, self.clients))
+
     def shares(self) -> list[Share]:
-        processes = max(1, min(self.processes, self.clients))
+        processes = self.used_processes
         per_clients = split(self.clients, processes)
         per_client_requests = split(self.requests or 0, self.clients)
         shares, first = [], 0
@@ -90,7 +97,7 @@ class Control:
     start the open-loop schedule there, so the processes' offsets interleave), `stopping()`
     (Ctrl-C or an error elsewhere: finish now with what was measured) and `progress(done)`
     (measured requests so far in this test, for the progress line; cheap enough to call every few
-    milliseconds)."""
+    milliseconds); `watch()` runs both for a test."""
 
     def __init__(self, index: int, slots: Any, stop: Any, start_at: Any = None) -> None:
         self._index = index
@@ -103,11 +110,9 @@ class Control:
         return int(self._start_at.value) if self._start_at is not None else time.monotonic_ns()
 
     async def wait_start(self) -> int:
-        """Sleep until `start_ns`; returns it."""
+        """Wait until `start_ns` (not a moment before: see `sleep_until()`); returns it."""
         start = self.start_ns
-        delay = start - time.monotonic_ns()
-        if delay > 0:
-            await asyncio.sleep(delay / 1e9)
+        await sleep_until(start)
         return start
 
     def stopping(self) -> bool:
@@ -115,6 +120,31 @@ class Control:
 
     def progress(self, done: int) -> None:
         self._slots[self._index] = done
+
+    def watch(self, done: Callable[[], int], on_stop: Callable[[], None]) -> asyncio.Future[None]:
+        """Start the test's ticker: every PROGRESS_EVERY seconds it reports `done()` as progress
+        and, once stopping() is true, calls `on_stop()` (on every tick: make it idempotent; it
+        should send nothing new). Cancel the returned task when the test ends."""
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(PROGRESS_EVERY)
+                self.progress(done())
+                if self.stopping():
+                    on_stop()
+
+        return asyncio.ensure_future(tick())
+
+
+async def sleep_until(instant_ns: int) -> None:
+    """Return once `time.monotonic_ns()` has reached `instant_ns`. The event loop's timers may
+    fire up to a millisecond early (uvloop's among them), so this sleeps until SPIN_NS before
+    the instant and spins for the rest, yielding to the loop."""
+    delay = instant_ns - time.monotonic_ns()
+    if delay > SPIN_NS:
+        await asyncio.sleep((delay - SPIN_NS) / 1e9)
+    while time.monotonic_ns() < instant_ns:
+        await asyncio.sleep(0)
 
 
 class Workload(Protocol):
@@ -204,7 +234,8 @@ class ProgressLine:
         if fraction is None:
             bar = ""
         else:
-            filled = int(max(0.0, min(1.0, fraction)) * 20)
+            fraction = max(0.0, min(1.0, fraction))  # --duration: connecting, warmup and draining lie outside
+            filled = int(fraction * 20)
             bar = f"[{'#' * filled}{'.' * (20 - filled)}] {fraction * 100:3.0f}%  "
         line = f"{test:<10} {bar}{done:>11,} done  {rate:>12,.0f} ops/s"
         self.stream.write("\r" + line.ljust(self.shown))
@@ -226,7 +257,9 @@ class Outcome:
     interrupted: bool
 
 
-def _mp_context() -> Any:
+def mp_context() -> Any:
+    """The multiprocessing context of the load processes (fork where there is one): make the
+    shared arrays, locks and events a workload passes to them with it."""
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
@@ -235,7 +268,7 @@ def run_workload(workload: Workload, plan: Plan, *, progress: ProgressLine | Non
                  on_result: Callable[[Measurement], None] | None = None) -> Outcome:
     """Run every test of `workload` under `plan`; returns the merged measurements. Raises
     WorkerFailed when a worker fails (after stopping the others)."""
-    ctx = _mp_context()
+    ctx = mp_context()
     shares = plan.shares()
     slots = ctx.RawArray("q", len(shares))
     stop = ctx.Event()

@@ -43,7 +43,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from cascade_cli.bench.histogram import Histogram
 from cascade_cli.bench.pacing import Schedule, pace
 from cascade_cli.bench.results import Measurement, latency_row, summarize
-from cascade_cli.bench.runner import split
+from cascade_cli.bench.runner import START_DELAY_NS, mp_context, sleep_until, split
 from cascade_cli.bench.ws_client import (
     ConnectionClosed,
     Endpoint,
@@ -59,15 +59,13 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 10.0
 CONNECT_CONCURRENCY = 64
-PROGRESS_EVERY = 0.05
 CACHE_MAX = 4096             # frames, and
 CACHE_BYTES = 8 * 1024 * 1024  # bytes of frames, remembered per process
 PHASES = 5              # per test: start, connected, published, drained, server read
 MEET_TIMEOUT = 3600.0
 STOP_GRACE = 2.0
-START_DELAY_NS = 5_000_000   # every process starts publishing at the same instant, this long after the meet
-USER_AGENT = "cascade-bench"
 SKIPPED = "skipped"
+CONNECT = "connect"          # the Measurement histogram of connect times
 # Error samples that are not failed requests (their count is 0): the CLI prints them as warnings
 # and takes them out of the samples (`take_notes()`), so `errors` counts failed requests only.
 CONNECT_NOTE = "connect: "
@@ -78,7 +76,7 @@ NOTES = (CONNECT_NOTE, DISCONNECT_NOTE, OTHER_NOTE)
 CLOSE_HINTS = {
     4000: "list the hub's channels with GET /api/channels; start it with --channels NAME or "
           "--allow-any-channel",
-    4401: "give the hub's token with --token, CASCADE_SERVE_TOKEN or serve.token_file",
+    4401: "give the hub's token with CASCADE_SERVE_TOKEN, serve.token_file or --token-file",
     1013: "fewer --clients or a lower --connect-rate, or raise the hub's --max-connections / --connect-rate",
 }
 
@@ -129,14 +127,15 @@ def hub_urls(url: str) -> HubUrls:
 
 
 def auth_headers(token: str | None) -> list[tuple[str, str]]:
-    """User-Agent, and Authorization: Bearer when a token is given (ConfigError if it cannot go
-    in a header; the token is never shown)."""
+    """The handshake's extra headers: cascade's User-Agent, and Authorization: Bearer when a
+    token is given (checked by `connect.http_headers`: ConfigError if it cannot go in a header,
+    without showing it)."""
+    from cascade_cli.connect import USER_AGENT, http_headers
+
     headers = [("User-Agent", USER_AGENT)]
-    if token:
-        if not all(0x21 <= ord(ch) <= 0x7E for ch in token):
-            raise ConfigError("the hub token contains spaces, control or non-ASCII characters",
-                              "check the token's value (it is not shown here)")
-        headers.append(("Authorization", f"Bearer {token}"))
+    bearer = http_headers(token).get("Authorization")
+    if bearer:
+        headers.append(("Authorization", bearer))
     return headers
 
 
@@ -233,38 +232,6 @@ def server_counters(before: dict[str, float], after: dict[str, float]) -> dict[s
     return out
 
 
-def hist_counters(hist: Histogram, prefix: str, process: int) -> dict[str, int]:
-    """A histogram as Measurement counters that survive the runner's summing merge (min and max
-    under per-process keys); `counters_hist()` reads it back."""
-    if hist.count == 0:
-        return {}
-    out = {f"{prefix}#{index}": n for index, n in hist.counts.items()}
-    out.update({f"{prefix}.count": hist.count, f"{prefix}.total": hist.total,
-                f"{prefix}.total_sq": hist.total_sq, f"{prefix}.min@{process}": hist.min,
-                f"{prefix}.max@{process}": hist.max})
-    return out
-
-
-def counters_hist(counters: dict[str, int], prefix: str) -> Histogram:
-    hist = Histogram()
-    mins, maxes = [], []
-    for key, value in counters.items():
-        if not key.startswith(prefix):
-            continue
-        rest = key[len(prefix):]
-        if rest.startswith("#"):
-            hist.counts[int(rest[1:])] = value
-        elif rest.startswith(".min@"):
-            mins.append(value)
-        elif rest.startswith(".max@"):
-            maxes.append(value)
-    hist.count = counters.get(f"{prefix}.count", 0)
-    hist.total = counters.get(f"{prefix}.total", 0)
-    hist.total_sq = counters.get(f"{prefix}.total_sq", 0)
-    hist.min, hist.max = min(mins, default=0), max(maxes, default=0)
-    return hist
-
-
 def _ratio(a: float, b: float, digits: int = 1) -> float | None:
     return round(a / b, digits) if b > 0 else None
 
@@ -278,6 +245,11 @@ ECHO_KEYS = ("clients", "connect_mean_ms", "connect_stddev_ms", "connect_min_ms"
              "disconnects")
 
 
+def connect_row(m: Measurement) -> dict[str, float | None]:
+    """connect_mean_ms .. connect_max_ms: the connect times of the connections opened in the test."""
+    return latency_row(m.histograms.get(CONNECT, Histogram()), "connect_")
+
+
 def hub_row(m: Measurement, *, target_rate: float | None) -> dict[str, Any]:
     """The row of one hub test: the common keys (requests = acknowledged publishes, latency =
     publish to arrival at a subscriber) plus HUB_KEYS."""
@@ -286,7 +258,7 @@ def hub_row(m: Measurement, *, target_rate: float | None) -> dict[str, Any]:
     expected, delivered = c.get("expected", 0), c.get("delivered", 0)
     duration = m.duration
     row.update({"clients": c.get("clients", 0), "publishers": c.get("publishers", 0),
-                **latency_row(counters_hist(c, "connect"), "connect_"),
+                **connect_row(m),
                 "connect_errors": c.get("connect_errors", 0), "disconnects": c.get("disconnects", 0),
                 "expected": expected, "delivered": delivered,
                 "delivered_per_sec": _ratio(delivered, duration),
@@ -307,7 +279,7 @@ def echo_row(m: Measurement, *, target_rate: float | None) -> dict[str, Any]:
     """The row of the echo test: the common keys (latency = round trip) plus ECHO_KEYS."""
     row = summarize(m, target_rate=target_rate)
     c = m.counters
-    row.update({"clients": c.get("clients", 0), **latency_row(counters_hist(c, "connect"), "connect_"),
+    row.update({"clients": c.get("clients", 0), **connect_row(m),
                 "connect_errors": c.get("connect_errors", 0), "disconnects": c.get("disconnects", 0)})
     return row
 
@@ -364,9 +336,7 @@ class Shared:
     on, 2 stop: the parent sets it from each step's merged result)."""
 
     def __init__(self, tests: int, channels: int, processes: int) -> None:
-        from cascade_cli.bench.runner import _mp_context
-
-        ctx = _mp_context()
+        ctx = mp_context()
         self.parent = os.getpid()
         self.processes = processes
         self.channels = channels
@@ -630,23 +600,15 @@ class WsWorkload:
         return auth_headers(self.token)
 
 
-async def _sleep_until(instant_ns: int) -> None:
-    """Sleep until `time.monotonic_ns()` reaches `instant_ns` (the event loop's timers may wake
-    up to a millisecond early, uvloop's among them: the rest is spun, yielding to the loop)."""
-    delay = instant_ns - time.monotonic_ns()
-    if delay > 2_000_000:
-        await asyncio.sleep((delay - 1_000_000) / 1e9)
-    while time.monotonic_ns() < instant_ns:
-        await asyncio.sleep(0)
-
-
 def _local_ids(total: int, share: Share) -> list[int]:
     """The global ids this process owns out of `total`: index, index + P, ..."""
     return list(range(share.index, total, share.processes))
 
 
 class Round:
-    """What the hub and echo tests share: the measurement, the ticker, bounded waits."""
+    """What the hub and echo tests share: the measurement, the ticker, bounded waits, and the
+    sending loops (`_drive()`: open or closed loop over the clients that send, whose `_send()`
+    the subclass writes)."""
 
     def __init__(self, workload: WsWorkload, fleet: Fleet, test: str, share: Share, control: Control) -> None:
         self.w = workload
@@ -663,19 +625,76 @@ class Round:
         self.running: set[int] = set()      # closed loop: connections still sending
         self.answers = 0                     # acks or echoes so far (the stall watchdog reads it)
         self.end_ns = 0                      # last measured answer or arrival
-        self.connect_hist = Histogram()
+        self.connect_errors = 0
+        self.disconnects = 0
+        self.connect_hist = self.m.histograms[CONNECT] = Histogram()
         self.sent_all: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_EVERY)
-            self.control.progress(self.m.ops)
-            if self.control.stopping() and self.sending:
-                self.sending = False
-                self._settle()
+    def _watch(self) -> asyncio.Future[None]:
+        """The ticker: progress for the parent, and its stop signal (send nothing more)."""
+        return self.control.watch(lambda: self.m.ops, self._stop)
+
+    def _stop(self) -> None:
+        if self.sending:
+            self.sending = False
+            self._settle()
 
     def _settle(self) -> None:
         """Called whenever sending may have ended or an answer arrived."""
+
+    def _send(self, client: Any, intended: int, actual: int, measured: bool) -> None:
+        """Send one message on `client`, measured from `intended` (and `actual`: uncorrected)."""
+        raise NotImplementedError
+
+    def _note_connect_failures(self, failures: list[CascadeError], none_left: bool) -> None:
+        """Note the connections that failed; raise the first failure when this process has no
+        connection at all."""
+        if not failures:
+            return
+        self.m.add_error(f"{CONNECT_NOTE}{len(failures):,} connections failed, for example: "
+                         f"{failures[0].message}", 0)
+        self.connect_errors = len(failures)
+        if none_left:
+            raise failures[0]
+
+    async def _drive(self, start: int, total: int, clients: list[Any]) -> None:
+        """Send this process's part of the test over `clients` (global ids `gid` out of `total`):
+        in the open loop on the schedule that starts at `start` (this process's part of the rate;
+        `measure_from` set after the warmup's messages); in the closed loop each client sends its
+        next message when the last was answered (`_next()`), until its quota or the deadline."""
+        w, share = self.w, self.share
+        quotas = split(w.messages or 0, total)
+        if self.open_loop:
+            assert w.rate
+            assigned = _local_ids(total, share)
+            rate = w.rate * len(assigned) / total
+            schedule = Schedule(rate, start, share.index / w.rate)
+            warm = int(w.warmup * rate)
+            limit = warm + sum(quotas[gid] for gid in assigned) if w.messages is not None else None
+            self.measure_from = schedule.due_at(warm)
+            until = self.measure_from + int(w.duration * 1e9) if w.duration else None
+            await pace(schedule, self._pace_sender(clients, self._send), limit=limit, until_ns=until,
+                       stopping=lambda: not self.sending)
+            return
+        self.deadline = self.measure_from + int(w.duration * 1e9) if w.duration else 0
+        self.running = {c.gid for c in clients}
+        for client in clients:
+            client.quota = quotas[client.gid] if w.messages is not None else -1
+            self._next(client, time.monotonic_ns())
+        await self._until(self.sent_all, w.drain)
+
+    def _next(self, client: Any, now: int) -> None:
+        """Closed loop: send the next message of `client`, or retire it."""
+        if client.gid not in self.running:
+            return
+        measured = now >= self.measure_from
+        done = measured and (client.quota == 0 or (self.deadline and now >= self.deadline))
+        if not self.sending or not client.alive or done:
+            self._retire(client.gid)
+            return
+        if measured and client.quota > 0:
+            client.quota -= 1
+        self._send(client, now, now, measured)
 
     async def _until(self, future: asyncio.Future[None], stall: float) -> bool:
         """Wait for `future` while answers keep coming: give up after `stall` seconds without
@@ -718,7 +737,6 @@ class Round:
         m = self.m
         m.finish(self.measure_from / 1e9, self.end_ns / 1e9 if self.end_ns else 0.0, cpu)
         m.interrupted = self.control.stopping()
-        counters.update(hist_counters(self.connect_hist, "connect", self.share.index))
         m.counters.update(counters)
         return m
 
@@ -739,8 +757,6 @@ class HubRound(Round):
         self.expected: float = math.inf
         self.duplicates = 0
         self.out_of_order = 0
-        self.disconnects = 0
-        self.connect_errors = 0
         self.members: list[HubClient] = []
         self.pad = b',"x":"' + b"x" * workload.payload_size + b'"' if workload.payload_size else b""
         self.in_step = True
@@ -762,12 +778,12 @@ class HubRound(Round):
         await self._meet(0)
         await self._connect()
         self.fleet.current = self
-        ticker = asyncio.ensure_future(self._tick())
+        ticker = self._watch()
         cpu = {"start": time.process_time()}
         try:
             await self._meet(1)
             start = w.shared.stamp(self.k, 1) or time.monotonic_ns()
-            await _sleep_until(start)
+            await sleep_until(start)
             self.measure_from = start + int(w.warmup * 1e9)
             asyncio.get_running_loop().call_later(w.warmup,
                                                   lambda: cpu.__setitem__("start", time.process_time()))
@@ -822,12 +838,7 @@ class HubRound(Round):
             (fleet.publishers if client.channel < 0 else fleet.subscribers).append(client)
         fleet.subscribers = [s for s in fleet.subscribers if s.alive]
         fleet.publishers = [p for p in fleet.publishers if p.alive]
-        if failures:
-            self.m.add_error(f"{CONNECT_NOTE}{len(failures):,} connections failed, for example: "
-                             f"{failures[0].message}", 0)
-            self.connect_errors = len(failures)
-            if not fleet.subscribers and not fleet.publishers:
-                raise failures[0]   # this process could not connect at all
+        self._note_connect_failures(failures, not fleet.subscribers and not fleet.publishers)
         self.members = list(fleet.subscribers)
         for sub in self.members:
             sub.seen = [bytearray() for _ in range(w.publishers)]
@@ -848,31 +859,11 @@ class HubRound(Round):
     # ------------------------------------------------------------------ publishing
 
     async def _publish(self, start: int) -> None:
-        w = self.w
         publishers = [p for p in self.fleet.publishers if p.alive]
         if not publishers:
             return
         self.sending = True
-        if self.open_loop:
-            assert w.rate
-            assigned = _local_ids(w.publishers, self.share)
-            rate = w.rate * len(assigned) / w.publishers
-            schedule = Schedule(rate, start, self.share.index / w.rate)
-            warm = int(w.warmup * rate)
-            quotas = split(w.messages or 0, w.publishers)
-            limit = warm + sum(quotas[gid] for gid in assigned) if w.messages is not None else None
-            self.measure_from = schedule.due_at(warm)
-            until = self.measure_from + int(w.duration * 1e9) if w.duration else None
-            await pace(schedule, self._pace_sender(publishers, self._send), limit=limit, until_ns=until,
-                       stopping=lambda: not self.sending)
-            return
-        quotas = split(w.messages or 0, w.publishers)
-        self.deadline = self.measure_from + int(w.duration * 1e9) if w.duration else 0
-        self.running = {p.gid for p in publishers}
-        for pub in publishers:
-            pub.quota = quotas[pub.gid] if w.messages is not None else -1
-            self._next(pub, time.monotonic_ns())
-        await self._until(self.sent_all, w.drain)
+        await self._drive(start, self.w.publishers, publishers)
 
     def _send(self, pub: HubClient, intended: int, actual: int, measured: bool) -> None:
         seq = pub.seq
@@ -881,19 +872,6 @@ class HubRound(Round):
         tail = self.pad if measured else b',"w":1' + self.pad
         pub.inflight.append((channel, measured))
         pub.send_text(pub.prefixes[channel] + b'%d,"t":%d,"a":%d%s}}' % (seq, intended, actual, tail))
-
-    def _next(self, pub: HubClient, now: int) -> None:
-        """Closed loop: publish the next event of `pub`, or retire it."""
-        if pub.gid not in self.running:
-            return
-        measured = now >= self.measure_from
-        done = measured and (pub.quota == 0 or (self.deadline and now >= self.deadline))
-        if not self.sending or not pub.alive or done:
-            self._retire(pub.gid)
-            return
-        if measured and pub.quota > 0:
-            pub.quota -= 1
-        self._send(pub, now, now, measured)
 
     def _settle(self) -> None:
         """Resolve `all_acked` once sending is over and no ack is outstanding."""
@@ -1011,7 +989,6 @@ class EchoRound(Round):
     def __init__(self, workload: WsWorkload, fleet: Fleet, test: str, share: Share, control: Control) -> None:
         super().__init__(workload, fleet, test, share, control)
         self.seq = 0
-        self.disconnects = 0
         self.pad = b"x" * workload.payload_size
         self.all_echoed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -1029,24 +1006,16 @@ class EchoRound(Round):
         clients, failures = await connect_many(specs, hub=False, rate=rate, hist=self.connect_hist)
         fleet.echoes.extend(clients)
         fleet.echoes = [c for c in fleet.echoes if c.alive]
-        if failures:
-            self.m.add_error(f"{CONNECT_NOTE}{len(failures):,} connections failed, for example: "
-                             f"{failures[0].message}", 0)
-            if not fleet.echoes:
-                raise failures[0]
+        self._note_connect_failures(failures, not fleet.echoes)
         fleet.current = self
-        ticker = asyncio.ensure_future(self._tick())
+        ticker = self._watch()
         start = time.monotonic_ns()
         self.measure_from = start + int(w.warmup * 1e9)
         cpu = {"start": time.process_time()}
         asyncio.get_running_loop().call_later(w.warmup, lambda: cpu.__setitem__("start", time.process_time()))
         try:
             self.sending = True
-            if self.open_loop:
-                await self._open_loop(start)
-            else:
-                self._closed_loop()
-                await self._until(self.sent_all, w.drain)
+            await self._drive(start, w.clients[self.m.test], fleet.echoes)
             self.sending = False
             self._settle()
             await self._until(self.all_echoed, w.drain)
@@ -1060,7 +1029,7 @@ class EchoRound(Round):
             fleet.current = None
             for client in fleet.echoes:
                 client.inflight.clear()
-        return self._finish(used, {"clients": len(fleet.echoes), "connect_errors": len(failures),
+        return self._finish(used, {"clients": len(fleet.echoes), "connect_errors": self.connect_errors,
                                    "disconnects": self.disconnects})
 
     def _send(self, client: EchoClient, intended: int, now: int, measured: bool) -> None:
@@ -1069,42 +1038,6 @@ class EchoRound(Round):
         payload = b'{"seq":%d,"x":"%s"}' % (seq, self.pad)
         client.inflight.append((intended, now, measured, payload))
         client.send_text(payload)
-
-    def _closed_loop(self) -> None:
-        w = self.w
-        self.deadline = self.measure_from + int(w.duration * 1e9) if w.duration else 0
-        quotas = split(w.messages or 0, w.clients[self.m.test])
-        self.running = {c.gid for c in self.fleet.echoes}
-        for client in self.fleet.echoes:
-            client.quota = quotas[client.gid] if w.messages is not None else -1
-            self._next(client, time.monotonic_ns())
-
-    def _next(self, client: EchoClient, now: int) -> None:
-        if client.gid not in self.running:
-            return
-        measured = now >= self.measure_from
-        done = measured and (client.quota == 0 or (self.deadline and now >= self.deadline))
-        if not self.sending or not client.alive or done:
-            self._retire(client.gid)
-            return
-        if measured and client.quota > 0:
-            client.quota -= 1
-        self._send(client, now, now, measured)
-
-    async def _open_loop(self, start: int) -> None:
-        w, share = self.w, self.share
-        assert w.rate
-        total = w.clients[self.m.test]
-        assigned = _local_ids(total, share)
-        rate = w.rate * len(assigned) / total
-        schedule = Schedule(rate, start, share.index / w.rate)
-        warm = int(w.warmup * rate)
-        quotas = split(w.messages or 0, total)
-        limit = warm + sum(quotas[gid] for gid in assigned) if w.messages is not None else None
-        self.measure_from = schedule.due_at(warm)
-        until = self.measure_from + int(w.duration * 1e9) if w.duration else None
-        await pace(schedule, self._pace_sender(self.fleet.echoes, self._send), limit=limit, until_ns=until,
-                   stopping=lambda: not self.sending)
 
     def on_message(self, client: EchoClient, payload: bytes, now: int) -> None:
         if not client.inflight:

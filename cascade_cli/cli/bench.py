@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -39,34 +39,38 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ClientsOption = Annotated[Optional[int], typer.Option("--clients", "-c", min=1, max=100000,
+ClientsOption = Annotated[int | None, typer.Option("--clients", "-c", min=1, max=100000,
                                                       help="Concurrent connections (default: bench.clients).")]
-RequestsOption = Annotated[Optional[int], typer.Option("--requests", "-n", min=1,
+RequestsOption = Annotated[int | None, typer.Option("--requests", "-n", min=1,
                                                        help="Measured requests per test (default: bench.requests; "
                                                             "not with --duration).")]
-DurationOption = Annotated[Optional[float], typer.Option("--duration", "-d", min=0.001, metavar="SECONDS",
+DurationOption = Annotated[float | None, typer.Option("--duration", "-d", min=0.001, metavar="SECONDS",
                                                          help="Measure for this long per test instead of a "
                                                               "request count.")]
-RateOption = Annotated[Optional[float], typer.Option("--rate", metavar="OPS",
+RateOption = Annotated[float | None, typer.Option("--rate", metavar="OPS",
                                                      help="Open loop: send OPS requests/s in total on a fixed "
                                                           "schedule (default: closed loop).")]
-ProcessesOption = Annotated[Optional[int], typer.Option("--processes", min=0, max=256,
+ProcessesOption = Annotated[int | None, typer.Option("--processes", min=0, max=256,
                                                         help="Load generator processes (default: bench.processes; "
                                                              "0: one per core, or with --rate one per "
                                                              "50,000 ops/s).")]
-WarmupOption = Annotated[Optional[float], typer.Option("--warmup", min=0, metavar="SECONDS",
+WarmupOption = Annotated[float | None, typer.Option("--warmup", min=0, metavar="SECONDS",
                                                        help="Seconds of load before measuring, excluded from "
                                                             "results (default: bench.warmup).")]
 HistogramOption = Annotated[bool, typer.Option("--histogram", help="Also print a text latency histogram "
                                                                    "per test.")]
-ExportJsonOption = Annotated[Optional[Path], typer.Option("--export-json", metavar="FILE", dir_okay=False,
+ExportJsonOption = Annotated[Path | None, typer.Option("--export-json", metavar="FILE", dir_okay=False,
                                                           help="Also write the JSON document to FILE.")]
-ExportCsvOption = Annotated[Optional[Path], typer.Option("--export-csv", metavar="FILE", dir_okay=False,
+ExportCsvOption = Annotated[Path | None, typer.Option("--export-csv", metavar="FILE", dir_okay=False,
                                                          help="Also write one CSV row per test to FILE.")]
-FailIfOption = Annotated[Optional[list[str]], typer.Option(
+FailIfOption = Annotated[list[str] | None, typer.Option(
     "--fail-if", metavar="[TEST:]METRIC OP N",
     help="Exit 3 when a result crosses this, e.g. 'p99_ms>5' or 'get:ops_per_sec<50000' "
          "(repeatable; metrics are the JSON keys).")]
+TokenFileOption = Annotated[str | None, typer.Option(
+    "--token-file", metavar="FILE",
+    help="File whose first line is the hub's token, sent as a Bearer header (default: serve.token_file; "
+         "CASCADE_SERVE_TOKEN or serve.token, when set, comes first).")]
 
 
 @dataclass
@@ -102,6 +106,36 @@ def load_settings(load: LoadOptions, extra: dict[str, tuple[Any, str]] | None = 
     })
 
 
+def hub_token(settings: Settings) -> str | None:
+    """The token for `cascade serve`'s hub, as the hub itself reads it: serve.token
+    (CASCADE_SERVE_TOKEN), else the first line of serve.token_file (--token-file sets it);
+    None when neither is set. ConfigError for an unreadable or empty file. Never a flag's value:
+    flags show in the process list."""
+    from cascade_cli.config import read_secret_file
+    from cascade_cli.errors import ConfigError
+
+    token = settings.serve.token.strip()
+    if token:
+        return token
+    path = settings.serve.token_file
+    if not path:
+        return None
+    token = read_secret_file(path, "serve.token_file")
+    if not token:
+        raise ConfigError(f"the token file {path} is empty", "put the token on its first line")
+    return token
+
+
+def hub_url(settings: Settings) -> str:
+    """http://{serve.host}:{serve.port}, the hub this machine runs: a bind-all address (0.0.0.0,
+    *, ::, empty) becomes loopback, an IPv6 address gets brackets."""
+    host = settings.serve.host.strip()
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "*": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.serve.port}"
+
+
 def make_plan(load: LoadOptions, settings: Settings) -> Any:
     """The runner's plan: requests from config unless --duration; processes 0 means one per core."""
     from cascade_cli.bench.runner import Plan, check_plan, default_processes
@@ -112,6 +146,19 @@ def make_plan(load: LoadOptions, settings: Settings) -> Any:
     processes = bench.processes or default_processes(load.rate)
     return Plan(clients=bench.clients, processes=processes, requests=requests, duration=load.duration,
                 rate=load.rate, warmup=bench.warmup)
+
+
+def threshold_metrics(*extra: str) -> list[str]:
+    """The metrics --fail-if accepts: every row key but `test` and `interrupted`, then `extra`."""
+    from cascade_cli.bench.results import BASE_KEYS
+
+    return [k for k in BASE_KEYS if k not in ("test", "interrupted")] + list(extra)
+
+
+def plan_view(plan: Any) -> dict[str, Any]:
+    """The load settings of the JSON document (`settings`), from the runner's plan."""
+    return {"clients": plan.clients, "processes": plan.used_processes, "requests": plan.requests,
+            "duration_s": plan.duration, "rate": plan.rate, "warmup_s": plan.warmup}
 
 
 def parse_thresholds(texts: list[str], metrics: list[str], tests: list[str]) -> list[Any]:
@@ -129,9 +176,18 @@ def progress_enabled() -> bool:
 
 
 def run_and_report(*, command: str, target: str, workload: Workload, plan: Any, settings_view: dict[str, Any],
-                   row: Callable[[Measurement], dict[str, Any]], metrics: list[str], columns: list[str],
-                   output: OutputOptions) -> None:
+                   row: Callable[[Measurement], dict[str, Any] | None], metrics: list[str], columns: list[str],
+                   output: OutputOptions, intro: str | None = None,
+                   on_result: Callable[[Measurement], None] | None = None,
+                   finish: Callable[[list[dict[str, Any]], bool], dict[str, Any]] | None = None,
+                   epilogue: Callable[[], None] | None = None) -> None:
     """Run `workload` under `plan`, print and export the results, check the thresholds.
+
+    `row(m)` is each test's row (None leaves the test out of the results). A command that needs
+    more passes: `intro`, the line printed before the run instead of the usual one; `on_result(m)`,
+    called with each test's merged measurement as it ends (`run_workload()`); `finish(rows,
+    interrupted)`, which may add keys to the rows before the thresholds are checked and returns
+    keys to add to the document; `epilogue()`, which prints after the results.
 
     Raises CheckFailed (exit 3) when a threshold is breached and typer.Exit(130) after an
     interrupted run; the results are printed first either way."""
@@ -142,22 +198,29 @@ def run_and_report(*, command: str, target: str, workload: Workload, plan: Any, 
     thresholds = parse_thresholds(output.fail_if, metrics, workload.tests)
     fmt = pick_format(output.fmt, output.json_flag)
     messages = state().messages
-    messages.info(f"cascade bench {command}: {target}, {plan.clients} clients in "
-                  f"{max(1, min(plan.processes, plan.clients))} processes, "
-                  + (f"open loop at {plan.rate:g} ops/s" if plan.rate else "closed loop")
-                  + (f", {plan.requests:,} requests" if plan.requests else f", {plan.duration:g} s")
-                  + f" per test, warmup {plan.warmup:g} s")
-    outcome = run_workload(workload, plan, progress=ProgressLine(progress_enabled()))
-    rows = [row(m) for m in outcome.results]
+    if intro is None:
+        intro = (f"cascade bench {command}: {target}, {plan.clients} clients in "
+                 f"{plan.used_processes} processes, "
+                 + (f"open loop at {plan.rate:g} ops/s" if plan.rate else "closed loop")
+                 + (f", {plan.requests:,} requests" if plan.requests else f", {plan.duration:g} s")
+                 + f" per test, warmup {plan.warmup:g} s")
+    messages.info(intro)
+    outcome = run_workload(workload, plan, progress=ProgressLine(progress_enabled()), on_result=on_result)
+    measured = [(m, r) for m in outcome.results if (r := row(m)) is not None]
+    rows = [r for _, r in measured]
+    extra = finish(rows, outcome.interrupted) if finish is not None else {}
     checks = evaluate(rows, thresholds)
-    histograms = {m.test: m.latency for m in outcome.results} if output.histogram else None
+    histograms = {m.test: m.latency for m, _ in measured} if output.histogram else None
     doc = report.document(command, target, settings_view, rows, checks, outcome.interrupted, histograms)
+    doc.update(extra)
     show_results(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
     report.write_exports(doc, output.export_json, output.export_csv)
-    for m in outcome.results:
+    for m, _ in measured:
         for sample in m.error_samples:
             messages.warn(f"{m.test}: {m.errors:,} errors, for example: {sample}")
             break
+    if epilogue is not None:
+        epilogue()
     if outcome.interrupted:
         messages.warn("interrupted: the results above cover what was measured before Ctrl-C")
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -203,7 +266,7 @@ REDIS_COLUMNS = ["test", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms"
 
 @app.command("redis")
 def redis_cmd(
-    url: Annotated[Optional[str], typer.Option("--url", "-u", metavar="URL",
+    url: Annotated[str | None, typer.Option("--url", "-u", metavar="URL",
                                                help="Server URL, redis://[:password@]host:port/db "
                                                     "(default: redis.url).")] = None,
     tests: Annotated[str, typer.Option("--tests", "-t", metavar="NAMES",
@@ -215,10 +278,10 @@ def redis_cmd(
     requests: RequestsOption = None,
     duration: DurationOption = None,
     rate: RateOption = None,
-    pipeline: Annotated[Optional[int], typer.Option("--pipeline", "-P", min=1, max=10000,
+    pipeline: Annotated[int | None, typer.Option("--pipeline", "-P", min=1, max=10000,
                                                     help="Commands in flight per connection in the closed "
                                                          "loop (default: bench.pipeline).")] = None,
-    data_size: Annotated[Optional[int], typer.Option("--data-size", min=1, max=512 * 1024 * 1024,
+    data_size: Annotated[int | None, typer.Option("--data-size", min=1, max=512 * 1024 * 1024,
                                                      help="Value size in bytes (default: bench.data_size).")]
     = None,
     keyspace: Annotated[int, typer.Option("--keyspace", "-r", min=0,
@@ -242,7 +305,7 @@ def redis_cmd(
 
     from cascade_cli.bench.redis_commands import TESTS, resolve_tests, run_prefix
     from cascade_cli.bench.redis_load import RedisWorkload, cleanup, fill_list, preflight
-    from cascade_cli.bench.results import BASE_KEYS, summarize
+    from cascade_cli.bench.results import summarize
 
     load = LoadOptions(clients, requests, duration, rate, processes, warmup)
     settings = load_settings(load, {"bench.pipeline": (pipeline, "--pipeline"),
@@ -254,7 +317,7 @@ def redis_cmd(
         raise UsageError(f"unknown test(s) in --tests: {exc}",
                          "see 'cascade bench redis --help' for the test names") from None
     plan = make_plan(load, settings)
-    metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")]
+    metrics = threshold_metrics()
     parse_thresholds(fail_if or [], metrics, names)  # usage errors before the server is asked
     if rate is not None and pipeline is not None and pipeline > 1:
         state().messages.warn("--pipeline applies to the closed loop; with --rate each request is sent "
@@ -264,9 +327,7 @@ def redis_cmd(
     workload = RedisWorkload(tests=names, url=target, password=info.password, username=info.username, db=info.db,
                              pipeline=1 if rate else settings.bench.pipeline, data_size=settings.bench.data_size,
                              keyspace=keyspace, resp=resp, prefix=run_prefix(secrets.token_hex(4)))
-    settings_view = {"clients": plan.clients, "processes": max(1, min(plan.processes, plan.clients)),
-                     "requests": plan.requests, "duration_s": plan.duration, "rate": plan.rate,
-                     "warmup_s": plan.warmup, "pipeline": workload.pipeline, "data_size": workload.data_size,
+    settings_view = {**plan_view(plan), "pipeline": workload.pipeline, "data_size": workload.data_size,
                      "keyspace": keyspace, "resp": resp, "server": info.server, "key_prefix": workload.prefix,
                      "keys_kept": keep_keys}
     columns = REDIS_COLUMNS + (["uncorrected_p99_ms", "send_lag_p99_ms"] if rate else [])

@@ -24,15 +24,20 @@ from cascade_cli.cli.bench import (
     LoadOptions,
     OutputOptions,
     RateOption,
+    TokenFileOption,
     WarmupOption,
     app,
+    hub_token,
+    hub_url,
     load_settings,
     make_plan,
     parse_thresholds,
+    plan_view,
     run_and_report,
+    threshold_metrics,
 )
 from cascade_cli.cli.common import FormatOption, JsonOption, state
-from cascade_cli.errors import ConfigError, UsageError
+from cascade_cli.errors import UsageError
 from cascade_cli.output import Format
 
 if TYPE_CHECKING:
@@ -79,12 +84,7 @@ def api_cmd(
                                                       help="Read the JSON body from FILE.")] = None,
     header: Annotated[list[str] | None, typer.Option("--header", "-H", metavar="'NAME: VALUE'",
                                                         help="Extra request header (repeatable).")] = None,
-    token: Annotated[str | None, typer.Option("--token", metavar="TOKEN",
-                                                 help="Bearer token to send (default: serve.token, i.e. "
-                                                      "CASCADE_SERVE_TOKEN, or serve.token_file; prefer "
-                                                      "those: a flag shows in the process list).")] = None,
-    token_file: Annotated[str | None, typer.Option("--token-file", metavar="FILE",
-                                                      help="File whose first line is the Bearer token.")] = None,
+    token_file: TokenFileOption = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.001, metavar="SECONDS",
                                            help="Longest wait for a connection or an answer; a request "
                                                 "that takes longer counts as an error.")] = 10.0,
@@ -108,19 +108,17 @@ def api_cmd(
         STATUS_KEYS,
         ApiWorkload,
         check_base_url,
-        default_base_url,
         json_body,
         parse_headers,
         preflight,
         resolve_paths,
     )
-    from cascade_cli.bench.results import BASE_KEYS, summarize
-    from cascade_cli.config import mask_url, read_secret_file
+    from cascade_cli.bench.results import summarize
+    from cascade_cli.config import mask_url
 
     load = LoadOptions(clients, requests, duration, rate, processes, warmup)
-    settings = load_settings(load, {"serve.token": (token, "--token"),
-                                    "serve.token_file": (token_file, "--token-file")})
-    base = check_base_url(url if url is not None else default_base_url(settings.serve.host, settings.serve.port))
+    settings = load_settings(load, {"serve.token_file": (token_file, "--token-file")})
+    base = check_base_url(url if url is not None else hub_url(settings))
     names, urls = resolve_paths(base, paths)
     if body is not None and body_file is not None:
         raise UsageError("give --body or --body-file, not both")
@@ -138,12 +136,7 @@ def api_cmd(
     if verb == "GET" and payload is not None:
         raise UsageError("a body needs --method POST", "drop -X GET, or drop --body/--body-file")
     headers = parse_headers(header or [])
-    secret = settings.serve.token.strip()
-    if not secret and settings.serve.token_file:
-        secret = read_secret_file(settings.serve.token_file, "serve.token_file")
-        if not secret:
-            raise ConfigError(f"the token file {settings.serve.token_file} is empty",
-                              "put the token on its first line")
+    secret = hub_token(settings)
     plan = make_plan(load, settings)
     if plan.requests is not None and settings.source("bench.requests") == "default":
         plan = dataclasses.replace(plan, requests=API_REQUESTS)
@@ -152,19 +145,17 @@ def api_cmd(
 
         wanted = math.ceil(rate / API_RATE_PER_PROCESS)
         plan = dataclasses.replace(plan, processes=max(1, min(default_processes(), wanted)))
-    metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")] + list(STATUS_KEYS)
+    metrics = threshold_metrics(*STATUS_KEYS)
     parse_thresholds(fail_if or [], metrics, names)  # usage errors before any request
-    answers = preflight(urls, verb, payload, timeout, secret or None, headers)
+    answers = preflight(urls, verb, payload, timeout, secret, headers)
     messages = state().messages
     for answer in answers:
         if not 200 <= answer.status < 300:
             messages.warn(f"{verb} {mask_url(answer.url)} answered HTTP {answer.status} before the run; "
                           "non-2xx answers count as errors")
     workload = ApiWorkload(tests=names, urls=urls, method=verb, body=payload, headers=headers,
-                           token=secret or None, timeout=timeout)
-    settings_view = {"clients": plan.clients, "processes": max(1, min(plan.processes, plan.clients)),
-                     "requests": plan.requests, "duration_s": plan.duration, "rate": plan.rate,
-                     "warmup_s": plan.warmup, "method": verb, "urls": [mask_url(u) for u in urls],
+                           token=secret, timeout=timeout)
+    settings_view = {**plan_view(plan), "method": verb, "urls": [mask_url(u) for u in urls],
                      "body_bytes": len(payload) if payload is not None else None,
                      "headers": [name for name, _ in headers], "bearer_token": bool(secret),
                      "timeout_s": timeout, "http_version": "HTTP/1.1",

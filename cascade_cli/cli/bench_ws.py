@@ -20,22 +20,23 @@ from cascade_cli.cli.bench import (
     HistogramOption,
     LoadOptions,
     OutputOptions,
+    TokenFileOption,
     WarmupOption,
     app,
+    hub_token,
+    hub_url,
     load_settings,
     parse_thresholds,
-    progress_enabled,
     run_and_report,
-    show_results,
+    threshold_metrics,
 )
-from cascade_cli.cli.common import FormatOption, JsonOption, pick_format, state
-from cascade_cli.errors import EXIT_INTERRUPTED, CheckFailed, UsageError
+from cascade_cli.cli.common import FormatOption, JsonOption, state
+from cascade_cli.errors import UsageError
 from cascade_cli.output import Format
 
 if TYPE_CHECKING:
     from cascade_cli.bench.results import Measurement
     from cascade_cli.bench.ws_load import WsWorkload
-    from cascade_cli.config import Settings
 
 DEFAULT_DURATION = 10.0
 DEFAULT_RAMP_DURATION = 5.0
@@ -46,26 +47,6 @@ HUB_COLUMNS = ["test", "clients", "requests", "errors", "reach", "lost", "delive
                "p99_ms", "max_ms", "connect_p99_ms", "client_cpu_pct"]
 ECHO_COLUMNS = ["test", "clients", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms",
                 "max_ms", "connect_p99_ms", "client_cpu_pct"]
-
-
-def default_hub_url(settings: Settings) -> str:
-    """http://{serve.host}:{serve.port}, with a wildcard bind address replaced by loopback."""
-    host = settings.serve.host
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"http://{f'[{host}]' if ':' in host else host}:{settings.serve.port}"
-
-
-def hub_token(token: str | None, settings: Settings) -> str | None:
-    """--token, else serve.token (CASCADE_SERVE_TOKEN), else the first line of serve.token_file."""
-    if token:
-        return token.strip()
-    if settings.serve.token.strip():
-        return settings.serve.token.strip()
-    if settings.serve.token_file:
-        from cascade_cli.config import read_secret_file
-
-        return read_secret_file(settings.serve.token_file, "serve.token_file") or None
-    return None
 
 
 def ramp_steps(start: int, step: int, maximum: int) -> list[int]:
@@ -141,10 +122,7 @@ def ws_cmd(
         "--connect-rate", min=0.001, metavar="PER_SEC",
         help="Open new connections at this rate in total (default: 64 at a time per process, at once).")]
     = None,
-    token: Annotated[str | None, typer.Option(
-        "--token", metavar="TOKEN",
-        help="The hub's token, sent as a Bearer header (default: serve.token, i.e. CASCADE_SERVE_TOKEN, or "
-             "serve.token_file; prefer those: a flag shows in the process list).")] = None,
+    token_file: TokenFileOption = None,
     drain: Annotated[float, typer.Option(
         "--drain", min=0.0, max=600.0, metavar="SECONDS",
         help="After the last publish, wait for every subscriber to get every event of its channel, giving up "
@@ -184,12 +162,11 @@ def ws_cmd(
     import secrets
 
     from cascade_cli.bench import ws_load
-    from cascade_cli.bench.results import BASE_KEYS
     from cascade_cli.bench.runner import Plan, check_plan, default_processes
 
     messages_out = state().messages
     settings = load_settings(LoadOptions(clients=clients, duration=duration, rate=rate, processes=processes,
-                                         warmup=warmup))
+                                         warmup=warmup), {"serve.token_file": (token_file, "--token-file")})
     if echo and url:
         raise UsageError("give --url (a hub) or --echo (an echo server), not both")
     if echo and ramp:
@@ -216,17 +193,16 @@ def ws_cmd(
         counts = {tests[0]: bench.clients}
     peak = max(counts.values())
     check_plan(peak, messages, duration, rate)
-    base_metrics = [k for k in BASE_KEYS if k not in ("test", "interrupted")]
-    metrics = base_metrics + list(ws_load.ECHO_KEYS if echo else ws_load.HUB_KEYS)
-    metrics += ["ramp_max_clients"] if ramp else []
+    metrics = threshold_metrics(*(ws_load.ECHO_KEYS if echo else ws_load.HUB_KEYS),
+                                *(["ramp_max_clients"] if ramp else []))
     parse_thresholds(fail_if or [], metrics, tests)   # a bad --fail-if is refused before connecting
-    secret = hub_token(token, settings)
+    secret = hub_token(settings)
 
     if echo:
         info = ws_load.preflight_echo(echo, secret, compression)
         target, ws_base, metrics_url = echo, echo, None
     else:
-        urls = ws_load.hub_urls(url or default_hub_url(settings))
+        urls = ws_load.hub_urls(url or hub_url(settings))
         info = ws_load.preflight_hub(urls, names, secret, compression, payload_size)
         target, ws_base = urls.ws, urls.ws
         metrics_url = urls.metrics if ws_load.probe_metrics(urls.metrics, names) else None
@@ -236,18 +212,16 @@ def ws_cmd(
         messages_out.warn("the server declined permessage-deflate; running without compression"
                           + ("" if echo else " (start the hub with 'cascade serve --compression')"))
 
-    wanted = bench.processes or default_processes()
-    used = max(1, min(wanted, peak))
-    plan = Plan(clients=peak, processes=wanted, requests=messages, duration=duration, rate=rate,
-                warmup=bench.warmup)
+    plan = Plan(clients=peak, processes=bench.processes or default_processes(), requests=messages,
+                duration=duration, rate=rate, warmup=bench.warmup)
     workload = ws_load.WsWorkload(
         tests=tests, mode="echo" if echo else "hub", url=ws_base, clients=counts, channels=names,
         publishers=publishers, rate=rate, messages=messages, duration=duration, warmup=bench.warmup,
         payload_size=payload_size, compression=compression, connect_rate=connect_rate, token=secret,
         drain=drain, run_id=secrets.token_hex(6), metrics_url=metrics_url, ramp=ramp,
-        shared=ws_load.Shared(len(tests), len(names), used))
+        shared=ws_load.Shared(len(tests), len(names), plan.used_processes))
     settings_view: dict[str, Any] = {
-        "mode": workload.mode, "clients": peak, "processes": used, "messages": messages,
+        "mode": workload.mode, "clients": peak, "processes": plan.used_processes, "messages": messages,
         "duration_s": duration, "rate": rate, "warmup_s": bench.warmup, "payload_size": payload_size,
         "compression": info.compressed, "connect_rate": connect_rate, "drain_s": drain,
         "run_id": workload.run_id}
@@ -256,19 +230,16 @@ def ws_cmd(
                               "server_metrics": metrics_url is not None})
     output = OutputOptions(fmt, json_flag, histogram, export_json, export_csv, fail_if or [])
     columns = (ECHO_COLUMNS if echo else HUB_COLUMNS) + (["uncorrected_p99_ms"] if rate else [])
-    if echo:
-        run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
-                       row=lambda m: with_notes(m, ws_load.echo_row(m, target_rate=rate)),
-                       metrics=metrics, columns=columns, output=output)
-    elif not ramp:
-        run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
-                       row=lambda m: with_notes(m, ws_load.hub_row(m, target_rate=rate)),
-                       metrics=metrics, columns=columns, output=output)
-    else:
+    if ramp:
         assert rate is not None
         settings_view.update({"ramp_steps": list(counts.values()), "slo_ms": slo})
         run_ramp(workload, plan, target=target, rate=rate, slo=slo, settings_view=settings_view,
                  metrics=metrics, columns=["test", "held"] + columns[1:], output=output)
+        return
+    row_of = ws_load.echo_row if echo else ws_load.hub_row
+    run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
+                   row=lambda m: with_notes(m, row_of(m, target_rate=rate)),
+                   metrics=metrics, columns=columns, output=output)
 
 
 def with_notes(m: Measurement, row: dict[str, Any]) -> dict[str, Any]:
@@ -281,76 +252,71 @@ def with_notes(m: Measurement, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+class Ramp:
+    """--ramp's verdicts, one per step, as run_and_report() hooks: the parent judges each step as
+    it ends (`on_result`) and lets the load processes go on or skip the rest (`Shared.verdict`);
+    every row gets `held` and `ramp_max_clients`, the document `ramp_max_clients` and
+    `ramp_stop_reason`."""
+
+    def __init__(self, workload: WsWorkload, rate: float, slo: float) -> None:
+        self.workload = workload
+        self.rate = rate
+        self.slo = slo
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.max = 0                  # the largest count that held
+        self.last = ""                # why it held
+        self.failed: int | None = None
+        self.reason = "every step held up to --ramp-max"
+
+    def on_result(self, m: Measurement) -> None:
+        from cascade_cli.bench import ws_load
+
+        index = self.workload.tests.index(m.test)
+        if m.counters.get(ws_load.SKIPPED):
+            self.workload.shared.verdict[index] = 2
+            return
+        row = with_notes(m, ws_load.hub_row(m, target_rate=self.rate))
+        held, why = ramp_verdict(row, self.slo)
+        row["held"] = held
+        self.rows[m.test] = row
+        if held:
+            self.max = self.workload.clients[m.test]
+            self.last = why
+        else:
+            self.reason = why
+            self.failed = self.workload.clients[m.test]
+        self.workload.shared.verdict[index] = 1 if held else 2
+
+    def row(self, m: Measurement) -> dict[str, Any] | None:
+        """The step's row from its verdict; None for a skipped step."""
+        return self.rows.get(m.test)
+
+    def finish(self, rows: list[dict[str, Any]], interrupted: bool) -> dict[str, Any]:
+        for row in rows:
+            row["ramp_max_clients"] = self.max
+        stopped = self.failed is not None or interrupted
+        return {"ramp_max_clients": self.max, "ramp_stop_reason": self.reason if stopped else None}
+
+    def epilogue(self) -> None:
+        messages = state().messages
+        if self.failed is not None:
+            held = f"{self.max:,} subscribers held ({self.last}); " if self.max else "no step held: "
+            messages.info(f"ramp: {held}{self.failed:,} did not: {self.reason}")
+        elif self.rows:
+            messages.info(f"ramp: every step held, up to {self.max:,} subscribers "
+                          f"(--ramp-max {max(self.workload.clients.values()):,})")
+
+
 def run_ramp(workload: WsWorkload, plan: Any, *, target: str, rate: float, slo: float,
              settings_view: dict[str, Any], metrics: list[str], columns: list[str],
              output: OutputOptions) -> None:
-    """`run_and_report()` for --ramp: the parent judges each step as it ends and lets the load
-    processes go on or skip the rest; the document gets `ramp_max_clients` and
-    `ramp_stop_reason`, every row `held` and `ramp_max_clients`."""
-    from cascade_cli.bench import report, ws_load
-    from cascade_cli.bench.runner import ProgressLine, run_workload
-    from cascade_cli.bench.thresholds import evaluate
-
-    thresholds = parse_thresholds(output.fail_if, metrics, workload.tests)
-    fmt = pick_format(output.fmt, output.json_flag)
-    messages = state().messages
+    """`run_and_report()` for --ramp, with the `Ramp` hooks."""
     steps = list(workload.clients.values())
     length = f"{plan.requests:,} events" if plan.requests else f"{plan.duration:g} s"
-    messages.info(f"cascade bench ws --ramp: {target}, {steps[0]} to {steps[-1]} subscribers in up to "
-                  f"{len(steps)} steps of {length} at {rate:g} events/s (warmup {plan.warmup:g} s), "
-                  f"p99 SLO {slo:g} ms, "
-                  f"{workload.shared.processes} processes")
-    rows: list[dict[str, Any]] = []
-    results: list[Measurement] = []
-    verdict: dict[str, Any] = {"max": 0, "reason": "every step held up to --ramp-max", "failed": None}
-
-    def on_result(m: Measurement) -> None:
-        index = workload.tests.index(m.test)
-        if m.counters.get(ws_load.SKIPPED):
-            workload.shared.verdict[index] = 2
-            return
-        row = with_notes(m, ws_load.hub_row(m, target_rate=rate))
-        held, why = ramp_verdict(row, slo)
-        row["held"] = held
-        rows.append(row)
-        results.append(m)
-        if held:
-            verdict["max"] = workload.clients[m.test]
-            verdict["last"] = why
-        else:
-            verdict["reason"] = why
-            verdict["failed"] = workload.clients[m.test]
-        workload.shared.verdict[index] = 1 if held else 2
-
-    outcome = run_workload(workload, plan, progress=ProgressLine(progress_enabled()), on_result=on_result)
-    for row in rows:
-        row["ramp_max_clients"] = verdict["max"]
-    checks = evaluate(rows, thresholds)
-    histograms = {m.test: m.latency for m in results} if output.histogram else None
-    doc = report.document("ws", target, settings_view, rows, checks, outcome.interrupted, histograms)
-    doc["ramp_max_clients"] = verdict["max"]
-    stopped = verdict["failed"] is not None or outcome.interrupted
-    doc["ramp_stop_reason"] = verdict["reason"] if stopped else None
-    show_results(doc, fmt, columns, histograms=histograms, no_color=state().no_color)
-    report.write_exports(doc, output.export_json, output.export_csv)
-    for m in results:
-        for sample in m.error_samples:
-            messages.warn(f"{m.test}: {m.errors:,} errors, for example: {sample}")
-            break
-    if verdict["failed"] is not None:
-        held = (f"{verdict['max']:,} subscribers held ({verdict['last']}); " if verdict["max"]
-                else "no step held: ")
-        messages.info(f"ramp: {held}{verdict['failed']:,} did not: {verdict['reason']}")
-    elif rows:
-        messages.info(f"ramp: every step held, up to {verdict['max']:,} subscribers "
-                      f"(--ramp-max {steps[-1]:,})")
-    if outcome.interrupted:
-        messages.warn("interrupted: the results above cover what was measured before Ctrl-C")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    failed = [c for c in checks if c["breached"]]
-    if failed:
-        first = failed[0]
-        raise CheckFailed(f"{len(failed)} threshold check(s) failed, first: {first['test']}: "
-                          f"{first['threshold']} (measured {first['value']})",
-                          "the table marks each breach with '!'; --format json lists every check")
-
+    intro = (f"cascade bench ws --ramp: {target}, {steps[0]} to {steps[-1]} subscribers in up to "
+             f"{len(steps)} steps of {length} at {rate:g} events/s (warmup {plan.warmup:g} s), "
+             f"p99 SLO {slo:g} ms, {workload.shared.processes} processes")
+    ramp = Ramp(workload, rate, slo)
+    run_and_report(command="ws", target=target, workload=workload, plan=plan, settings_view=settings_view,
+                   row=ramp.row, metrics=metrics, columns=columns, output=output, intro=intro,
+                   on_result=ramp.on_result, finish=ramp.finish, epilogue=ramp.epilogue)
