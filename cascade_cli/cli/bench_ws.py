@@ -196,7 +196,8 @@ def ws_cmd(
     metrics = threshold_metrics(*(ws_load.ECHO_KEYS if echo else ws_load.HUB_KEYS),
                                 *(["ramp_max_clients"] if ramp else []))
     parse_thresholds(fail_if or [], metrics, tests)   # a bad --fail-if is refused before connecting
-    secret = hub_token(settings)
+    # the hub's token (env or config) goes to the hub; an echo server gets one only from --token-file
+    secret = hub_token(settings) if not echo or token_file is not None else None
 
     if echo:
         info = ws_load.preflight_echo(echo, secret, compression)
