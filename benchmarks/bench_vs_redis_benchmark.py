@@ -230,7 +230,8 @@ def run_redis_benchmark(port: int, test: str, sc: Scenario, args: argparse.Names
     row = rows[0]
     ops = float(row["rps"])
     window = sc.requests / ops if ops else meter.wall
-    return {"ops_per_sec": ops, "p50_ms": float(row["p50_latency_ms"]), "p99_ms": float(row["p99_latency_ms"]),
+    return {"ops_per_sec": ops, "mean_ms": float(row["avg_latency_ms"]), "p50_ms": float(row["p50_latency_ms"]),
+            "p99_ms": float(row["p99_latency_ms"]),
             "max_ms": float(row["max_latency_ms"]), "window_s": window,
             "cpu_pct": 100 * meter.tool / window, "server_cpu_pct": 100 * meter.server / window,
             "others_pct": 100 * meter.others / meter.wall}
@@ -270,7 +271,8 @@ def run_cascade(port: int, test: str, clients: int, pipeline: int, requests: int
     if row.get("errors"):
         print(f"warning: cascade {test}: {row['errors']} errors", file=sys.stderr)
     window = row["duration_s"] or meter.wall
-    return {"ops_per_sec": row["ops_per_sec"], "p50_ms": row["p50_ms"], "p99_ms": row["p99_ms"],
+    return {"ops_per_sec": row["ops_per_sec"], "mean_ms": row["mean_ms"], "p50_ms": row["p50_ms"],
+            "p99_ms": row["p99_ms"],
             "max_ms": row["max_ms"], "window_s": window,
             "cpu_pct": 100 * max(0.0, meter.tool - baseline) / window,
             "busiest_cpu_pct": row.get("client_cpu_pct"), "processes": doc["settings"].get("processes"),
@@ -333,6 +335,15 @@ def at_rb_resolution(ms: float | None) -> float | None:
     while us >= top:
         unit, top = unit * 2, top * 2
     return ((us // unit) * unit + unit - 1) / 1000
+
+
+def in_flight(result: dict[str, Any]) -> float | None:
+    """Requests inside the measured latency window on average (Little's law: ops/s x mean).
+    Below the client count when a tool's connections idle between a reply and the next send
+    (redis-benchmark writes on the next event-loop turn and starts its clock there)."""
+    if result.get("mean_ms") is None or result.get("ops_per_sec") is None:
+        return None
+    return result["ops_per_sec"] * result["mean_ms"] / 1000
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -408,6 +419,7 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
                          "cascade_p50_at_rb_resolution_ms": at_rb_resolution(ca["p50_ms"]),
                          "p50_ratio_at_rb_resolution": ratio(at_rb_resolution(ca["p50_ms"]), rb["p50_ms"]),
                          "saturated": saturated(rb, ca, args.rb_threads or 1),
+                         "rb_in_flight": in_flight(rb), "cascade_in_flight": in_flight(ca),
                          "rounds": raw[sc.key][test]})
         results.append({"scenario": sc.key, "title": sc.title, "clients": sc.clients, "pipeline": sc.pipeline,
                         "requests": sc.requests, "target": sc.target, "tests": rows})
@@ -476,7 +488,7 @@ def print_table(report: dict[str, Any]) -> None:
             f"  {'rb p99':>7} {'ca p99':>7}  {'rb cpu':>6} {'ca cpu':>12} {'srv cpu':>10}")
     for block in report["results"]:
         print(f"\n{block['title']}, -n {block['requests']:,} per test")
-        print(head + ("  ca p50*  ratio*" if block["target"] == "p50" else ""))
+        print(head + ("  ca p50*  ratio*  in flight" if block["target"] == "p50" else ""))
         others = []
         for row in block["tests"]:
             rb, ca = row["redis_benchmark"], row["cascade"]
@@ -487,6 +499,7 @@ def print_table(report: dict[str, Any]) -> None:
                   f"{rb['p50_ms']:7.3f} {ca['p50_ms']:7.3f} {row['p50_ratio']:6.2f}  "
                   f"{rb['p99_ms']:7.3f} {ca['p99_ms']:7.3f}  {pct(rb['cpu_pct']):>6} {ca_cpu:>12} {srv:>10}"
                   + (f"  {row['cascade_p50_at_rb_resolution_ms']:7.3f} {row['p50_ratio_at_rb_resolution']:7.2f}"
+                     f"  {row['rb_in_flight']:4.1f}/{row['cascade_in_flight']:<4.1f}"
                      if block["target"] == "p50" else ""))
         print(f"(other processes on the machine meanwhile: median {pct(median(others))} of a core)")
         hot: dict[str, list[str]] = {}
@@ -498,6 +511,9 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"saturated (>= {SATURATED_PCT:.0f}% of a core per thread/process): {what}"
                   + ("; so this closed loop is not an unsaturated load: its p50 includes queueing"
                      if block["target"] == "p50" else ""))
+        if block["target"] == "p50":
+            print(f"in flight = ops/s x mean latency (rb/ca): requests inside the timed window on average, of "
+                  f"{block['clients']} connection(s); fewer means less queueing in the p50")
     clients = report["open_loop_reference"][0]["clients"]
     print(f"\nreference only (not a target): cascade open loop, -c {clients} --processes 1 --rate R "
           f"(latency from the intended send time) vs redis-benchmark's closed-loop -c {clients} p50")
