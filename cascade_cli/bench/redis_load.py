@@ -184,6 +184,7 @@ class Connection(asyncio.Protocol):
         self.driver.on_lost(self)
 
     def data_received(self, data: bytes) -> None:
+        received = time.monotonic_ns()  # replies count as answered when their bytes arrive
         reader = self.reader
         reader.feed(data)
         got = errors = 0
@@ -205,7 +206,7 @@ class Connection(asyncio.Protocol):
         if self.handshake:
             self._handshake_replies(got, errors)
         elif got:
-            self.driver.on_replies(self, got, errors)
+            self.driver.on_replies(self, got, errors, received)
 
     def _handshake_replies(self, got: int, errors: int) -> None:
         if errors:
@@ -310,9 +311,9 @@ class Switchboard:
         self.current: Driver | None = None
         self.last_error = ""
 
-    def on_replies(self, conn: Connection, got: int, errors: int) -> None:
+    def on_replies(self, conn: Connection, got: int, errors: int, received: int) -> None:
         if self.current is not None:
-            self.current.on_replies(conn, got, errors)
+            self.current.on_replies(conn, got, errors, received)
 
     def on_lost(self, conn: Connection) -> None:
         if self.current is not None:
@@ -425,26 +426,28 @@ class Driver:
             payload = b"".join(self.ring[(conn.position + j) % len(self.ring)] for j in range(size))
         conn.waiting = size
         conn.batch = size if measured else -size
-        conn.sent_ns = now
+        conn.sent_ns = time.monotonic_ns()
         conn.write(payload)
 
-    def on_replies(self, conn: Connection, got: int, errors: int) -> None:
+    def on_replies(self, conn: Connection, got: int, errors: int, received: int) -> None:
+        """Replies arrived at `received` (ns): the closed loop sends the next batch first, then
+        records the one answered (so recording is not on the next request's path)."""
         if self.share.rate:
-            self._open_replies(conn, got, errors)
+            self._open_replies(conn, got, errors, received)
             return
         conn.waiting -= got
         if errors and conn.batch > 0:
             self.m.add_error(self.workload_last_error(), errors)
         if conn.waiting > 0:
             return
-        now = time.monotonic_ns()
-        if conn.batch > 0:
-            ok = conn.batch - min(errors, conn.batch)
+        batch, sent = conn.batch, conn.sent_ns
+        self._send_batch(conn, received)
+        if batch > 0:
+            ok = batch - min(errors, batch)
             if ok:
-                self.record(now - conn.sent_ns, ok)
+                self.record(received - sent, ok)
             self.m.ops += ok
-            self.m.ended = now
-        self._send_batch(conn, now)
+            self.m.ended = received
         if self.active == 0 or not self.sending:
             self._maybe_done()
 
@@ -503,8 +506,7 @@ class Driver:
         self.sending = False
         self._maybe_done()
 
-    def _open_replies(self, conn: Connection, got: int, errors: int) -> None:
-        now = time.monotonic_ns()
+    def _open_replies(self, conn: Connection, got: int, errors: int, now: int) -> None:
         measure_from = self.measure_from
         inflight = conn.inflight
         if errors:

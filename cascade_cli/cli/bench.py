@@ -52,8 +52,9 @@ RateOption = Annotated[float | None, typer.Option("--rate", metavar="OPS",
                                                           "schedule (default: closed loop).")]
 ProcessesOption = Annotated[int | None, typer.Option("--processes", min=0, max=256,
                                                         help="Load generator processes (default: bench.processes; "
-                                                             "0: one per core, or with --rate one per "
-                                                             "50,000 ops/s).")]
+                                                             "0: one per core, one fewer when the target is "
+                                                             "on this machine; with --rate one per 40,000 "
+                                                             "ops/s up to that).")]
 WarmupOption = Annotated[float | None, typer.Option("--warmup", min=0, metavar="SECONDS",
                                                        help="Seconds of load before measuring, excluded from "
                                                             "results (default: bench.warmup).")]
@@ -136,14 +137,15 @@ def hub_url(settings: Settings) -> str:
     return f"http://{host}:{settings.serve.port}"
 
 
-def make_plan(load: LoadOptions, settings: Settings) -> Any:
-    """The runner's plan: requests from config unless --duration; processes 0 means one per core."""
-    from cascade_cli.bench.runner import Plan, check_plan, default_processes
+def make_plan(load: LoadOptions, settings: Settings, target: str, **processes_options: Any) -> Any:
+    """The runner's plan: requests from config unless --duration; processes 0 means
+    `runner.default_processes()` for `target` (`processes_options` go to it)."""
+    from cascade_cli.bench.runner import Plan, check_plan, default_processes, is_local
 
     bench = settings.bench
     check_plan(bench.clients, load.requests, load.duration, load.rate)
     requests = None if load.duration is not None else bench.requests
-    processes = bench.processes or default_processes(load.rate)
+    processes = bench.processes or default_processes(load.rate, local=is_local(target), **processes_options)
     return Plan(clients=bench.clients, processes=processes, requests=requests, duration=load.duration,
                 rate=load.rate, warmup=bench.warmup)
 
@@ -316,7 +318,7 @@ def redis_cmd(
     except ValueError as exc:
         raise UsageError(f"unknown test(s) in --tests: {exc}",
                          "see 'cascade bench redis --help' for the test names") from None
-    plan = make_plan(load, settings)
+    plan = make_plan(load, settings, settings.redis.url)
     metrics = threshold_metrics()
     parse_thresholds(fail_if or [], metrics, names)  # usage errors before the server is asked
     if rate is not None and pipeline is not None and pipeline > 1:

@@ -7,7 +7,6 @@ Adds the `api` command to the `cascade bench` group; the load generator is
 from __future__ import annotations
 
 import dataclasses
-import math
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -54,9 +53,9 @@ RequestsOption = Annotated[int | None, typer.Option("--requests", "-n", min=1,
                                                          "--duration).")]
 ProcessesOption = Annotated[int | None, typer.Option("--processes", min=0, max=256,
                                                      help="Load generator processes (default: bench.processes; "
-                                                          "0: one per core, or with --rate one per "
-                                                          f"{API_RATE_PER_PROCESS:,} ops/s up to one per "
-                                                          "core).")]
+                                                          "0: one per core, one fewer when the target is "
+                                                          f"on this machine; with --rate one per "
+                                                          f"{API_RATE_PER_PROCESS:,} ops/s up to that).")]
 
 API_COLUMNS = ["test", "requests", "errors", "ops_per_sec", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
                "client_cpu_pct", "status_4xx", "status_5xx", "transport_errors"]
@@ -137,14 +136,9 @@ def api_cmd(
         raise UsageError("a body needs --method POST", "drop -X GET, or drop --body/--body-file")
     headers = parse_headers(header or [])
     secret = hub_token(settings)
-    plan = make_plan(load, settings)
+    plan = make_plan(load, settings, urls[0], ops_per_process=API_RATE_PER_PROCESS)
     if plan.requests is not None and settings.source("bench.requests") == "default":
         plan = dataclasses.replace(plan, requests=API_REQUESTS)
-    if rate is not None and settings.bench.processes == 0:
-        from cascade_cli.bench.runner import default_processes
-
-        wanted = math.ceil(rate / API_RATE_PER_PROCESS)
-        plan = dataclasses.replace(plan, processes=max(1, min(default_processes(), wanted)))
     metrics = threshold_metrics(*STATUS_KEYS)
     parse_thresholds(fail_if or [], metrics, names)  # usage errors before any request
     answers = preflight(urls, verb, payload, timeout, secret, headers)
