@@ -35,7 +35,7 @@ for a quiet machine before each test's pair of runs, and a pair during which oth
 more than 30% of a core is rerun, --retries times at most).
 
 redis-benchmark runs single-threaded unless --rb-threads N (its --threads N); cascade spreads
-over --processes (default: its own, one per core). Both settings are printed. With --threads,
+over --processes (default: its own, one per core but one left to a local server). Both settings are printed. With --threads,
 redis-benchmark's run ends on its 250 ms timer tick, so its ops/s is understated by up to 0.25 s
 per run (rps 99,950 for a 1.8 s run of -n 200000); the ops/s targets then use its upper bound.
 
@@ -497,7 +497,7 @@ def print_table(report: dict[str, Any]) -> None:
           f"tests {','.join(cfg['tests'])}, {cfg['data_size']}-byte values")
     print(f"redis-benchmark: {cfg['rb_threads']} thread(s)" + ("" if cfg["rb_threads"] > 1 else " (its default)")
           + f"; cascade: {procs} process(es)"
-          + (" (its default: one per core)" if cfg["cascade_processes_flag"] is None else " (--processes)"))
+          + (" (its default: one per core, one left to a local server)" if cfg["cascade_processes_flag"] is None else " (--processes)"))
     print(f"cascade: {cfg['cascade_cmd']} ...")
     print("ratio = cascade / redis-benchmark; CPU in % of one core over the measured window: "
           "rb = redis-benchmark, ca = cascade total [busiest process], srv = redis-server during rb / ca")
