@@ -76,7 +76,7 @@ TokenFileOption = Annotated[str | None, typer.Option(
 
 @dataclass
 class LoadOptions:
-    """The load flags as given (None: not given); `resolve()` fills them from config."""
+    """The load flags as given (None: not given); `load_settings()` lays them over config."""
 
     clients: int | None = None
     requests: int | None = None
