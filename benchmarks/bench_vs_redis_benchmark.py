@@ -17,7 +17,9 @@ and the CPU that each tool and the server used, so that a reader sees who satura
      measured from the intended send time
 
 Targets (issue 5), marked PASS/FAIL: ops/s ratio >= 0.7 in scenarios 1 and 2 (per test), p50
-ratio <= 1.2 in scenario 3's closed loops (per test). redis-benchmark reports latencies in 8 us
+ratio <= 1.2 in scenario 3's closed loops (per test) where neither tool saturates its core (the
+issue's "a load that neither saturates"; a saturated one is shown as N/A with its ratio: its
+p50 is mostly queueing, and cascade, sending more, queues more). redis-benchmark reports latencies in 8 us
 steps below 16 ms (whole microseconds in an HDR histogram with a 10 us floor, each bucket's top
 value: 0.047, 0.055, 0.063 ms), which is 15% at a 55 us p50; the p50 target therefore compares
 cascade's p50 rounded the same way (the `ca p50*` and `ratio*` columns), and the raw ratio is
@@ -472,10 +474,13 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 text = f"ops/s cascade/redis-benchmark >= {TARGET_OPS_RATIO} at -c {block['clients']} " \
                        f"-P {block['pipeline']}"
             elif block["target"] == "p50":
+                # the issue's p50 target is for a load that neither tool saturates: a saturated
+                # closed loop's p50 is mostly queueing, and shows as N/A with its ratio
                 value = row["p50_ratio_at_rb_resolution"]
-                ok = value is not None and value <= TARGET_P50_RATIO
+                tools = [w for w in row.get("saturated", []) if w in ("redis-benchmark", "cascade")]
+                ok = None if tools else value is not None and value <= TARGET_P50_RATIO
                 text = f"p50 cascade/redis-benchmark <= {TARGET_P50_RATIO} at -c {block['clients']} " \
-                       f"-P {block['pipeline']} (*)"
+                       f"-P {block['pipeline']} (*)" + (f" [saturated: {', '.join(tools)}]" if tools else "")
             else:
                 continue
             out.append({"scenario": block["scenario"], "test": row["test"], "target": text,
@@ -559,10 +564,13 @@ def print_table(report: dict[str, Any]) -> None:
         value = "-" if t["value"] is None else f"{t['value']:.2f}"
         mark = "N/A " if t["ok"] is None else "PASS" if t["ok"] else "FAIL"
         print(f"  {mark}  {t['target']:52} {t['test']:6} {value}")
+    print("  N/A: not measurable (a run too short for redis-benchmark's bound), or a p50 target where a tool "
+          "saturated: the target is for a load neither saturates")
     print("  (*) cascade's p50 rounded as redis-benchmark rounds its own (whole us, 8 us buckets below "
           "16 ms, the bucket's top reported): like for like")
     passed = sum(1 for t in report["targets"] if t["ok"])
-    print(f"  {passed}/{len(report['targets'])} passed")
+    counted = sum(1 for t in report["targets"] if t["ok"] is not None)
+    print(f"  {passed}/{counted} passed ({len(report['targets']) - counted} N/A)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
