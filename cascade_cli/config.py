@@ -83,6 +83,15 @@ def _channels(value: list[str]) -> str | None:
     return None if value else "must name at least one channel"
 
 
+def _channel_history(value: list[str]) -> str | None:
+    for item in value:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}=[0-9]+/[0-9]+(\.[0-9]+)?", item) \
+                or int(item.split("=")[1].split("/")[0]) < 1:
+            return (f"has {item!r}: write CHANNEL=SIZE/TTL, SIZE at least 1 and TTL in seconds (0: no "
+                    "age limit), e.g. cascade-events=10000/86400")
+    return None
+
+
 def _path_with_query(value: str) -> str | None:
     return None if value.startswith("/") else "must be a path starting with /"
 
@@ -102,6 +111,8 @@ class RedisSettings:
                        "else the in-memory server), native or memory",
                        check=_one_of("auto", "native", "memory"))
     server_binary: str = _key("", "redis-server or valkey-server to run (empty: search PATH)")
+    cluster: str = _key("auto", "whether redis.url is a Redis Cluster node: auto (ask the server), yes or no",
+                        check=_one_of("auto", "yes", "no"))
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,14 @@ class ServeSettings:
     token: str = _key("", "token required to publish and to connect; prefer CASCADE_SERVE_TOKEN or "
                       "token_file", secret=True)
     token_file: str = _key("", "file whose first line is the token (used when token is empty)")
+    workers: int = _key(1, "worker processes serving one port, joined through the Redis bus",
+                        check=_between(1, 64))
+    history_size: int = _key(1000, "events kept per channel for resuming clients (Redis stream MAXLEN)",
+                             check=_between(1, 1_000_000))
+    history_ttl: float = _key(3600.0, "seconds events stay in a channel's history (stream MINID); 0: no "
+                              "age limit", check=_not_negative)
+    channel_history: list[str] = _key([], "per-channel history bounds, CHANNEL=SIZE/TTL (e.g. "
+                                      "cascade-events=10000/86400)", check=_channel_history)
     venice_proxy: bool = _key(True, "serve GET /api/venice/{path} from the Venice bridge")
     venice_cache_ttl: float = _key(30.0, "seconds Venice answers stay cached in Redis", check=_positive)
 
