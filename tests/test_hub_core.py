@@ -552,8 +552,8 @@ def test_batch_is_valid_json_of_the_events() -> None:
 
 
 def test_server_messages() -> None:
-    assert json.loads(messages.connected("u", ["a"], 2.0)) == {
-        "type": "connected", "client_id": "u", "channels": ["a"], "timestamp": 2.0}
+    assert json.loads(messages.connected("u", ["a"], 2.0, "i1")) == {
+        "type": "connected", "client_id": "u", "channels": ["a"], "timestamp": 2.0, "instance": "i1"}
     assert json.loads(messages.pong(3.0)) == {"type": "pong", "timestamp": 3.0}
     assert json.loads(messages.lag(7)) == {"type": "lag", "dropped": 7}
     assert json.loads(messages.error("bad")) == {"type": "error", "error": "bad"}

@@ -243,7 +243,8 @@ def test_connect_to_a_channel_sends_connected(hub: Serve) -> None:
     before = time.time()
     with open_ws(hub.ws(f"/{CHANNEL}")) as ws:
         message = connected(ws)
-    assert set(message) == {"type", "client_id", "channels", "timestamp"}
+    assert set(message) == {"type", "client_id", "channels", "timestamp", "instance"}
+    assert message["instance"] == hub.get("/health").json()["instance"]
     assert str(uuid.UUID(message["client_id"])) == message["client_id"]
     assert message["channels"] == [CHANNEL]
     assert isinstance(message["timestamp"], float)

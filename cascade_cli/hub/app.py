@@ -21,11 +21,22 @@ from cascade_cli.hub import messages
 from cascade_cli.hub import metrics as prom
 from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
 from cascade_cli.hub.routing import ChannelState
-from cascade_cli.hub.service import HubOptions, HubService
+from cascade_cli.hub.service import BusUnavailable, HubOptions, HubService, UnknownChannel
 from cascade_cli.hub.wsendpoint import WebSocketEndpoint
 
 MAX_BODY = 1024 * 1024
 """Largest publish request body, in bytes."""
+
+
+MAX_HISTORY_PAGE = 1000
+"""Most events one `GET /api/channels/{c}/history` returns."""
+
+
+def unavailable(message: str) -> JSONResponse:
+    """503 with Retry-After: Redis cannot take or give history right now."""
+    response = error(503, f"{message}; retry later")
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -237,13 +248,34 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         if problem:
             return error(422, problem)
         try:
-            payloads = service.encode_all(channel, events)
+            ids = await service.publish_many(channel, events)
         except messages.EventTooLarge as exc:
             return error(413, f"{exc}: publish smaller events")
         except (ValueError, TypeError) as exc:
             return error(422, f"data is not valid JSON: {exc}")
-        ids = [service.publish_encoded(channel, event_id, payload) for event_id, payload in payloads]
+        except BusUnavailable as exc:
+            return unavailable(f"not published: {exc}")
         return {"channel": channel, "ids": ids}
+
+    @api.get("/api/channels/{channel}/history", summary="A channel's kept events, oldest first")
+    async def channel_history(channel: str, request: Request, since: str | None = None,
+                              limit: int = 100) -> Any:
+        service = hub()
+        if not token_matches(options.token, bearer(request.headers.get("authorization"))):
+            return error(401, "unauthorized: send the hub's token as 'Authorization: Bearer <token>'")
+        if not 1 <= limit <= MAX_HISTORY_PAGE:
+            return error(422, f"limit must be between 1 and {MAX_HISTORY_PAGE}")
+        try:
+            page = await service.history(channel, since, limit)
+        except UnknownChannel:
+            return error(404, f"unknown channel {channel!r}", channels=sorted(service.hub.channels))
+        except ValueError as exc:
+            return error(422, f"since: {exc}")
+        except BusUnavailable as exc:
+            return unavailable(f"history unavailable: {exc}")
+        body = b"".join((b'{"channel":', messages.dumps(channel), b',"gap":', b"true" if page.gap else b"false",
+                         b',"next":', messages.dumps(page.next), b',"events":[', b",".join(page.events), b"]}"))
+        return Response(body, media_type="application/json")
 
     @api.get("/api/venice/{path:path}", summary="The Venice bridge, cached in Redis")
     async def venice_proxy(path: str, request: Request) -> Response:

@@ -1,11 +1,16 @@
-"""The event bus between `cascade serve` instances: local only, or Redis pub/sub.
+"""The event bus of `cascade serve`: where events get their ids, their history and their way to
+every instance.
 
-Every instance delivers its own publishes to its local clients at once and hands them to the
-bus; the Redis bus publishes them on `<prefix><channel>` and delivers what other instances
-published (each message starts with the sending instance's id, so an instance skips its own).
-When Redis goes away, local delivery goes on, `state` turns "down", events meant for other
-instances are counted as dropped, and the bus reconnects with capped exponential backoff and
-jitter. Call `start()` once the event loop runs and `stop()` at shutdown.
+`LocalBus` keeps each channel's history in this process. `RedisBus` keeps it in a Redis stream per
+channel (`cascade:hub:{<channel>}:history`) and wakes the other instances with sharded pub/sub
+(`SPUBLISH cascade:hub:{<channel>}`); every instance reads each channel's stream after its own
+cursor and delivers in stream order, so ids are ordered and unique across instances, no instance
+delivers an event twice, and a client resuming from an id misses nothing. The hash tag puts a
+channel's stream and shard channel on the same Redis Cluster slot.
+
+A publish returns ids only after the stream has the events; while Redis (or, on a cluster, the
+shard owning the channel) is unreachable it raises `BusUnavailable`. Call `start()` once the
+event loop runs, `follow(channel)` for every channel the hub serves, and `stop()` at shutdown.
 """
 
 from __future__ import annotations
@@ -14,29 +19,35 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cascade_cli.config import mask_url
+from cascade_cli.hub import history, messages
+from cascade_cli.hub.history import PAGE, Bounds, LocalStream, StreamId, format_id, parse_id
 from cascade_cli.hub.metrics import REDIS_RTT_BUCKETS, Histogram
 
 if TYPE_CHECKING:
-    import redis.asyncio
-
     from cascade_cli.config import RedisSettings
 
 LOCAL = "local"
 CONNECTING = "connecting"
 OK = "ok"
+PARTIAL = "partial"
 DOWN = "down"
 
 PREFIX = "cascade:hub:"
-MAX_BACKLOG = 10_000
-"""Events waiting to be published to Redis; past this, more are counted as dropped."""
+MAX_WAITING = 10_000
+"""Publishes waiting for Redis per channel; past this, more are refused (BusUnavailable)."""
+MAX_ROUND = 1000
+"""Events written to a channel's stream per round trip."""
 PING_EVERY = 2.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
+
+Events = Callable[[str, list[bytes]], None]
+"""`on_events(channel, messages)`: encoded event messages, in stream order, for live subscribers."""
 
 
 def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
@@ -46,48 +57,171 @@ def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
     return ceiling * (0.5 + rand() / 2)
 
 
+class BusUnavailable(RuntimeError):
+    """The channel's history cannot be written or read now; the caller may retry later."""
+
+
+@dataclass(eq=False)
+class Resume:
+    """A client resuming a channel after `since`: the bus calls `notice(gap message)` when
+    history after `since` was trimmed, `send(events)` with what it missed, then `attach()` to
+    join it to live delivery, all in order; `alive()` False cancels."""
+
+    since: StreamId
+    notice: Callable[[bytes], None]
+    send: Callable[[list[bytes]], None]
+    attach: Callable[[], None]
+    alive: Callable[[], bool]
+    after: StreamId = (0, 0)
+    checked: bool = False
+
+    def __post_init__(self) -> None:
+        self.after = self.since
+
+
+@dataclass
+class HistoryPage:
+    """`GET /api/channels/{c}/history`: encoded events (oldest first), whether history after
+    `since` was trimmed, and the id to pass as `since` for the next page."""
+
+    events: list[bytes]
+    gap: bool
+    next: str | None
+
+
+def shard_channel(channel: str) -> str:
+    return f"{PREFIX}{{{channel}}}"
+
+
+def stream_key(channel: str) -> str:
+    return f"{PREFIX}{{{channel}}}:history"
+
+
+def gap_message(channel: str, since: StreamId, first: str | None) -> bytes:
+    """`{"type":"gap",...}`: events after `since` were trimmed from history before this client
+    came back; `first` is the oldest id still kept."""
+    return messages.dumps({"type": "gap", "channel": channel, "since": format_id(since), "first": first})
+
+
+def _prefix(channel: str) -> bytes:
+    return history.event_prefix(messages.dumps(channel))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class LocalBus:
-    """One instance on its own: nothing crosses process boundaries."""
+    """One instance on its own: history in this process, nothing crosses process boundaries."""
 
     state = LOCAL
     url = ""
     last_error: str | None = None
     dropped = 0
-    published = 0
     received = 0
     reconnects = 0
-    rtt = Histogram(REDIS_RTT_BUCKETS)
     last_rtt: float | None = None
+
+    def __init__(self, bounds: Callable[[str], Bounds], on_events: Events,
+                 clock_ms: Callable[[], int] = _now_ms) -> None:
+        self.bounds = bounds
+        self.published = 0
+        self.rtt = Histogram(REDIS_RTT_BUCKETS)
+        self._on_events = on_events
+        self._clock_ms = clock_ms
+        self._streams: dict[str, tuple[LocalStream, bytes]] = {}
 
     @property
     def client(self) -> None:
         return None
 
-    def publish(self, channel: str, payload: bytes) -> None:
-        """Nothing to do: local delivery already happened."""
+    def shards(self) -> list[dict[str, Any]]:
+        return []
 
-    async def start(self) -> None:
+    def usable(self, channel: str) -> bool:
+        return True
+
+    def _stream(self, channel: str) -> tuple[LocalStream, bytes]:
+        found = self._streams.get(channel)
+        if found is None:
+            found = self._streams[channel] = (LocalStream(self._clock_ms), _prefix(channel))
+        return found
+
+    def follow(self, channel: str) -> None:
+        self._stream(channel)
+
+    async def publish(self, channel: str, items: list[tuple[bytes, bytes]]) -> list[str]:
+        stream, prefix = self._stream(channel)
+        bounds = self.bounds(channel)
+        ids = [format_id(stream.add(ts, data, bounds)) for ts, data in items]
+        self.published += len(ids)
+        self._on_events(channel, [history.event_message(prefix, i.encode(), ts, data)
+                                  for i, (ts, data) in zip(ids, items)])
+        return ids
+
+    def resume(self, channel: str, request: Resume) -> None:
+        stream, prefix = self._stream(channel)
+        if history.gap_after(request.since, stream.max_deleted):
+            first = format_id(stream.entries[0][0]) if stream.entries else None
+            request.notice(gap_message(channel, request.since, first))
+        entries = stream.after(request.since, len(stream.entries))
+        if entries:
+            request.send([history.event_message(prefix, format_id(i).encode(), ts, data)
+                          for i, ts, data in entries])
+        request.attach()
+
+    async def history(self, channel: str, since: StreamId | None, limit: int) -> HistoryPage:
+        stream, prefix = self._stream(channel)
+        if since is None:
+            entries = list(stream.entries)[-limit:]
+            gap = False
+        else:
+            entries = stream.after(since, limit)
+            gap = history.gap_after(since, stream.max_deleted)
+        events = [history.event_message(prefix, format_id(i).encode(), ts, data) for i, ts, data in entries]
+        last = format_id(entries[-1][0]) if entries else (format_id(since) if since else None)
+        return HistoryPage(events, gap, last)
+
+    async def start(self, wait: float = 0.0) -> None:
         pass
 
     async def stop(self) -> None:
         pass
 
 
-class RedisBus:
-    """Redis pub/sub between instances, through `cascade_cli.connect.redis_client`.
+@dataclass(eq=False)
+class Feed:
+    """One channel on the Redis bus: its stream cursor (the last id delivered here), publishes
+    waiting for XADD, clients resuming, and whether another read is due."""
 
-    `on_message(channel, payload)` receives events published by other instances.
-    `on_state(state, detail)` hears about every state change (for logging).
+    name: str
+    key: str
+    shard: str
+    prefix: bytes
+    cursor: StreamId | None = None
+    outbox: list[tuple[bytes, bytes, asyncio.Future[str]]] = field(default_factory=list)
+    resumes: list[Resume] = field(default_factory=list)
+    wake: bool = False
+    task: asyncio.Task[None] | None = None
+
+    def busy(self) -> bool:
+        return self.cursor is None or bool(self.outbox or self.resumes) or self.wake
+
+
+class RedisBus:
+    """History in Redis streams, wake-ups by sharded pub/sub, through `cascade_cli.connect`.
+
+    `on_events(channel, messages)` receives every event in stream order (this instance's and
+    the others'). `on_state(state, detail)` hears about every state change (for logging).
     """
 
-    def __init__(self, settings: RedisSettings, url: str,
-                 on_message: Callable[[str, bytes], None], *, instance: str,
-                 on_state: Callable[[str, str | None], None] | None = None,
-                 prefix: str = PREFIX) -> None:
+    def __init__(self, settings: RedisSettings, url: str, on_events: Events, *, instance: str,
+                 bounds: Callable[[str], Bounds], cluster: bool = False,
+                 on_state: Callable[[str, str | None], None] | None = None) -> None:
         self.settings = settings
         self.url = url
-        self.prefix = prefix
-        self.state = CONNECTING
+        self.cluster = cluster
+        self.bounds = bounds
         self.last_error: str | None = None
         self.published = 0
         self.received = 0
@@ -95,152 +229,381 @@ class RedisBus:
         self.reconnects = 0
         self.rtt = Histogram(REDIS_RTT_BUCKETS)
         self.last_rtt: float | None = None
-        self._on_message = on_message
+        self._on_events = on_events
         self._on_state = on_state
-        self._tag = instance.encode() + b" "
-        self._outbox: deque[tuple[str, bytes]] = deque()
-        self._wake = asyncio.Event()
-        self._client: redis.asyncio.Redis | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._instance = instance.encode()
+        self._feeds: dict[str, Feed] = {}
+        self._by_shard: dict[str, Feed] = {}
+        self._client: Any = None
+        self._subscriber: Any = None
+        self._commands = CONNECTING      # the command connection's state, from PING and round trips
+        self._shown = CONNECTING
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._connected_once = asyncio.Event()
 
-    @property
-    def client(self) -> redis.asyncio.Redis | None:
-        """The command client while Redis answers (for caches), else None."""
-        return self._client if self.state == OK else None
+    # -- state -------------------------------------------------------------------------------
 
-    def publish(self, channel: str, payload: bytes) -> None:
-        """Queue an event for the other instances; never blocks, never raises."""
-        if self.state != OK or len(self._outbox) >= MAX_BACKLOG:
-            self.dropped += 1
+    @property
+    def state(self) -> str:
+        """ok, partial (a cluster shard is unreachable), down or connecting."""
+        if self._commands == DOWN:
+            return DOWN
+        listening = self._subscriber.state if self._subscriber is not None else CONNECTING
+        if listening in (DOWN, PARTIAL):
+            return listening
+        return OK if self._commands == OK and listening == OK else CONNECTING
+
+    @property
+    def client(self) -> Any:
+        """The command client while Redis answers (for caches), else None."""
+        return self._client if self.state in (OK, PARTIAL) else None
+
+    def shards(self) -> list[dict[str, Any]]:
+        """Per Redis node: its state and how many channels it carries (one entry off a cluster)."""
+        return self._subscriber.shards() if self._subscriber is not None else []
+
+    def usable(self, channel: str) -> bool:
+        """Whether `channel`'s history can be written and read now."""
+        return (self._commands == OK and self._subscriber is not None
+                and self._subscriber.channel_ok(shard_channel(channel)))
+
+    def _state_changed(self, detail: str | None = None) -> None:
+        state = self.state
+        self._changed.set()   # a shard may have come back while the overall state stayed the same
+        if state == self._shown:
             return
-        self._outbox.append((channel, payload))
-        self._wake.set()
+        if self._shown in (DOWN, PARTIAL) and state == OK:
+            self.reconnects += 1
+        if state in (DOWN, PARTIAL) and detail is None:
+            detail = self.last_error or self._shard_problem()
+        self._shown = state
+        if state in (OK, PARTIAL):
+            self._connected_once.set()
+            for feed in self._feeds.values():   # catch up on what arrived while cut off
+                feed.wake = True
+                self._kick(feed)
+        if self._on_state is not None:
+            self._on_state(state, detail)
+
+    def _shard_problem(self) -> str | None:
+        down = [s for s in self.shards() if s.get("state") != OK]
+        if not down:
+            return None
+        return "; ".join(f"{s['node']}: {s.get('error') or 'unreachable'}" for s in down)
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, wait: float = 0.0) -> None:
-        """Start connecting in the background; wait up to `wait` seconds for the first outcome."""
-        self._task = asyncio.create_task(self._run(), name="cascade-redis-bus")
+        """Connect in the background; wait up to `wait` seconds for the first outcome."""
+        from cascade_cli.hub.cluster import ShardedSubscriber
+
+        if self.cluster:
+            from cascade_cli.connect import redis_cluster_client
+
+            self._client = redis_cluster_client(self.settings, self.url)
+        else:
+            from cascade_cli.connect import redis_client
+
+            self._client = redis_client(self.settings, self.url)
+        self._subscriber = ShardedSubscriber(self.settings, self.url, cluster=self.cluster,
+                                             on_message=self._doorbell, on_subscribed=self._subscribed,
+                                             on_state=self._state_changed)
+        self._subscriber.follow([feed.shard for feed in self._feeds.values()])
+        await self._subscriber.start()
+        self._tasks.append(asyncio.create_task(self._ping(), name="cascade-redis-ping"))
         if wait > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._connected_once.wait(), wait)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
-        """Publish what is queued (best effort, 1 s), then disconnect."""
-        if self.state == OK and self._outbox:
-            deadline = time.monotonic() + 1.0
-            while self._outbox and self.state == OK and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # stopping regardless
-                await self._task
+        """Finish the publishes already waiting (best effort, 1 s), then disconnect."""
+        deadline = time.monotonic() + 1.0
+        while (any(f.outbox for f in self._feeds.values()) and self.state in (OK, PARTIAL)
+               and time.monotonic() < deadline):
+            await asyncio.sleep(0.01)
+        self._stopping = True
+        tasks = self._tasks + [f.task for f in self._feeds.values() if f.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for feed in self._feeds.values():
+            _fail(feed.outbox, BusUnavailable("the hub is shutting down"))
+        if self._subscriber is not None:
+            with contextlib.suppress(Exception):   # stopping regardless
+                await self._subscriber.stop()
+        if self._client is not None:
+            with contextlib.suppress(Exception):   # the connection may be gone already
+                await self._client.aclose()
 
-    # -- the connection loop -----------------------------------------------------------------
+    # -- channels ----------------------------------------------------------------------------
 
-    def _set_state(self, state: str, detail: str | None = None) -> None:
-        if state != self.state:
-            self.state = state
-            if self._on_state is not None:
-                self._on_state(state, detail)
+    def follow(self, channel: str) -> None:
+        """Deliver `channel`'s events from now on (idempotent)."""
+        if channel in self._feeds:
+            return
+        feed = Feed(channel, stream_key(channel), shard_channel(channel), _prefix(channel))
+        self._feeds[channel] = feed
+        self._by_shard[feed.shard] = feed
+        if self._subscriber is not None:
+            self._subscriber.follow([feed.shard])
+            self._kick(feed)
 
-    async def _run(self) -> None:
+    async def publish(self, channel: str, items: list[tuple[bytes, bytes]]) -> list[str]:
+        """Append events `(ts, data)` to the channel's history; their ids once Redis has them.
+        Raises BusUnavailable when the channel's Redis is unreachable or too far behind."""
+        feed = self._feeds.get(channel)
+        if feed is None:
+            self.follow(channel)
+            feed = self._feeds[channel]
+        if not self.usable(channel):
+            self.dropped += len(items)
+            raise BusUnavailable(self._unavailable(channel))
+        if len(feed.outbox) + len(items) > MAX_WAITING:
+            self.dropped += len(items)
+            raise BusUnavailable(f"{len(feed.outbox)} publishes already wait for Redis on {channel!r}")
+        loop = asyncio.get_running_loop()
+        futures = []
+        for ts, data in items:
+            future: asyncio.Future[str] = loop.create_future()
+            feed.outbox.append((ts, data, future))
+            futures.append(future)
+        self._kick(feed)
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*futures), self.settings.timeout * 2))
+        except TimeoutError:
+            raise BusUnavailable(f"Redis did not confirm the publish within {self.settings.timeout * 2:g} s"
+                                 ) from None
+
+    def resume(self, channel: str, request: Resume) -> None:
+        """Send `request` what it missed, then attach it (as soon as Redis answers)."""
+        self.follow(channel)
+        feed = self._feeds[channel]
+        feed.resumes.append(request)
+        self._kick(feed)
+
+    async def history(self, channel: str, since: StreamId | None, limit: int) -> HistoryPage:
+        """Up to `limit` events after `since` (oldest first), or the latest `limit` without it."""
         from redis.exceptions import RedisError
 
-        from cascade_cli.connect import redis_client
+        if not self.usable(channel):
+            raise BusUnavailable(self._unavailable(channel))
+        key = stream_key(channel)
+        prefix = _prefix(channel)
+        try:
+            if since is None:
+                rows = list(reversed(await self._client.xrevrange(key, count=limit)))
+                gap = False
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                pipe.xinfo_stream(key)
+                pipe.xrange(key, min="(" + format_id(since), count=limit)
+                info, rows = await pipe.execute(raise_on_error=False)
+                if isinstance(rows, Exception):
+                    raise rows
+                gap = _gap(since, info)
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(_describe(exc, self.url)) from exc
+        events = [history.entry_message(prefix, ident, fields) for ident, fields in rows]
+        last = _text(rows[-1][0]) if rows else (format_id(since) if since else None)
+        return HistoryPage(events, gap, last)
+
+    def _unavailable(self, channel: str) -> str:
+        if self._commands == OK and self._subscriber is not None and self._subscriber.state == PARTIAL:
+            return f"the Redis shard owning {channel!r} is unreachable ({self._shard_problem()})"
+        return self.last_error or f"Redis at {mask_url(self.url)} is not connected yet"
+
+    # -- wake-ups ----------------------------------------------------------------------------
+
+    def _doorbell(self, shard: str, data: bytes) -> None:
+        if data == self._instance:
+            return   # this instance's own publish: its round read the stream already
+        feed = self._by_shard.get(shard)
+        if feed is not None:
+            feed.wake = True
+            self._kick(feed)
+
+    def _subscribed(self, shards: list[str]) -> None:
+        """The subscriber (re)joined these shard channels: read what arrived meanwhile."""
+        for shard in shards:
+            feed = self._by_shard.get(shard)
+            if feed is not None:
+                feed.wake = True
+                self._kick(feed)
+
+    def _kick(self, feed: Feed) -> None:
+        if feed.task is None and not self._stopping and self._client is not None:
+            feed.task = asyncio.create_task(self._rounds(feed), name=f"cascade-feed-{feed.name}")
+
+    # -- reading and writing a channel's stream -------------------------------------------------
+
+    async def _rounds(self, feed: Feed) -> None:
+        from redis.exceptions import RedisError
 
         attempt = 0
-        while True:
-            client = redis_client(self.settings, self.url)
-            listener = redis_client(self.settings, self.url, socket_timeout=None, max_connections=2)
-            pubsub = listener.pubsub(ignore_subscribe_messages=True)
-            try:
-                await client.ping()
-                await pubsub.psubscribe(self.prefix + "*")
-                self._outbox.clear()
-                self._client = client
-                if attempt:
-                    self.reconnects += 1
-                attempt = 0
-                self.last_error = None
-                self._set_state(OK)
-                self._connected_once.set()
-                tasks = [asyncio.create_task(self._read(pubsub)),
-                         asyncio.create_task(self._write(client)),
-                         asyncio.create_task(self._ping(client))]
+        try:
+            while feed.busy() and not self._stopping:
+                if not self.usable(feed.name):
+                    self._changed.clear()
+                    await self._changed.wait()
+                    continue
                 try:
-                    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
-                for task in done:
-                    task.result()
-                raise ConnectionError("the Redis connection closed")
-            except (RedisError, OSError, ConnectionError) as exc:
-                self.last_error = _describe(exc, self.url)
-                self._client = None
-                self.last_rtt = None
-                self._set_state(DOWN, self.last_error)
-                self._connected_once.set()
-            finally:
-                self._client = None
-                await _close_quietly(pubsub, listener, client)
-            attempt += 1
-            await asyncio.sleep(backoff(attempt))
+                    await self._round(feed)
+                    attempt = 0
+                except (RedisError, OSError) as exc:
+                    self.last_error = _describe(exc, self.url)
+                    attempt += 1
+                    await asyncio.sleep(backoff(attempt))
+        finally:
+            feed.task = None
 
-    async def _read(self, pubsub: Any) -> None:
-        tag = self._tag
-        skip = len(self.prefix)
-        deliver = self._on_message
-        while True:
-            message = await pubsub.get_message(timeout=None)
-            if message is None or message.get("type") != "pmessage":
+    async def _round(self, feed: Feed) -> None:
+        """One round trip for a channel: write waiting publishes, read the stream after the
+        cursor, and serve resuming clients a page each."""
+        client = self._client
+        if feed.cursor is None:
+            top = await client.xrevrange(feed.key, count=1)
+            feed.cursor = parse_id(top[0][0]) if top else history.ZERO
+        sending = feed.outbox[:MAX_ROUND]
+        del feed.outbox[:len(sending)]
+        feed.wake = False
+        feed.resumes = [r for r in feed.resumes if r.alive()]
+        resumes = list(feed.resumes)
+        pipe = client.pipeline(transaction=False)
+        bounds = self.bounds(feed.name)
+        for ts, data, _ in sending:
+            pipe.xadd(feed.key, {history.TS_FIELD: ts, history.DATA_FIELD: data},
+                      maxlen=bounds.size, approximate=False)
+        extra = 0
+        if sending:
+            floor = bounds.min_id(_now_ms())
+            if floor is not None:
+                pipe.xtrim(feed.key, minid=format_id(floor), approximate=False)
+                extra += 1
+            pipe.spublish(feed.shard, self._instance)
+            extra += 1
+        pipe.xrange(feed.key, min="(" + format_id(feed.cursor), count=PAGE)
+        for request in resumes:
+            if not request.checked:
+                pipe.xinfo_stream(feed.key)
+            pipe.xrange(feed.key, min="(" + format_id(request.after), count=PAGE)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            _fail(sending, BusUnavailable(f"Redis did not confirm the publish: {exc}"))
+            raise
+        for (_, _, future), ident in zip(sending, results):
+            if future.done():
                 continue
-            data = message["data"]
-            if data.startswith(tag):
+            if isinstance(ident, Exception):
+                future.set_exception(BusUnavailable(f"Redis refused the event: {ident}"))
+            else:
+                self.published += 1
+                future.set_result(_text(ident))
+        self._commands_ok()
+        at = len(sending) + extra
+        live = _rows(results[at])
+        at += 1
+        if live:
+            feed.cursor = parse_id(live[-1][0])
+            self.received += len(live)
+            self._on_events(feed.name, [history.entry_message(feed.prefix, ident, fields)
+                                        for ident, fields in live])
+            if len(live) >= PAGE:
+                feed.wake = True
+        for request in resumes:
+            if not request.checked:
+                info = results[at]
+                at += 1
+                request.checked = True
+                if request.alive() and _gap(request.since, info):
+                    request.notice(gap_message(feed.name, request.since, _first(info)))
+            rows = _rows(results[at])
+            at += 1
+            if not request.alive():
                 continue
-            self.received += 1
-            space = data.find(b" ")
-            channel = message["channel"]
-            deliver(channel[skip:].decode() if isinstance(channel, bytes) else channel[skip:],
-                    data[space + 1:])
+            page = [(parse_id(ident), history.entry_message(feed.prefix, ident, fields)) for ident, fields in rows]
+            step = history.resume_step(request.after, page, len(rows) >= PAGE, feed.cursor)
+            if step.entries:
+                request.send([payload for _, payload in step.entries])
+            request.after = step.after
+            if step.done:
+                request.attach()
+                feed.resumes.remove(request)
+        if feed.resumes:
+            feed.wake = True
 
-    async def _write(self, client: Any) -> None:
-        outbox = self._outbox
-        tag = self._tag
-        while True:
-            if not outbox:
-                self._wake.clear()
-                await self._wake.wait()
-            batch = list(outbox)
-            outbox.clear()
-            pipe = client.pipeline(transaction=False)
-            for channel, payload in batch:
-                pipe.publish(self.prefix + channel, tag + payload)
-            try:
-                await pipe.execute()
-            except BaseException:
-                self.dropped += len(batch)
-                raise
-            self.published += len(batch)
+    def _commands_ok(self) -> None:
+        if self._commands != OK:
+            self._commands = OK
+            self.last_error = None
+            self._state_changed()
 
-    async def _ping(self, client: Any) -> None:
+    async def _ping(self) -> None:
+        """PING every 2 s: the round-trip figures, and the command connection's state."""
+        from redis.exceptions import RedisError
+
+        failures = 0
         while True:
             started = time.perf_counter()
-            await client.ping()
+            try:
+                await self._client.ping()
+            except (RedisError, OSError) as exc:
+                self.last_error = _describe(exc, self.url)
+                self.last_rtt = None
+                if self._commands != DOWN:
+                    self._commands = DOWN
+                    self._state_changed(self.last_error)
+                failures += 1
+                await asyncio.sleep(backoff(failures))
+                continue
+            failures = 0
             self.last_rtt = time.perf_counter() - started
             self.rtt.observe(self.last_rtt)
+            self._commands_ok()
             await asyncio.sleep(PING_EVERY)
+
+
+def _fail(items: list[tuple[bytes, bytes, asyncio.Future[str]]], exc: BaseException) -> None:
+    for _, _, future in items:
+        if not future.done():
+            future.set_exception(exc)
+            future.exception()   # retrieved: a publisher that gave up must not log a warning
+
+
+def _rows(result: Any) -> list[Any]:
+    if isinstance(result, Exception):
+        raise result
+    return result or []
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _info_value(info: Any, name: str) -> Any:
+    if not isinstance(info, dict):
+        return None
+    return info.get(name, info.get(name.encode()))
+
+
+def _gap(since: StreamId, info: Any) -> bool:
+    """From XINFO STREAM: whether entries after `since` were trimmed. A missing stream (no such
+    key) had nothing trimmed that anyone could have seen, unless the client saw events."""
+    if isinstance(info, Exception):
+        if "no such key" in str(info).lower():
+            return since > history.ZERO
+        raise info
+    deleted = _info_value(info, "max-deleted-entry-id")
+    return deleted is not None and history.gap_after(since, parse_id(deleted))
+
+
+def _first(info: Any) -> str | None:
+    entry = _info_value(info, "first-entry")
+    return _text(entry[0]) if entry and entry[0] is not None else None
 
 
 def _describe(exc: BaseException, url: str) -> str:
     text = str(exc) or type(exc).__name__
     return f"Redis at {mask_url(url)}: {text}"
-
-
-async def _close_quietly(*things: Any) -> None:
-    for thing in things:
-        with contextlib.suppress(Exception):  # the connection is already gone
-            await thing.aclose()

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cascade_cli.hub.history import parse_id
+
 CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """Names `--allow-any-channel` accepts: a letter or digit, then letters, digits, `.`, `_`, `:`, `-`
 (at most 128 characters)."""
@@ -37,6 +39,15 @@ class EventTooLarge(ValueError):
     """The encoded event would exceed MAX_EVENT_BYTES."""
 
 
+def data(value: Any) -> bytes:
+    """An event's data as compact JSON. Raises ValueError / TypeError when it is not JSON (NaN,
+    too deeply nested, not a JSON type)."""
+    try:
+        return dumps(value)
+    except RecursionError:
+        raise ValueError(f"data nested too deeply (the limit is about {NESTING_LIMIT} levels)") from None
+
+
 def event(channel: str, event_id: str, ts: float, data: Any) -> bytes:
     """The event message, encoded once per broadcast. Raises EventTooLarge, or ValueError /
     TypeError when `data` is not JSON (NaN, too deeply nested, not a JSON type)."""
@@ -54,8 +65,9 @@ def batch(events: list[bytes]) -> bytes:
     return BATCH_PREFIX + b",".join(events) + BATCH_SUFFIX
 
 
-def connected(client_id: str, channels: list[str], ts: float) -> bytes:
-    return dumps({"type": "connected", "client_id": client_id, "channels": channels, "timestamp": ts})
+def connected(client_id: str, channels: list[str], ts: float, instance: str = "") -> bytes:
+    return dumps({"type": "connected", "client_id": client_id, "channels": channels, "timestamp": ts,
+                  "instance": instance})
 
 
 def pong(ts: float) -> bytes:
@@ -84,11 +96,13 @@ def published(channel: str, event_id: str) -> bytes:
 
 @dataclass(frozen=True)
 class Op:
-    """A valid client op. `data` is set for publish; `channel` for every op but ping."""
+    """A valid client op. `data` is set for publish; `channel` for every op but ping; `since`
+    (a valid event id) for a subscribe that resumes."""
 
     op: str
     channel: str | None = None
     data: Any = None
+    since: str | None = None
 
 
 class BadOp(ValueError):
@@ -122,7 +136,21 @@ def parse_op(text: str) -> Op:
         if "data" not in message:
             raise BadOp('"publish" needs a "data" field (any JSON value)', op)
         return Op(op, channel, message["data"])
+    since = message.get("since")
+    if op == "subscribe" and since is not None:
+        return Op(op, channel, since=check_since(since))
     return Op(op, channel)
+
+
+def check_since(since: Any) -> str:
+    """A `since` value from a client: the event id as given; BadOp when it is not an id."""
+    if not isinstance(since, str):
+        raise BadOp('"since" must be an event id string such as "1733360000000-0"', "subscribe")
+    try:
+        parse_id(since)
+    except ValueError as exc:
+        raise BadOp(f'"since": {exc}', "subscribe") from None
+    return since
 
 
 def valid_channel_name(name: str) -> bool:

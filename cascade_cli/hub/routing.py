@@ -161,6 +161,28 @@ class Hub:
         state.subscribers.add(session)
         session.channels[state.name] = state
 
+    def enqueue(self, session: Session, state: ChannelState, payloads: list[bytes]) -> None:
+        """Queue messages for one session (history for a resuming client) whatever the queue
+        limit, ahead of live events, and schedule their write."""
+        if session.closed:
+            return
+        session.queue.extend(Event(payload, state) for payload in payloads)
+        if not session.scheduled:
+            session.scheduled = True
+            self._dirty.append(session)
+            if self._pending_since is None:
+                self._pending_since = self._clock()
+                self._schedule(self.flush)
+
+    def notify(self, session: Session, payload: bytes) -> None:
+        """Write one message to a session now, ahead of anything queued (a notice, not an event)."""
+        if session.closed:
+            return
+        if session.sink.raw:
+            session.sink.write_frames(text_frame(payload))
+        else:
+            session.sink.send_texts([payload])
+
     def unsubscribe(self, session: Session, name: str) -> bool:
         """False when the session was not subscribed to `name`."""
         state = session.channels.pop(name, None)

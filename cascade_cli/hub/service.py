@@ -1,23 +1,28 @@
-"""The running hub: channels and sessions (`routing.Hub`), the bus, event ids and figures.
+"""The running hub: channels and sessions (`routing.Hub`), the bus, history and figures.
 
-`HubService.publish()` is the one way an event enters the hub (HTTP, WebSocket op or another
-instance through the bus). Build it inside the running event loop, `await start()`, and
+`await HubService.publish()` is the one way an event enters the hub (HTTP or WebSocket op): it
+returns the event ids once the channel's history holds the events, and the bus then delivers
+them, in history order, to the subscribers of every instance. `subscribe(..., since=)` resumes a
+client from an id. Build the service inside the running event loop, `await start()`, and
 `await stop()` at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cascade_cli.hub import messages
-from cascade_cli.hub.bus import DOWN, LOCAL, OK, LocalBus, RedisBus
+from cascade_cli.hub import history, messages
+from cascade_cli.hub.bus import DOWN, LOCAL, OK, PARTIAL, BusUnavailable, LocalBus, RedisBus, Resume
 from cascade_cli.hub.metrics import LATENCY_BUCKETS, Histogram
-from cascade_cli.hub.routing import ChannelState, Hub
+from cascade_cli.hub.routing import ChannelState, Hub, Session
+
+__all__ = ["BusUnavailable", "HubOptions", "HubService", "UnknownChannel", "redis_bus_factory"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,14 @@ class HubOptions:
     max_message_size: int = 65536
     compression: bool = False
     max_publish_batch: int = 1000
+    history_size: int = 1000
+    history_ttl: float = 3600.0
+    channel_history: tuple[str, ...] = ()
+
+    def bounds(self) -> Callable[[str], history.Bounds]:
+        """The history bounds of each channel (default and per-channel overrides)."""
+        return history.channel_bounds(history.Bounds(self.history_size, self.history_ttl),
+                                      self.channel_history)
 
 
 class UnknownChannel(LookupError):
@@ -56,57 +69,85 @@ class HubService:
                        schedule=loop.call_soon, clock=time.perf_counter,
                        allow_any_channel=options.allow_any_channel,
                        on_flush=self.broadcast_latency.observe)
-        self.bus: LocalBus | RedisBus = bus_factory(self) if bus_factory else LocalBus()
+        self.bus: LocalBus | RedisBus = (bus_factory(self) if bus_factory
+                                         else LocalBus(options.bounds(), self.receive))
         self.ready = False
         self.stopping = False
         self.rejected: dict[str, int] = {}
-        self._next_id = 1
+        for name in self.hub.channels:
+            self.bus.follow(name)
 
     # -- events --------------------------------------------------------------------------------
 
     def channel(self, name: str) -> ChannelState:
-        """The accepted channel `name`; raises UnknownChannel otherwise."""
+        """The accepted channel `name` (followed on the bus from now on); raises UnknownChannel
+        otherwise."""
         state = self.hub.channel(name)
         if state is None:
             raise UnknownChannel(name)
+        self.bus.follow(name)
         return state
 
-    def publish(self, channel: str, data: Any) -> str:
-        """Deliver an event to local subscribers and to the other instances; returns its id.
+    async def publish(self, channel: str, data: Any) -> str:
+        """Publish one event; its id once it is in history. Raises as publish_many()."""
+        return (await self.publish_many(channel, [data]))[0]
 
-        Raises UnknownChannel, messages.EventTooLarge, or ValueError/TypeError when `data` is not
-        JSON; nothing is published then.
+    async def publish_many(self, channel: str, items: list[Any]) -> list[str]:
+        """Append events to the channel's history (all of them, in order, or none when one is
+        invalid) and return their ids; delivery to subscribers follows from the bus.
+
+        Raises UnknownChannel, messages.EventTooLarge, ValueError/TypeError when data is not
+        JSON (nothing published then), or BusUnavailable when history cannot be written now
+        (the caller may retry: some of the events may have been written).
         """
-        event_id, payload = self.encode(channel, data)
-        return self.publish_encoded(channel, event_id, payload)
+        state = self.channel(channel)
+        encoded = self.encode_all(channel, items)
+        return await self.bus.publish(state.name, encoded)
 
-    def encode(self, channel: str, data: Any) -> tuple[str, bytes]:
-        """Assign the next id and encode the event (errors as for publish(), and then no id is
-        used up)."""
-        return self.encode_all(channel, [data])[0]
+    def encode_all(self, channel: str, items: list[Any]) -> list[tuple[bytes, bytes]]:
+        """Each event as a history entry `(ts, data)`, checked against the size limit with the
+        longest possible id; raises as publish_many() (and then nothing is published)."""
+        overhead = len(history.event_prefix(messages.dumps(channel))) + history.MAX_ID_CHARS + 20
+        ts = messages.dumps(time.time())
+        out = []
+        for item in items:
+            data = messages.data(item)
+            size = overhead + len(ts) + len(data)
+            if size > messages.MAX_EVENT_BYTES:
+                raise messages.EventTooLarge(f"the event is up to {size} bytes encoded; the limit is "
+                                             f"{messages.MAX_EVENT_BYTES}")
+            out.append((ts, data))
+        return out
 
-    def encode_all(self, channel: str, items: list[Any]) -> list[tuple[str, bytes]]:
-        """encode() for several events: all of them, or none (no id used up) on an error."""
-        self.channel(channel)
-        first = self._next_id
-        now = time.time()
-        prefix = self.instance
-        encoded = [(f"{prefix}-{first + n}", item) for n, item in enumerate(items)]
-        result = [(event_id, messages.event(channel, event_id, now, item)) for event_id, item in encoded]
-        self._next_id = first + len(items)
-        return result
-
-    def publish_encoded(self, channel: str, event_id: str, payload: bytes) -> str:
-        """Publish an event made by encode() (in the order encode() made them)."""
-        self.hub.deliver(self.channel(channel), payload)
-        self.bus.publish(channel, payload)
-        return event_id
-
-    def receive_remote(self, channel: str, payload: bytes) -> None:
-        """An event another instance published (called by the bus)."""
-        state = self.hub.channel(channel)
+    def receive(self, channel: str, payloads: list[bytes]) -> None:
+        """Events in history order for this instance's subscribers (called by the bus)."""
+        state = self.hub.channels.get(channel)
         if state is not None:
-            self.hub.deliver(state, payload)
+            deliver = self.hub.deliver
+            for payload in payloads:
+                deliver(state, payload)
+
+    def subscribe(self, session: Session, state: ChannelState, since: str | None = None) -> None:
+        """Subscribe a session; with `since` (an event id, validated by the caller with
+        history.parse_id) it first gets every event after that id still in history, in order,
+        a gap notice when some were trimmed, then live events, without a gap or a duplicate."""
+        if since is None:
+            self.hub.subscribe(session, state)
+            return
+        session.channels[state.name] = state     # subscribed from the client's point of view
+        hub = self.hub
+        self.bus.resume(state.name, Resume(
+            history.parse_id(since),
+            notice=lambda payload: hub.notify(session, payload),
+            send=lambda payloads: hub.enqueue(session, state, payloads),
+            attach=lambda: hub.subscribe(session, state),
+            alive=lambda: not session.closed and session.channels.get(state.name) is state))
+
+    async def history(self, channel: str, since: str | None, limit: int) -> Any:
+        """A page of the channel's history (see bus.HistoryPage); raises UnknownChannel,
+        ValueError for a malformed `since`, BusUnavailable."""
+        state = self.channel(channel)
+        return await self.bus.history(state.name, None if since is None else history.parse_id(since), limit)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -121,14 +162,19 @@ class HubService:
         """`GET /health`: the process is alive; `status` is "degraded" while Redis is down."""
         state = self.bus.state
         status = "ok" if state in (OK, LOCAL) else "degraded"
+        redis: dict[str, Any] = {
+            "state": state, "url": self.bus.url and _masked(self.bus.url), "error": self.bus.last_error,
+            "rtt_ms": None if self.bus.last_rtt is None else round(self.bus.last_rtt * 1000, 3)}
+        shards = self.bus.shards()
+        if len(shards) > 1 or state == PARTIAL:
+            redis["shards"] = shards
         return {
             "status": status,
-            "redis": {"state": state, "url": self.bus.url and _masked(self.bus.url),
-                      "error": self.bus.last_error,
-                      "rtt_ms": None if self.bus.last_rtt is None else round(self.bus.last_rtt * 1000, 3)},
+            "redis": redis,
             "connections": len(self.hub.sessions),
             "uptime_s": round(time.time() - self.started_at, 3),
             "instance": self.instance,
+            "pid": os.getpid(),
         }
 
     def readiness(self) -> tuple[bool, str]:
@@ -138,7 +184,9 @@ class HubService:
         if self.stopping:
             return False, "shutting down"
         if self.bus.state == DOWN:
-            return False, "redis unreachable: events from other instances would be missed"
+            return False, "redis unreachable: events can be neither published nor delivered"
+        if self.bus.state == PARTIAL:   # every instance shares the outage: keep taking clients
+            return True, "ready; a Redis shard is unreachable: its channels are paused"
         if self.bus.state not in (OK, LOCAL):
             return False, f"redis {self.bus.state}"
         return True, "ready"
@@ -165,9 +213,11 @@ def _masked(url: str) -> str:
     return mask_url(url)
 
 
-def redis_bus_factory(settings: Any, url: str, on_state: Callable[[str, str | None], None] | None = None
-                      ) -> Callable[[HubService], RedisBus]:
-    """A `bus_factory` for HubService that joins instances through Redis at `url`."""
+def redis_bus_factory(settings: Any, url: str, on_state: Callable[[str, str | None], None] | None = None,
+                      cluster: bool = False) -> Callable[[HubService], RedisBus]:
+    """A `bus_factory` for HubService that joins instances through Redis at `url` (a Redis
+    Cluster node when `cluster`)."""
     def build(service: HubService) -> RedisBus:
-        return RedisBus(settings, url, service.receive_remote, instance=service.instance, on_state=on_state)
+        return RedisBus(settings, url, service.receive, instance=service.instance,
+                        bounds=service.options.bounds(), cluster=cluster, on_state=on_state)
     return build

@@ -15,7 +15,7 @@ from cascade_cli.hub import messages
 from cascade_cli.hub.frames import text_frame
 from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
 from cascade_cli.hub.routing import Session
-from cascade_cli.hub.service import HubService
+from cascade_cli.hub.service import BusUnavailable, HubService, UnknownChannel
 from cascade_cli.hub.wsproto import EXTENSION, ProtocolSink
 
 UNKNOWN_CHANNEL = 4000
@@ -79,10 +79,17 @@ class WebSocketEndpoint:
         if not self.limiter.allow(client[0]):
             return await close(TRY_AGAIN_LATER, "connect rate limit, try again later", "connect_rate")
         state = None
+        since = (query.get("since") or [None])[0]
         if channel_name is not None:
-            state = service.hub.channel(channel_name)
-            if state is None:
+            try:
+                state = service.channel(channel_name)
+            except UnknownChannel:
                 return await close(UNKNOWN_CHANNEL, _unknown(channel_name), "unknown_channel")
+            if since is not None:
+                try:
+                    messages.check_since(since)
+                except messages.BadOp as exc:
+                    return await close(POLICY_VIOLATION, str(exc)[:120], "bad_since")
 
         sink = ProtocolSink(proto)
         hub = service.hub
@@ -92,8 +99,6 @@ class WebSocketEndpoint:
         del headers, query
         proto.release_handshake()
         hub.add(session)
-        if state is not None:
-            hub.subscribe(session, state)
         proto.on_writable = lambda: hub.writable(session)
         proto.on_shutdown = lambda: hub.drain(session)
 
@@ -106,7 +111,10 @@ class WebSocketEndpoint:
                 sink.send_texts([payload])
 
         try:
-            await reply(messages.connected(session.id, sorted(session.channels), time.time()))
+            await reply(messages.connected(session.id, [state.name] if state else [], time.time(),
+                                           service.instance))
+            if state is not None:   # after `connected`: a resume's gap notice and history follow it
+                service.subscribe(session, state, since)
             while True:
                 message = await receive()
                 if message["type"] != "websocket.receive":
@@ -130,16 +138,24 @@ class WebSocketEndpoint:
                     else:
                         await reply(messages.error(f"not subscribed to {op.channel!r}", op.op))
                     continue
-                target = hub.channel(op.channel)
-                if target is None:
+                try:
+                    target = service.channel(op.channel)
+                except UnknownChannel:
                     await close(UNKNOWN_CHANNEL, _unknown(op.channel), "unknown_channel")
                     break
                 if op.op == "subscribe":
-                    hub.subscribe(session, target)
-                    await reply(messages.subscription("subscribed", op.channel, sorted(session.channels)))
+                    # the ack first: history for a resume follows it through the send queue
+                    await reply(messages.subscription("subscribed", op.channel,
+                                                      sorted({*session.channels, op.channel})))
+                    if op.since is not None or session.channels.get(op.channel) is not target:
+                        hub.unsubscribe(session, op.channel)   # a resume replaces the live subscription
+                        service.subscribe(session, target, op.since)
                 else:
                     try:
-                        event_id = service.publish(op.channel, op.data)
+                        event_id = await service.publish(op.channel, op.data)
+                    except BusUnavailable as exc:
+                        await reply(messages.error(f"not published: {exc}; retry later", op.op))
+                        continue
                     except messages.EventTooLarge as exc:
                         await reply(messages.error(f"{exc}: publish smaller events", op.op))
                         continue

@@ -1,0 +1,170 @@
+"""History and resume in a real `cascade serve`, the same tests on each engine: the local bus
+(history in the process), cascade's in-memory Redis server and a real redis-server (Redis
+streams). They must agree: ids ordered and unique, resume without a gap or a duplicate at the
+seam, a gap notice when history was trimmed, publishes acknowledged once in history."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import EngineServer
+from hub_support import Serve, read_events, start_serve
+from websockets.sync.client import ClientConnection, connect
+
+from cascade_cli.hub.history import parse_id
+
+
+@pytest.fixture(params=["local", "memory", "redis"])
+def engine_args(request: pytest.FixtureRequest) -> list[str]:
+    """`cascade serve` arguments for one engine (the Redis ones are shared by the session)."""
+    if request.param == "local":
+        return ["--bus", "local"]
+    server: EngineServer = request.getfixturevalue(f"{'memory' if request.param == 'memory' else 'real'}_server")
+    return ["--redis-url", server.url, "--embedded-redis", "never"]
+
+
+def fresh_channel() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def hub(tmp_path: Path, engine_args: list[str]) -> Iterator[Serve]:
+    with start_serve(tmp_path, *engine_args, "--allow-any-channel", "--history-size", "5") as serve:
+        yield serve
+    assert serve.proc.returncode == 0, serve.stderr()
+
+
+def publish(serve: Serve, channel: str, *data: Any) -> list[str]:
+    response = serve.post(f"/api/channels/{channel}/publish", json=[{"data": d} for d in data])
+    assert response.status_code == 200, response.text
+    return response.json()["ids"]
+
+
+@contextmanager
+def subscriber(serve: Serve, channel: str, since: str | None = None) -> Iterator[ClientConnection]:
+    with connect(serve.ws(f"/{channel}" + (f"?since={since}" if since else "")), open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "connected"
+        yield ws
+
+
+def ids_until(ws: ClientConnection, last: str, others: list[dict[str, Any]] | None = None) -> list[str]:
+    """Event ids `ws` receives until it has `last`."""
+    return [e["id"] for e in read_events(ws, lambda ev: bool(ev) and ev[-1]["id"] == last, others=others)]
+
+
+def test_ids_are_ordered_stream_ids(hub: Serve) -> None:
+    channel = fresh_channel()
+    ids = publish(hub, channel, 1, 2, 3)
+    parsed = [parse_id(i) for i in ids]
+    assert parsed == sorted(set(parsed)) and len(parsed) == 3
+    assert publish(hub, channel, 4)[0] > ids[-1] or parse_id(publish(hub, channel, 5)[0]) > parsed[-1]
+
+
+def test_resume_by_url_gets_exactly_what_was_missed(hub: Serve) -> None:
+    channel = fresh_channel()
+    with subscriber(hub, channel) as ws:
+        first = publish(hub, channel, "a", "b")
+        assert ids_until(ws, first[-1]) == first
+    missed = publish(hub, channel, "c", "d")
+    with subscriber(hub, channel, since=first[-1]) as ws:
+        others: list[dict[str, Any]] = []
+        got = ids_until(ws, missed[-1], others)
+        assert got == missed and others == []
+        live = publish(hub, channel, "e")
+        assert ids_until(ws, live[-1]) == live
+
+
+def test_resume_by_op_then_live_without_a_seam(hub: Serve) -> None:
+    channel = fresh_channel()
+    before = publish(hub, channel, 1, 2, 3)
+    with connect(hub.ws(""), open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "connected"
+        ws.send(json.dumps({"op": "subscribe", "channel": channel, "since": before[0]}))
+        ack = json.loads(ws.recv(timeout=10))
+        assert ack == {"type": "subscribed", "channel": channel, "channels": [channel]}
+        after = publish(hub, channel, 4)
+        assert ids_until(ws, after[-1]) == before[1:] + after
+        ws.send(json.dumps({"op": "subscribe", "channel": channel, "since": "x"}))
+        error = json.loads(ws.recv(timeout=10))
+        assert error["type"] == "error" and "since" in error["error"]
+
+
+def test_gap_when_history_was_trimmed(hub: Serve) -> None:
+    channel = fresh_channel()
+    ids = publish(hub, channel, *range(8))               # history keeps the last 5
+    others: list[dict[str, Any]] = []
+    with subscriber(hub, channel, since=ids[0]) as ws:
+        assert ids_until(ws, ids[-1], others) == ids[3:]
+    assert others == [{"type": "gap", "channel": channel, "since": ids[0], "first": ids[3]}]
+    with subscriber(hub, channel, since=ids[2]) as ws:   # ids[2] itself went: nothing after it did
+        others = []
+        assert ids_until(ws, ids[-1], others) == ids[3:]
+        assert others == []
+
+
+def test_history_api(hub: Serve) -> None:
+    channel = fresh_channel()
+    ids = publish(hub, channel, *[{"n": n} for n in range(7)])
+    body = hub.get(f"/api/channels/{channel}/history").json()
+    assert [e["id"] for e in body["events"]] == ids[2:]
+    assert [e["data"]["n"] for e in body["events"]] == list(range(2, 7))
+    assert body["gap"] is False and body["next"] == ids[-1]
+    page = hub.get(f"/api/channels/{channel}/history", params={"since": ids[3], "limit": 2}).json()
+    assert [e["id"] for e in page["events"]] == ids[4:6] and page["next"] == ids[5] and not page["gap"]
+    page = hub.get(f"/api/channels/{channel}/history", params={"since": ids[0]}).json()
+    assert page["gap"] is True and [e["id"] for e in page["events"]] == ids[2:]
+    latest = hub.get(f"/api/channels/{channel}/history", params={"limit": 1}).json()
+    assert [e["id"] for e in latest["events"]] == ids[-1:]
+    for params, status in (({"since": "nope"}, 422), ({"limit": 0}, 422), ({"limit": 5000}, 422)):
+        response = hub.get(f"/api/channels/{channel}/history", params=params)
+        assert response.status_code == status and "error" in response.json()
+    assert hub.get("/api/channels/bad%20name/history").status_code == 404
+
+
+def test_bad_since_in_the_url_is_refused(hub: Serve) -> None:
+    with connect(hub.ws(f"/{fresh_channel()}?since=yesterday"), open_timeout=10) as ws:
+        with pytest.raises(Exception) as info:
+            ws.recv(timeout=10)
+            ws.recv(timeout=10)
+    assert ws.close_code == 1008 and "since" in (ws.close_reason or ""), info.value
+
+
+def test_reconnecting_under_load_misses_nothing(hub: Serve) -> None:
+    """A publisher keeps publishing while a client disconnects and resumes from its last id
+    again and again: it ends with every event once, in order (each reconnect misses fewer events
+    than history keeps)."""
+    channel = fresh_channel()
+    total = 100
+    published: list[str] = []
+
+    def publisher() -> None:
+        with hub.client() as client:
+            for n in range(total):
+                response = client.post(f"/api/channels/{channel}/publish", json={"data": n})
+                published.extend(response.json()["ids"])
+                time.sleep(0.01)
+
+    def enough(events: list[dict[str, Any]]) -> bool:
+        return len(events) >= 3 or (bool(events) and events[-1]["data"] == total - 1)
+
+    received: list[dict[str, Any]] = []
+    thread = threading.Thread(target=publisher)
+    with subscriber(hub, channel) as ws:
+        thread.start()
+        received += read_events(ws, enough)
+    try:
+        while received[-1]["data"] != total - 1:
+            with subscriber(hub, channel, since=received[-1]["id"]) as ws:
+                received += read_events(ws, enough)
+    finally:
+        thread.join(30)
+    assert [e["id"] for e in received] == published and len(published) == total
+    assert [e["data"] for e in received] == list(range(total))
