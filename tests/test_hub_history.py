@@ -80,10 +80,14 @@ def test_resume_step_client_ahead_or_nothing_new() -> None:
     assert step.done and step.entries == []
 
 
-def test_gap_after() -> None:
-    assert not history.gap_after((5, 0), (0, 0))
-    assert not history.gap_after((5, 0), (5, 0))     # the client's own last event went: nothing missed
-    assert history.gap_after((5, 0), (5, 1))
+def test_gap_before() -> None:
+    gap = history.gap_before
+    assert not gap((5, 0), [(5, 0), (6, 0)], (6, 0))    # since still kept: nothing after it went
+    assert gap((5, 0), [(7, 0)], (7, 0))                 # since went, later ones are kept
+    assert not gap((5, 0), [], (5, 0))                   # nothing after since, nothing delivered after
+    assert not gap((9, 0), [], (5, 0))                   # the client is ahead of this instance
+    assert gap((5, 0), [], (8, 0))                       # events after since were delivered, then trimmed
+    assert not gap((5, 0), [], None)
 
 
 def test_local_stream_ids_never_go_back_and_trim() -> None:
@@ -97,7 +101,7 @@ def test_local_stream_ids_never_go_back_and_trim() -> None:
     now[0] = 2000
     assert stream.add(b"1", b"3", bounds) == (2000, 0)
     assert [e[0] for e in stream.entries] == [(1000, 1), (1000, 2), (2000, 0)]
-    assert stream.max_deleted == (1000, 0)
+    assert [e[2] for e in stream.after((1000, 1), 10, inclusive=True)] == [b"1", b"2", b"3"]
     assert [e[2] for e in stream.after((1000, 1), 10)] == [b"2", b"3"]
     assert [e[2] for e in stream.after((0, 0), 2)] == [b"1", b"2"]
 
@@ -111,4 +115,3 @@ def test_local_stream_trims_by_age() -> None:
     now[0] = 11_200
     stream.add(b"1", b"new", Bounds(100, 1))
     assert [e[2] for e in stream.entries] == [b"mid", b"new"]
-    assert stream.max_deleted == (10_000, 0)

@@ -100,13 +100,14 @@ def test_resume_by_op_then_live_without_a_seam(hub: Serve) -> None:
 def test_gap_when_history_was_trimmed(hub: Serve) -> None:
     channel = fresh_channel()
     ids = publish(hub, channel, *range(8))               # history keeps the last 5
-    others: list[dict[str, Any]] = []
-    with subscriber(hub, channel, since=ids[0]) as ws:
-        assert ids_until(ws, ids[-1], others) == ids[3:]
-    assert others == [{"type": "gap", "channel": channel, "since": ids[0], "first": ids[3]}]
-    with subscriber(hub, channel, since=ids[2]) as ws:   # ids[2] itself went: nothing after it did
+    for since in (ids[0], ids[2]):                       # older than every event kept
+        others: list[dict[str, Any]] = []
+        with subscriber(hub, channel, since=since) as ws:
+            assert ids_until(ws, ids[-1], others) == ids[3:]
+        assert others == [{"type": "gap", "channel": channel, "since": since, "first": ids[3]}]
+    with subscriber(hub, channel, since=ids[3]) as ws:   # still kept: nothing after it went
         others = []
-        assert ids_until(ws, ids[-1], others) == ids[3:]
+        assert ids_until(ws, ids[-1], others) == ids[4:]
         assert others == []
 
 
@@ -121,6 +122,8 @@ def test_history_api(hub: Serve) -> None:
     assert [e["id"] for e in page["events"]] == ids[4:6] and page["next"] == ids[5] and not page["gap"]
     page = hub.get(f"/api/channels/{channel}/history", params={"since": ids[0]}).json()
     assert page["gap"] is True and [e["id"] for e in page["events"]] == ids[2:]
+    page = hub.get(f"/api/channels/{channel}/history", params={"since": ids[-1]}).json()
+    assert page == {"channel": channel, "gap": False, "next": ids[-1], "events": []}
     latest = hub.get(f"/api/channels/{channel}/history", params={"limit": 1}).json()
     assert [e["id"] for e in latest["events"]] == ids[-1:]
     for params, status in (({"since": "nope"}, 422), ({"limit": 0}, 422), ({"limit": 5000}, 422)):

@@ -161,10 +161,11 @@ class LocalBus:
 
     def resume(self, channel: str, request: Resume) -> None:
         stream, prefix = self._stream(channel)
-        if history.gap_after(request.since, stream.max_deleted):
-            first = format_id(stream.entries[0][0]) if stream.entries else None
-            request.notice(gap_message(channel, request.since, first))
-        entries = stream.after(request.since, len(stream.entries))
+        entries = stream.after(request.since, len(stream.entries), inclusive=True)
+        if history.gap_before(request.since, [e[0] for e in entries], stream.last):
+            request.notice(gap_message(channel, request.since, format_id(entries[0][0]) if entries else None))
+        if entries and entries[0][0] == request.since:
+            entries = entries[1:]
         if entries:
             request.send([history.event_message(prefix, format_id(i).encode(), ts, data)
                           for i, ts, data in entries])
@@ -176,8 +177,9 @@ class LocalBus:
             entries = list(stream.entries)[-limit:]
             gap = False
         else:
-            entries = stream.after(since, limit)
-            gap = history.gap_after(since, stream.max_deleted)
+            entries = stream.after(since, limit + 1, inclusive=True)
+            gap = history.gap_before(since, [e[0] for e in entries], stream.last)
+            entries = [e for e in entries if e[0] > since][:limit]
         events = [history.event_message(prefix, format_id(i).encode(), ts, data) for i, ts, data in entries]
         last = format_id(entries[-1][0]) if entries else (format_id(since) if since else None)
         return HistoryPage(events, gap, last)
@@ -279,8 +281,9 @@ class RedisBus:
         if state in (DOWN, PARTIAL) and detail is None:
             detail = self.last_error or self._shard_problem()
         self._shown = state
-        if state in (OK, PARTIAL):
+        if state != CONNECTING:
             self._connected_once.set()
+        if state in (OK, PARTIAL):
             for feed in self._feeds.values():   # catch up on what arrived while cut off
                 feed.wake = True
                 self._kick(feed)
@@ -358,6 +361,8 @@ class RedisBus:
             self.follow(channel)
             feed = self._feeds[channel]
         if not self.usable(channel):
+            await self._settle(channel)
+        if not self.usable(channel):
             self.dropped += len(items)
             raise BusUnavailable(self._unavailable(channel))
         if len(feed.outbox) + len(items) > MAX_WAITING:
@@ -388,6 +393,8 @@ class RedisBus:
         from redis.exceptions import RedisError
 
         if not self.usable(channel):
+            await self._settle(channel)
+        if not self.usable(channel):
             raise BusUnavailable(self._unavailable(channel))
         key = stream_key(channel)
         prefix = _prefix(channel)
@@ -396,18 +403,29 @@ class RedisBus:
                 rows = list(reversed(await self._client.xrevrange(key, count=limit)))
                 gap = False
             else:
-                pipe = self._client.pipeline(transaction=False)
-                pipe.xinfo_stream(key)
-                pipe.xrange(key, min="(" + format_id(since), count=limit)
-                info, rows = await pipe.execute(raise_on_error=False)
-                if isinstance(rows, Exception):
-                    raise rows
-                gap = _gap(since, info)
+                rows = await self._client.xrange(key, min=format_id(since), count=limit + 1)
+                feed = self._feeds.get(channel)
+                gap = history.gap_before(since, [parse_id(r[0]) for r in rows[:1]],
+                                         feed.cursor if feed is not None else None)
+                rows = [r for r in rows if parse_id(r[0]) > since][:limit]
         except (RedisError, OSError) as exc:
             raise BusUnavailable(_describe(exc, self.url)) from exc
         events = [history.entry_message(prefix, ident, fields) for ident, fields in rows]
         last = _text(rows[-1][0]) if rows else (format_id(since) if since else None)
         return HistoryPage(events, gap, last)
+
+    async def _settle(self, channel: str) -> None:
+        """While Redis is not known to be down, wait (up to the connect timeout) for `channel` to
+        become usable: the bus connecting, or a channel followed a moment ago being subscribed."""
+        deadline = time.monotonic() + self.settings.connect_timeout
+        while not self.usable(channel) and self._commands != DOWN and self.state != DOWN \
+                and not self._stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
 
     def _unavailable(self, channel: str) -> str:
         if self._commands == OK and self._subscriber is not None and self._subscriber.state == PARTIAL:
@@ -426,6 +444,7 @@ class RedisBus:
 
     def _subscribed(self, shards: list[str]) -> None:
         """The subscriber (re)joined these shard channels: read what arrived meanwhile."""
+        self._changed.set()
         for shard in shards:
             feed = self._by_shard.get(shard)
             if feed is not None:
@@ -484,10 +503,9 @@ class RedisBus:
             pipe.spublish(feed.shard, self._instance)
             extra += 1
         pipe.xrange(feed.key, min="(" + format_id(feed.cursor), count=PAGE)
-        for request in resumes:
-            if not request.checked:
-                pipe.xinfo_stream(feed.key)
-            pipe.xrange(feed.key, min="(" + format_id(request.after), count=PAGE)
+        for request in resumes:   # the first page includes `since` itself: is it still kept?
+            start = format_id(request.after) if not request.checked else "(" + format_id(request.after)
+            pipe.xrange(feed.key, min=start, count=PAGE)
         try:
             results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:
@@ -513,18 +531,17 @@ class RedisBus:
             if len(live) >= PAGE:
                 feed.wake = True
         for request in resumes:
-            if not request.checked:
-                info = results[at]
-                at += 1
-                request.checked = True
-                if request.alive() and _gap(request.since, info):
-                    request.notice(gap_message(feed.name, request.since, _first(info)))
             rows = _rows(results[at])
             at += 1
             if not request.alive():
                 continue
             page = [(parse_id(ident), history.entry_message(feed.prefix, ident, fields)) for ident, fields in rows]
             step = history.resume_step(request.after, page, len(rows) >= PAGE, feed.cursor)
+            if not request.checked:
+                request.checked = True
+                if history.gap_before(request.since, [i for i, _ in page[:1]], feed.cursor):
+                    first = format_id(step.entries[0][0]) if step.entries else None
+                    request.notice(gap_message(feed.name, request.since, first))
             if step.entries:
                 request.send([payload for _, payload in step.entries])
             request.after = step.after
@@ -580,28 +597,6 @@ def _rows(result: Any) -> list[Any]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _info_value(info: Any, name: str) -> Any:
-    if not isinstance(info, dict):
-        return None
-    return info.get(name, info.get(name.encode()))
-
-
-def _gap(since: StreamId, info: Any) -> bool:
-    """From XINFO STREAM: whether entries after `since` were trimmed. A missing stream (no such
-    key) had nothing trimmed that anyone could have seen, unless the client saw events."""
-    if isinstance(info, Exception):
-        if "no such key" in str(info).lower():
-            return since > history.ZERO
-        raise info
-    deleted = _info_value(info, "max-deleted-entry-id")
-    return deleted is not None and history.gap_after(since, parse_id(deleted))
-
-
-def _first(info: Any) -> str | None:
-    entry = _info_value(info, "first-entry")
-    return _text(entry[0]) if entry and entry[0] is not None else None
 
 
 def _describe(exc: BaseException, url: str) -> str:

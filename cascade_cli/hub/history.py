@@ -118,10 +118,15 @@ def resume_step(after: StreamId, page: list[tuple[StreamId, bytes]], full: bool,
     return ResumeStep(entries, done, last)
 
 
-def gap_after(since: StreamId, max_deleted: StreamId) -> bool:
-    """True when history after `since` was trimmed (an entry newer than `since` was deleted), so a
-    client resuming from `since` cannot get everything it missed."""
-    return max_deleted > since
+def gap_before(since: StreamId, page: list[StreamId], live_cursor: StreamId | None) -> bool:
+    """Whether a client resuming from `since` missed events that history no longer has, from the
+    first page read from `since` INCLUSIVE: `since` still kept means nothing after it was trimmed
+    (trimming removes the oldest first); later events kept but not `since` means the id is older
+    than the history kept; nothing at all from `since` on while events after it were delivered
+    (the live cursor) means they were all trimmed."""
+    if page:
+        return page[0] != since
+    return live_cursor is not None and since < live_cursor
 
 
 # --- the local bus's stream ------------------------------------------------------------------------
@@ -133,7 +138,6 @@ class LocalStream:
     def __init__(self, clock_ms: Callable[[], int]) -> None:
         self.entries: deque[tuple[StreamId, bytes, bytes]] = deque()
         self.last: StreamId = ZERO
-        self.max_deleted: StreamId = ZERO
         self._clock_ms = clock_ms
 
     def add(self, ts: bytes, data: bytes, bounds: Bounds) -> StreamId:
@@ -145,14 +149,14 @@ class LocalStream:
         floor = bounds.min_id(now)
         while self.entries and (len(self.entries) > bounds.size
                                 or (floor is not None and self.entries[0][0] < floor)):
-            self.max_deleted = self.entries.popleft()[0]
+            self.entries.popleft()
         return ident
 
-    def after(self, since: StreamId, count: int) -> list[tuple[StreamId, bytes, bytes]]:
-        """Up to `count` entries with ids greater than `since`, oldest first."""
+    def after(self, since: StreamId, count: int, inclusive: bool = False) -> list[tuple[StreamId, bytes, bytes]]:
+        """Up to `count` entries with ids greater than `since` (or equal, `inclusive`), oldest first."""
         out = []
         for entry in reversed(self.entries):   # resumes ask for recent history: walk back
-            if entry[0] <= since:
+            if entry[0] < since or (entry[0] == since and not inclusive):
                 break
             out.append(entry)
         out.reverse()

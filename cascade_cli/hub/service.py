@@ -198,7 +198,8 @@ class HubService:
                 "events_dropped": state.dropped, "queue_depth_max": max(depths, default=0)}
 
     async def start(self) -> None:
-        await self.bus.start()
+        """Start the bus and give it a moment to connect, so the first requests find it ready."""
+        await self.bus.start(wait=2.0)
         self.ready = True
 
     async def stop(self) -> None:
