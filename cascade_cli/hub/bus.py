@@ -430,7 +430,8 @@ class RedisBus:
     def _unavailable(self, channel: str) -> str:
         if self._commands == OK and self._subscriber is not None and self._subscriber.state == PARTIAL:
             return f"the Redis shard owning {channel!r} is unreachable ({self._shard_problem()})"
-        return self.last_error or f"Redis at {mask_url(self.url)} is not connected yet"
+        return (self.last_error or self._shard_problem()
+                or f"Redis at {mask_url(self.url)} is not connected yet")
 
     # -- wake-ups ----------------------------------------------------------------------------
 
