@@ -566,7 +566,7 @@ class RedisBus:
         while True:
             started = time.perf_counter()
             try:
-                await self._client.ping()
+                await self._ping_once()
             except (RedisError, OSError) as exc:
                 self.last_error = _describe(exc, self.url)
                 self.last_rtt = None
@@ -581,6 +581,22 @@ class RedisBus:
             self.rtt.observe(self.last_rtt)
             self._commands_ok()
             await asyncio.sleep(PING_EVERY)
+
+
+    async def _ping_once(self) -> None:
+        """PING Redis; on a cluster each master, and one answer is enough (a shard that is down
+        is the subscriber's to report, per shard)."""
+        if not self.cluster:
+            await self._client.ping()
+            return
+        nodes = self._client.get_primaries()
+        if not nodes:   # not initialised yet: this reads the slot map (or raises)
+            await self._client.initialize()
+            nodes = self._client.get_primaries()
+        results = await asyncio.gather(*(self._client.ping(target_nodes=node) for node in nodes),
+                                       return_exceptions=True)
+        if nodes and all(isinstance(result, BaseException) for result in results):
+            raise next(r for r in results if isinstance(r, BaseException))
 
 
 def _fail(items: list[tuple[bytes, bytes, asyncio.Future[str]]], exc: BaseException) -> None:
