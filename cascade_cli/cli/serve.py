@@ -26,6 +26,11 @@ in-memory Redis-compatible server starts in this process. The token (publishing 
 connecting) comes from CASCADE_SERVE_TOKEN or --token-file, never a flag. Protocol, routes and
 metrics: docs/hub.md.
 
+--workers N runs N worker processes on the one port, joined through the Redis bus (this process
+binds the port, hosts the in-memory Redis if it started one, and supervises them): a worker that
+dies is restarted with backoff while the others keep their clients; a worker that cannot start,
+or keeps dying right after starting, stops the service with exit 1. Not with --bus local.
+
 Prints the URLs it serves on stdout. Ctrl-C or SIGTERM: stop accepting, write what clients had
 queued, close them with 1001, exit 0 (a second Ctrl-C forces the exit: 130). Exit 1 when it
 cannot listen, start its Redis or use the Redis it was given, 2 for bad options or config.
@@ -89,6 +94,9 @@ def serve(
         "--allow-origin", metavar="ORIGIN", help="Browser Origin allowed (repeatable; default: any).")] = None,
     venice_proxy: Annotated[Optional[bool], typer.Option(
         "--venice-proxy/--no-venice-proxy", help="Serve GET /api/venice/{path} (default on).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", "-w", min=1, max=64, metavar="N",
+        help="Worker processes serving the port, joined through the Redis bus (default 1).")] = None,
     fmt: FormatOption = Format.table,
     json_flag: JsonOption = False,
 ) -> None:
@@ -113,9 +121,17 @@ def serve(
         "serve.connect_rate": (connect_rate, "--connect-rate"),
         "serve.allowed_origins": (",".join(allow_origin) if allow_origin else None, "--allow-origin"),
         "serve.venice_proxy": (venice_proxy, "--venice-proxy"),
+        "serve.workers": (workers, "--workers"),
     }
     settings = app_state.settings(flags)
     plan = build_plan(settings, verbose=app_state.verbose)
+    worker_count = settings.serve.workers
+    if worker_count > 1 and plan.bus != "redis":
+        from cascade_cli.errors import UsageError
+
+        raise UsageError(f"{worker_count} workers (--workers, serve.workers) need the Redis bus: with "
+                         "--bus local each would deliver only to its own clients",
+                         "drop --bus local (serve.bus), or serve with --workers 1")
     out_format = pick_format(fmt, json_flag)
     messages = app_state.messages
 
@@ -125,7 +141,8 @@ def serve(
     def started(info: Any) -> None:
         record = {"http_url": info.http_url, "ws_url": info.ws_url,
                   "channels": list(plan.options.channels), "redis": info.redis,
-                  "redis_url": info.redis_url, "docs_url": f"{info.http_url}/docs"}
+                  "redis_url": info.redis_url, "docs_url": f"{info.http_url}/docs",
+                  "workers": info.workers}
         if out_format is Format.table:
             sys.stdout.write(f"cascade serve: HTTP API at {info.http_url} (docs {info.http_url}/docs)\n"
                              f"cascade serve: WebSocket hub at {info.ws_url}/{{channel}}, channels: "
@@ -140,9 +157,15 @@ def serve(
         sys.stdout.flush()
         messages.info("press Ctrl-C to stop")
 
-    from cascade_cli.hub.runner import run
+    if worker_count > 1:
+        from cascade_cli.hub.workers import supervise
 
-    code = _run_loop(run(settings, plan, notice, started))
+        code = _run_loop(supervise(settings, plan, worker_count, notice, started,
+                                   quiet=app_state.quiet, verbose=app_state.verbose))
+    else:
+        from cascade_cli.hub.runner import run
+
+        code = _run_loop(run(settings, plan, notice, started))
     for sig in (signal.SIGTERM, signal.SIGINT):   # the work is done: a late signal must not
         signal.signal(sig, signal.SIG_IGN)        # turn exit 0 into a kill while Python exits
     messages.info("cascade serve: stopped" if code == 0 else "cascade serve: stopped without a graceful end")
@@ -183,9 +206,8 @@ def build_plan(settings: Settings, verbose: bool = False) -> ServePlan:
 def _run_loop(coro: Any) -> int:
     try:
         import uvloop
-
-        return int(uvloop.run(coro))
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         import asyncio
 
         return int(asyncio.run(coro))
+    return int(uvloop.run(coro))

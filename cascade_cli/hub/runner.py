@@ -1,8 +1,10 @@
 """Run `cascade serve`: find or embed Redis, bind, serve with uvicorn, shut down cleanly.
 
-`serve(plan, ...)` blocks until SIGINT/SIGTERM, then stops accepting, writes what each client
-had queued, closes clients with 1001, flushes the bus and returns exit code 0. Start-up
-problems raise `cascade_cli.errors` exceptions (the CLI prints them).
+`run(settings, plan, ...)` blocks until SIGINT/SIGTERM, then stops accepting, writes what each
+client had queued, closes clients with 1001, flushes the bus and returns exit code 0. Start-up
+problems raise `cascade_cli.errors` exceptions (the CLI prints them). With `--workers N`,
+`cascade_cli.hub.workers` resolves Redis and binds once, then runs `run(..., sock=, worker=True)`
+in each worker process.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Started:
     ws_url: str
     redis: str               # "redis", "embedded", "local" (no Redis) or "unreachable"
     redis_url: str
+    workers: int = 1         # processes serving the port
 
 
 def is_local_url(url: str) -> bool:
@@ -191,34 +194,67 @@ def _uvicorn_server_class() -> type:
     return Server
 
 
+async def resolve_redis(settings: Settings, plan: ServePlan, notice: Callable[[str, str], None],
+                        embed: bool = True) -> tuple[str, Any]:
+    """(redis mode for `Started.redis`, the in-memory server started here or None).
+
+    Probes `plan.redis_url`; when nothing answers there, starts the in-memory server in this
+    process's loop if `embed` and the settings allow it (the caller stops it after serving),
+    else reports the degraded start. Raises OperationalError when a server answered but refused.
+    """
+    if plan.bus != "redis":
+        return "local", None
+    problem = await probe_redis(settings, plan.redis_url)
+    if problem is None:
+        return "redis", None
+    if not embed:
+        return "unreachable", None
+    if plan.embedded == "auto" and is_local_url(plan.redis_url) and not plan.redis_url.startswith("unix"):
+        embedded = await start_embedded(plan.redis_url)
+        notice("info", f"no Redis answered at {mask_url(plan.redis_url)}; started cascade's in-memory "
+               f"Redis-compatible server in this process on port {embedded.port} "
+               "(events are not persisted; use --redis-url for a real Redis)")
+        return "embedded", embedded
+    notice("warn", f"Redis at {mask_url(plan.redis_url)} is unreachable ({problem}); serving "
+           "local clients only (degraded) and retrying in the background")
+    return "unreachable", None
+
+
+def stop_embedded(embedded: Any) -> None:
+    """Stop the in-memory server `resolve_redis` started (None: nothing to do)."""
+    if embedded is not None:
+        embedded.stop()
+        for listener in embedded.servers:
+            listener.close()
+
+
+def listening_urls(sock: socket.socket) -> tuple[str, str]:
+    """(http_url, ws_url) of the listening socket."""
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return f"http://{shown}:{bound_port}", f"ws://{shown}:{bound_port}/ws"
+
+
 async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], None],
-              on_started: Callable[[Started], None]) -> int:
+              on_started: Callable[[Started], None], *, sock: socket.socket | None = None,
+              worker: bool = False) -> int:
     """Serve until a signal; returns the exit code. `notice(kind, message)` reports start-up
-    choices and bus state changes ("info" or "warn"); `on_started` runs once the port listens."""
+    choices and bus state changes ("info" or "warn"); `on_started` runs once the port listens.
+
+    `sock`: an already listening socket to serve on (closed at the end) instead of binding
+    plan.host:plan.port. `worker`: this is one of `--workers N` processes: the supervisor already
+    resolved Redis and reported it, so no in-memory server starts here and start-up choices are
+    not reported again (Redis refusing this process still raises).
+    """
     import uvicorn
 
     from cascade_cli.hub.app import create_app
     from cascade_cli.hub.service import redis_bus_factory
     from cascade_cli.hub.wsproto import HubWebSocketProtocol
 
-    embedded = None
-    redis_mode = "local"
     bus_factory = None
+    redis_mode, embedded = await resolve_redis(settings, plan, notice, embed=not worker)
     if plan.bus == "redis":
-        problem = await probe_redis(settings, plan.redis_url)
-        redis_mode = "redis"
-        if problem is not None:
-            if plan.embedded == "auto" and is_local_url(plan.redis_url) and not plan.redis_url.startswith("unix"):
-                embedded = await start_embedded(plan.redis_url)
-                redis_mode = "embedded"
-                notice("info", f"no Redis answered at {mask_url(plan.redis_url)}; started cascade's in-memory "
-                       f"Redis-compatible server in this process on port {embedded.port} "
-                       "(events are not persisted; use --redis-url for a real Redis)")
-            else:
-                redis_mode = "unreachable"
-                notice("warn", f"Redis at {mask_url(plan.redis_url)} is unreachable ({problem}); serving "
-                       "local clients only (degraded) and retrying in the background")
-
         said_down = redis_mode == "unreachable"   # the start-up warning already said so
 
         def on_bus_state(state: str, detail: str | None) -> None:
@@ -241,7 +277,12 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
 
             return VeniceProxy(settings.venice, plan.venice_cache_ttl, lambda: service.bus.client)
 
-    sock = bind_socket(plan.host, plan.port)
+    if sock is None:
+        try:
+            sock = bind_socket(plan.host, plan.port)
+        except BaseException:
+            stop_embedded(embedded)
+            raise
     app = create_app(plan.options, bus_factory=bus_factory, venice=venice_factory)
     options = plan.options
     config = uvicorn.Config(
@@ -265,10 +306,9 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
         await asyncio.sleep(0.01)
     if server.started:
         calm_garbage_collector()
-        bound_host, bound_port = sock.getsockname()[:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        on_started(Started(f"http://{shown}:{bound_port}", f"ws://{shown}:{bound_port}/ws",
-                           redis_mode, mask_url(plan.redis_url) if plan.bus == "redis" else ""))
+        http_url, ws_url = listening_urls(sock)
+        on_started(Started(http_url, ws_url, redis_mode,
+                           mask_url(plan.redis_url) if plan.bus == "redis" else ""))
     try:
         await task
         if server.force_exit:   # a second Ctrl-C: no graceful lifespan end, and no traceback about it
@@ -279,8 +319,5 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
                                "run with -v for details") from exc
     finally:
         sock.close()
-        if embedded is not None:
-            embedded.stop()
-            for listener in embedded.servers:
-                listener.close()
+        stop_embedded(embedded)
     return 0
