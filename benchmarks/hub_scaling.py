@@ -1022,7 +1022,7 @@ def run_instances(k: int, engine: Engine, workers: list[Worker], args: argparse.
                     break
                 print(f"  other processes used {other:.0f}% of a core meanwhile: measuring again", file=sys.stderr)
                 if args.wait_quiet > 0:
-                    wait_quiet(min(args.wait_quiet, 5.0), ours)
+                    wait_quiet(min(args.wait_quiet, 3.0), ours)
             assert best is not None
             result["phases"][name] = best
     except Exception as exc:  # noqa: BLE001 - one failed instance count is reported, the others go on
@@ -1108,16 +1108,17 @@ def limits(engine: dict[str, Any]) -> list[str]:
         parts = (f"hubs {c['hubs_total_pct']:.0f}% (busiest {hottest:.0f}%), Redis {c['redis_pct']:.0f}%, "
                  f"load {c['load_total_pct']:.0f}% (busiest {max(c['load_pct']):.0f}%), "
                  f"interrupts {c['interrupts_pct']:.0f}%, other {c['other_pct']:.0f}%")
+        found = []
         if c["idle_pct"] < 0.1 * capacity:
-            verdict = "the cores were saturated"
-        elif hottest >= 90:
-            verdict = "one hub process saturated its core"
-        elif max(c["load_pct"]) >= 90:
-            verdict = "a load process saturated its core"
-        elif c["redis_pct"] >= 90:
-            verdict = "Redis saturated its core"
-        else:
-            verdict = "no part saturated: the flow-control window, not the CPU, set the pace (raise --window)"
+            found.append(f"the cores were saturated (idle {c['idle_pct']:.0f}%)")
+        if hottest >= 90:
+            found.append(f"a hub process ran at {hottest:.0f}% of its core")
+        if max(c["load_pct"]) >= 90:
+            found.append(f"a load process ran at {max(c['load_pct']):.0f}% of its core")
+        if c["redis_pct"] >= 90:
+            found.append(f"Redis ran at {c['redis_pct']:.0f}% of its core")
+        verdict = ("; ".join(found) if found else
+                   "no part saturated: the flow-control window, not the CPU, set the pace (raise --window)")
         lines.append(f"{s['instances']} instance(s): {busy:.0f}% of {capacity}% busy: {parts}; {verdict}; "
                      f"hub CPU {fmt(r['hub_cpu_us_per_delivery'], '{:.1f}')} us per delivery, Redis CPU "
                      f"{fmt(r['redis_cpu_us_per_publish'], '{:.1f}')} us per published event")
@@ -1130,6 +1131,11 @@ def limits(engine: dict[str, Any]) -> list[str]:
             lines.append(f"hub CPU per delivery at {top['instances']} instances is {grown / base:.2f}x that of one: "
                          "each instance reads every event from Redis and encodes it for its own clients, so "
                          "the per-event work is repeated per instance while the deliveries are only split")
+        base = one["phases"]["max"]["redis_cpu_us_per_publish"]
+        grown = top["phases"]["max"]["redis_cpu_us_per_publish"]
+        if base and grown:
+            lines.append(f"Redis CPU per published event at {top['instances']} instances is {grown / base:.2f}x "
+                         "that of one: every instance reads every event from Redis")
     return lines
 
 
@@ -1225,13 +1231,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default 3)")
     parser.add_argument("--drain-cap", type=float, default=15.0, help="and after this many seconds in all (default 15)")
     parser.add_argument("--processes", type=int, default=2, help="load processes (default 2)")
-    parser.add_argument("--wait-quiet", type=float, default=10.0, metavar="SECONDS",
+    parser.add_argument("--wait-quiet", type=float, default=5.0, metavar="SECONDS",
                         help="before each instance count, wait up to this long for other processes to use "
-                             "under 20%% of a core (default 10; 0: don't wait)")
-    parser.add_argument("--retries", type=int, default=2,
+                             "under 20%% of a core (default 5; 0: don't wait)")
+    parser.add_argument("--retries", type=int, default=1,
                         help="measure a phase again, this many times at most, when other processes used more "
                              f"than {DISTURBED_PCT:.0f}%% of a core meanwhile; the least disturbed attempt is "
-                             "reported (default 2)")
+                             "reported (default 1)")
     parser.add_argument("--hub-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for every `cascade serve` (repeatable)")
     parser.add_argument("--min-scaling", type=float,
