@@ -58,6 +58,18 @@ def serve(
                                                 help="TCP port (default 8000; 0 picks a free one).")] = None,
     redis_url: Annotated[Optional[str], typer.Option("--redis-url", metavar="URL",
                                                      help="Redis for the bus and caches (default: redis.url).")] = None,
+    redis_cluster: Annotated[Optional[bool], typer.Option(
+        "--redis-cluster/--no-redis-cluster",
+        help="The Redis URL is a Redis Cluster node (default: ask the server).")] = None,
+    history_size: Annotated[Optional[int], typer.Option(
+        "--history-size", min=1, metavar="EVENTS", help="Events kept per channel for resuming clients "
+                                                         "(default 1000).")] = None,
+    history_ttl: Annotated[Optional[float], typer.Option(
+        "--history-ttl", min=0, metavar="SECONDS", help="Seconds events stay in history (default 3600; "
+                                                         "0: no age limit).")] = None,
+    channel_history: Annotated[Optional[list[str]], typer.Option(
+        "--channel-history", metavar="CHANNEL=SIZE/TTL",
+        help="History bounds for one channel (repeatable), e.g. cascade-events=10000/86400.")] = None,
     channels: Annotated[Optional[str], typer.Option("--channels", metavar="A,B,C",
                                                     help="Channels to accept (default: consciousness-stream,"
                                                          "ai-collaborations,cascade-events).")] = None,
@@ -105,6 +117,11 @@ def serve(
         "serve.host": (host, "--host"),
         "serve.port": (port, "--port"),
         "redis.url": (redis_url, "--redis-url"),
+        "redis.cluster": (None if redis_cluster is None else ("yes" if redis_cluster else "no"),
+                          "--redis-cluster"),
+        "serve.history_size": (history_size, "--history-size"),
+        "serve.history_ttl": (history_ttl, "--history-ttl"),
+        "serve.channel_history": (",".join(channel_history) if channel_history else None, "--channel-history"),
         "serve.channels": (channels, "--channels"),
         "serve.allow_any_channel": (allow_any_channel, "--allow-any-channel"),
         "serve.token_file": (token_file, "--token-file"),
@@ -195,6 +212,7 @@ def build_plan(settings: Settings, verbose: bool = False) -> ServePlan:
         connect_rate=s.connect_rate, allowed_origins=tuple(s.allowed_origins), token=token or None,
         heartbeat=s.heartbeat, heartbeat_timeout=s.heartbeat_timeout,
         max_message_size=s.max_message_size, compression=s.compression,
+        history_size=s.history_size, history_ttl=s.history_ttl, channel_history=tuple(s.channel_history),
     )
     forwarded = s.forwarded_allow_ips.strip()
     return ServePlan(host=s.host, port=s.port, redis_url=settings.redis.url, bus=s.bus,

@@ -124,6 +124,17 @@ async def start_embedded(url: str) -> Any:
     return server
 
 
+async def uses_cluster(settings: Settings, url: str) -> bool:
+    """Whether the bus must use Redis Cluster at `url`: `redis.cluster` yes/no, or on auto what
+    the server says (INFO cluster)."""
+    choice = settings.redis.cluster
+    if choice != "auto":
+        return choice == "yes"
+    from cascade_cli.hub.cluster import detect_cluster
+
+    return await detect_cluster(settings.redis, url)
+
+
 class MaskTokens(logging.Filter):
     """Masks `token=...` in uvicorn's log lines (WebSocket URLs may carry the hub's token)."""
 
@@ -261,14 +272,19 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
             nonlocal said_down
             if state == "down":
                 if not said_down:
-                    notice("warn", f"lost the Redis bus ({detail}); local delivery goes on, reconnecting")
+                    notice("warn", f"lost the Redis bus ({detail}); publishing answers 503 until it "
+                                   "is back, reconnecting")
                 said_down = True
                 return
             said_down = False
-            if state == "ok":
+            if state == "partial":
+                notice("warn", f"a Redis Cluster shard is unreachable ({detail}); its channels are "
+                               "paused, the others go on")
+            elif state == "ok":
                 notice("info", f"Redis bus connected at {mask_url(plan.redis_url)}")
 
-        bus_factory = redis_bus_factory(settings.redis, plan.redis_url, on_bus_state)
+        cluster = await uses_cluster(settings, plan.redis_url) if redis_mode == "redis" else False
+        bus_factory = redis_bus_factory(settings.redis, plan.redis_url, on_bus_state, cluster=cluster)
 
     venice_factory = None
     if plan.venice:
