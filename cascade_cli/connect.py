@@ -235,6 +235,36 @@ def redis_client(settings: RedisSettings, url: str | None = None, **options: Any
     return aioredis.Redis.from_pool(pool)
 
 
+def redis_cluster_client(settings: RedisSettings, url: str | None = None,
+                         **overrides: Any) -> redis.asyncio.cluster.RedisCluster:
+    """An asyncio Redis Cluster client whose startup node is `url` (default `settings.url`).
+
+    Same timeouts and password as `redis_client()`; `settings.max_connections` bounds the
+    connections per node (redis-py's cluster pools do not block: past the bound a command
+    raises MaxConnectionsError). `overrides` go to `RedisCluster` (e.g.
+    `require_full_coverage=False`). The topology is fetched on first use, or by awaiting
+    `initialize()`. Raises ConfigError for a URL a cluster client cannot use. Await `aclose()`
+    when done.
+    """
+    from redis.asyncio.cluster import RedisCluster
+    from redis.exceptions import RedisClusterException
+
+    kwargs: dict[str, Any] = {
+        "max_connections": settings.max_connections,
+        "socket_timeout": settings.timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        **overrides,
+    }
+    if settings.password:
+        kwargs["password"] = settings.password
+    try:
+        return RedisCluster.from_url(url or settings.url, **kwargs)
+    except (ValueError, RedisClusterException) as exc:
+        raise ConfigError(f"invalid Redis Cluster URL {mask_url(url or settings.url)}: {exc}",
+                          "use redis://HOST:PORT or rediss://HOST:PORT of a cluster node "
+                          "(database 0, no unix socket)") from exc
+
+
 def websocket_url(base_url: str, path: str = "/ws") -> str:
     """The WebSocket URL for `path` on the server at `base_url` (http -> ws, https -> wss)."""
     parts = urlsplit(base_url)
