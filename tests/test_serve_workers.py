@@ -148,6 +148,8 @@ def test_workers_share_events_survive_a_killed_worker_and_stop_on_sigterm(tmp_pa
         receives(here[0], "from-there")
 
         # SIGKILL one worker: its clients are cut, the other worker's clients keep receiving
+        last = serve.get(f"/api/channels/{CHANNEL}/history", params={"limit": 1}).json()["events"][-1]
+        assert last["data"] == "from-there"
         victim = min(pids)
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda: not alive(victim), what="the killed worker to be gone")
@@ -173,6 +175,13 @@ def test_workers_share_events_survive_a_killed_worker_and_stop_on_sigterm(tmp_pa
         response = serve.post(f"/api/channels/{CHANNEL}/publish", json={"data": "after-restart"})
         assert response.status_code == 200, response.text
         receives(kept[0], "after-restart")
+
+        # a cut client reconnects (to either worker) and resumes from its last id: no gap
+        others: list[dict[str, Any]] = []
+        resumed = stack.enter_context(connect(serve.ws(f"/{CHANNEL}?since={last['id']}"), open_timeout=RECV))
+        got = read_events(resumed, lambda events: len(events) >= 2, timeout=RECV, others=others)
+        assert [e["data"] for e in got] == ["after-kill", "after-restart"]
+        assert [m["type"] for m in others] == ["connected"]
 
         # SIGTERM: every worker ends gracefully (clients get 1001), the supervisor exits 0
         workers = children(serve.proc.pid)
