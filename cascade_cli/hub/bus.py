@@ -303,9 +303,15 @@ class RedisBus:
         from cascade_cli.hub.cluster import ShardedSubscriber
 
         if self.cluster:
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
+
             from cascade_cli.connect import redis_cluster_client
 
-            self._client = redis_cluster_client(self.settings, self.url)
+            # two quick retries: a publish to a shard that just died answers 503 in milliseconds
+            # rather than after redis-py's default ten (about 3.7 s); slot moves are followed anyway
+            self._client = redis_cluster_client(self.settings, self.url,
+                                                retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2))
         else:
             from cascade_cli.connect import redis_client
 

@@ -226,8 +226,11 @@ async def resolve_redis(settings: Settings, plan: ServePlan, notice: Callable[[s
                f"Redis-compatible server in this process on port {embedded.port} "
                "(events are not persisted; use --redis-url for a real Redis)")
         return "embedded", embedded
-    notice("warn", f"Redis at {mask_url(plan.redis_url)} is unreachable ({problem}); serving "
-           "local clients only (degraded) and retrying in the background")
+    notice("warn", f"Redis at {mask_url(plan.redis_url)} is unreachable ({problem}); running "
+           "degraded (publishing answers 503) and retrying in the background"
+           + ("" if settings.redis.cluster != "auto" else
+              " (a Redis Cluster cannot be detected while it is down: set redis.cluster=yes or "
+              "--redis-cluster for one)"))
     return "unreachable", None
 
 
