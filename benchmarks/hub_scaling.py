@@ -37,15 +37,17 @@ Phases, per instance count, after a 0.5 s warm-up:
          each event's intended send time (coordinated omission corrected).
 Each phase publishes for --seconds (default 3) and then waits (bounded) for every delivery.
 
-Printed per engine, phase and instance count: delivered events/s (deliveries to subscribers per
-second, from the first send to the last arrival, at least --seconds), the scaling ratio delivered/s(k) / delivered/s(1),
-published events/s, latency p50/p99, lost, duplicates, reach; then where the CPU went, in % of
-one core (the machine's total is 100% x cores): each hub instance (utime+stime from
-/proc/PID/stat before/after the phase), Redis (all its nodes), each load process, the kernel's
-interrupt time (loopback TCP; charged to no process), other processes, idle; and hub CPU per
-delivery. The closing lines say what limited delivered/s: on one machine every instance
-shares the same cores with Redis and the load generator, so a busy machine leaves nothing for
-another instance to use.
+Printed per engine, phase and instance count: delivered events/s (deliveries to subscribers
+per second, from the first send to the last arrival, at least --seconds), the scaling ratio
+delivered/s(k) / delivered/s(1), published events/s, latency p50/p99, lost, duplicates, reach,
+hub CPU per delivery; then where the CPU went, in % of one core (the machine's total is 100% x
+cores): each hub instance (utime+stime from /proc/PID/stat before/after the phase), Redis (all
+its nodes), each load process, other processes, idle, and the kernel's interrupt time (mostly
+loopback TCP; a kernel with tick-based CPU accounting and no CONFIG_IRQ_TIME_ACCOUNTING, such as
+the 2-core test machine's, also charges it to the process it interrupted, so it is part of the
+other columns there, not on top). The closing lines say what limited delivered/s: on one
+machine every instance shares the same cores with Redis and the load generator, so a busy
+machine leaves nothing for another instance to use.
 
 Other processes on the machine disturb every figure: before each instance count the script
 waits (bounded, --wait-quiet) for a quiet machine, and a phase during which other processes
@@ -72,6 +74,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import multiprocessing
@@ -119,6 +122,30 @@ def machine_cpu() -> tuple[float, float, float]:
     return (user + nice + system + steal) / CLK_TCK, (irq + softirq) / CLK_TCK, (idle + iowait) / CLK_TCK
 
 
+@functools.cache
+def irq_in_tasks() -> bool:
+    """Whether this kernel charges interrupt time to the task it interrupted as well as to the
+    machine's irq/softirq counters (tick-based accounting without CONFIG_IRQ_TIME_ACCOUNTING),
+    so that /proc/PID/stat figures include the interrupts that hit them. False when unknown."""
+    import gzip
+
+    text = ""
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            text = f.read()
+    except OSError:
+        try:
+            text = Path(f"/boot/config-{os.uname().release}").read_text()
+        except OSError:
+            return False
+    return "CONFIG_IRQ_TIME_ACCOUNTING=y" not in text
+
+
+def used_cpu(machine: tuple[float, float, float]) -> float:
+    """CPU seconds the tasks used, as /proc/PID/stat figures count them (see irq_in_tasks)."""
+    return machine[0] + machine[1] if irq_in_tasks() else machine[0]
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -135,10 +162,10 @@ def wait_quiet(seconds: float, ours: list[int], threshold_pct: float = 20.0) -> 
     `threshold_pct` of a core busy over half a second; returns the last reading."""
     deadline = time.monotonic() + seconds
     while True:
-        busy0, mine0, wall0 = machine_cpu()[0], sum(map(proc_cpu, ours)) + own_cpu(), time.monotonic()
+        busy0, mine0, wall0 = used_cpu(machine_cpu()), sum(map(proc_cpu, ours)) + own_cpu(), time.monotonic()
         time.sleep(0.5)
         mine = sum(map(proc_cpu, ours)) + own_cpu() - mine0
-        load = 100 * (machine_cpu()[0] - busy0 - mine) / (time.monotonic() - wall0)
+        load = 100 * (used_cpu(machine_cpu()) - busy0 - mine) / (time.monotonic() - wall0)
         if load < threshold_pct or time.monotonic() >= deadline:
             return load
 
@@ -909,12 +936,13 @@ def cpu_breakdown(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
     load = [pct(a, b) for a, b in zip(before["load"], after["load"])]
     redis = pct(before["redis"], after["redis"])
     parent = pct(before["parent"], after["parent"])
-    busy = pct(before["machine"][0], after["machine"][0])
+    busy = pct(used_cpu(before["machine"]), used_cpu(after["machine"]))
     irq = pct(before["machine"][1], after["machine"][1])
     idle = pct(before["machine"][2], after["machine"][2])
     return {"seconds": round(wall, 3), "hubs_pct": hubs, "hubs_total_pct": round(sum(hubs), 1),
             "redis_pct": redis, "load_pct": load, "load_total_pct": round(sum(load) + parent, 1),
-            "interrupts_pct": irq, "other_pct": round(max(0.0, busy - sum(hubs) - redis - sum(load) - parent), 1),
+            "interrupts_pct": irq, "interrupts_inside_processes": irq_in_tasks(),
+            "other_pct": round(max(0.0, busy - sum(hubs) - redis - sum(load) - parent), 1),
             "idle_pct": idle, "capacity_pct": 100 * (os.cpu_count() or 1)}
 
 
@@ -1107,7 +1135,8 @@ def limits(engine: dict[str, Any]) -> list[str]:
         hottest = max(c["hubs_pct"])
         parts = (f"hubs {c['hubs_total_pct']:.0f}% (busiest {hottest:.0f}%), Redis {c['redis_pct']:.0f}%, "
                  f"load {c['load_total_pct']:.0f}% (busiest {max(c['load_pct']):.0f}%), "
-                 f"interrupts {c['interrupts_pct']:.0f}%, other {c['other_pct']:.0f}%")
+                 f"other {c['other_pct']:.0f}%; interrupts {c['interrupts_pct']:.0f}%"
+                 + (" (inside those figures)" if c["interrupts_inside_processes"] else ""))
         found = []
         if c["idle_pct"] < 0.1 * capacity:
             found.append(f"the cores were saturated (idle {c['idle_pct']:.0f}%)")
@@ -1172,14 +1201,19 @@ def print_table(report: dict[str, Any]) -> None:
             capacity = rows[0][1]["cpu"]["capacity_pct"]
             print(f"  CPU, % of one core ({capacity}% = all {capacity // 100} cores):")
             print(f"  {'inst':>4} {'hubs':>6} {'each hub':<24} {'redis':>6} {'load':>6} {'each load':<12} "
-                  f"{'irq':>5} {'other':>6} {'idle':>6}")
+                  f"{'other':>6} {'idle':>6} {'irq':>5}")
             for k, r in rows:
                 c = r["cpu"]
                 each = "/".join(f"{v:.0f}" for v in c["hubs_pct"])
                 loads = "/".join(f"{v:.0f}" for v in c["load_pct"])
                 print(f"  {k:>4} {c['hubs_total_pct']:>6.0f} {each:<24} {c['redis_pct']:>6.0f} "
-                      f"{c['load_total_pct']:>6.0f} {loads:<12} {c['interrupts_pct']:>5.0f} {c['other_pct']:>6.0f} "
-                      f"{c['idle_pct']:>6.0f}")
+                      f"{c['load_total_pct']:>6.0f} {loads:<12} {c['other_pct']:>6.0f} {c['idle_pct']:>6.0f} "
+                      f"{c['interrupts_pct']:>5.0f}")
+            if rows[0][1]["cpu"]["interrupts_inside_processes"]:
+                print("  irq: interrupt time (mostly loopback TCP), which this kernel's tick accounting also "
+                      "charges to the process it interrupted: part of the columns before it, not on top")
+            else:
+                print("  irq: interrupt time (mostly loopback TCP), charged to no process")
             busy = [(k, r["cpu"]["other_pct"]) for k, r in rows if r["cpu"]["other_pct"] >= DISTURBED_PCT]
             for k, other in busy:
                 print(f"  note: {k} instance(s): other processes on the machine used {other:.0f}% of a core "
