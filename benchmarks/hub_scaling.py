@@ -52,7 +52,8 @@ machine leaves nothing for another instance to use.
 Other processes on the machine disturb every figure: before each instance count the script
 waits (bounded, --wait-quiet) for a quiet machine, and a phase during which other processes
 used more than 25% of a core is measured again (--retries; the least disturbed attempt is
-shown, with a note when it was still disturbed).
+shown, with a note when it was still disturbed). --rounds N measures every instance count N
+times (the order reversed every other round) and shows medians.
 
 Targets (--check exits 3 when one is missed): every subscriber got every event exactly once in
 every phase (lost 0, duplicates 0), every publish was acknowledged (none refused, none left
@@ -1073,12 +1074,22 @@ def run_engine(name: str, workers: list[Worker], args: argparse.Namespace, scrat
     env = clean_env(directory)
     print(f"{name}: starting", file=sys.stderr)
     engine = {"redis": start_redis, "cluster": start_cluster, "memory": start_memory}[name](directory, env)
-    report: dict[str, Any] = {"engine": name, "server": engine.description, "scenarios": []}
+    report: dict[str, Any] = {"engine": name, "server": engine.description, "scenarios": [], "rounds": []}
     try:
-        for k in args.instances:
-            report["scenarios"].append(run_instances(k, engine, workers, args, directory, env))
+        for round_index in range(args.rounds):
+            order = args.instances if round_index % 2 == 0 else args.instances[::-1]
+            for k in order:
+                if args.rounds > 1:
+                    print(f"round {round_index + 1}/{args.rounds}", file=sys.stderr)
+                scenario = run_instances(k, engine, workers, args, directory, env)
+                scenario["round"] = round_index + 1
+                report["rounds"].append(scenario)
     finally:
         engine.stop()
+    for k in args.instances:
+        report["scenarios"].append(median_of([s for s in report["rounds"] if s["instances"] == k]))
+    if args.rounds == 1:
+        del report["rounds"]
     base = next((s for s in report["scenarios"] if s["instances"] == 1 and "error" not in s), None)
     for scenario in report["scenarios"]:
         for phase, result in scenario.get("phases", {}).items():
@@ -1086,6 +1097,44 @@ def run_engine(name: str, workers: list[Worker], args: argparse.Namespace, scrat
             mine = result.get("delivered_per_s")
             result["scaling"] = round(mine / one, 3) if one and mine is not None else None
     return report
+
+
+WORST_MAX = {"lost", "short_subscribers", "duplicates", "out_of_order", "lag_dropped", "disconnects", "refused",
+             "unanswered", "attempts"}
+WORST_MIN = {"reach", "min_subscriber_reach"}
+
+
+def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One instance count's rounds as one: the median of every figure (element by element in
+    lists), but the worst of the counts of failures (lost, duplicates, ...) and of reach."""
+    import statistics
+
+    errors = [r["error"] for r in rounds if "error" in r]
+    if errors:
+        return {"instances": rounds[0]["instances"], "error": errors[0], "rounds": len(rounds)}
+
+    def merge(key: str, values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, dict):
+            return {k: merge(k, [v[k] for v in values]) for k in first}
+        if isinstance(first, list):
+            return [merge(key, list(column)) for column in zip(*values)]
+        if isinstance(first, bool) or not isinstance(first, (int, float)):
+            return first
+        present = [v for v in values if v is not None]
+        if not present:
+            return None
+        if key in WORST_MAX:
+            return max(present)
+        if key in WORST_MIN:
+            return min(present)
+        if all(v == present[0] for v in present):
+            return present[0]
+        return round(statistics.median(present), 3)
+
+    merged = merge("", [{k: v for k, v in r.items() if k != "round"} for r in rounds])
+    merged["rounds"] = len(rounds)
+    return merged
 
 
 # ---------------------------------------------------------------- report
@@ -1175,6 +1224,8 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"processes: 1..{max(cfg['instances'])} hub instances + Redis (1 process, 3 for the cluster) + "
           f"{cfg['processes']} load processes (+ this script, which only coordinates), all on the machine's "
           f"{cfg['cores']} cores")
+    if cfg["rounds"] > 1:
+        print(f"figures: the median of {cfg['rounds']} rounds (lost, duplicates: the worst round)")
     print(f"phases: {cfg['seconds']:g} s each after a {WARMUP_SECONDS:g} s warm-up; max = each publisher keeps <= "
           f"{cfg['window']} events undelivered (to its own load process's subscribers), latency from the send; "
           "rate = open loop at a fixed rate, latency from the intended send time")
@@ -1268,6 +1319,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wait-quiet", type=float, default=5.0, metavar="SECONDS",
                         help="before each instance count, wait up to this long for other processes to use "
                              "under 20%% of a core (default 5; 0: don't wait)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every instance count this many times, the order reversed every other "
+                             "round; the tables show medians (the worst for losses), --json also each round "
+                             "(default 1)")
     parser.add_argument("--retries", type=int, default=1,
                         help="measure a phase again, this many times at most, when other processes used more "
                              f"than {DISTURBED_PCT:.0f}%% of a core meanwhile; the least disturbed attempt is "
@@ -1293,6 +1348,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "channels": ([args.channels], 1, 100), "publishers": ([args.publishers], 1, 256),
             "batch": ([args.batch], 1, 1000), "window": ([args.window], 1, 10_000),
             "seconds": ([args.seconds], 0.1, 120), "processes": ([args.processes], 1, 32),
+            "rounds": ([args.rounds], 1, 20),
             "rate": ([args.rate], 0.1, 1_000_000)}
     for name, (values, low, high) in caps.items():
         if not values or any(not low <= v <= high for v in values):
@@ -1324,7 +1380,7 @@ def main() -> int:
                    "subscribers": args.subscribers, "channels": args.channels, "publishers": args.publishers,
                    "publish": "WebSocket ops" if args.publish == "ws" else f"HTTP POST, {args.batch} per request",
                    "phases": args.phases, "rate": args.rate, "window": args.window, "seconds": args.seconds,
-                   "processes": args.processes, "cores": os.cpu_count()},
+                   "processes": args.processes, "rounds": args.rounds, "cores": os.cpu_count()},
         "engines": engines,
     }
     report["targets"] = targets(report, args.min_scaling)
