@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,24 +21,24 @@ from websockets.sync.client import ClientConnection, connect
 from cascade_cli.hub.history import parse_id
 
 
-@pytest.fixture(params=["local", "memory", "redis"])
-def engine_args(request: pytest.FixtureRequest) -> list[str]:
-    """`cascade serve` arguments for one engine (the Redis ones are shared by the session)."""
+@pytest.fixture(scope="module", params=["local", "memory", "redis"])
+def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """One `cascade serve` per engine for the module (each test uses its own channel): the local
+    bus, or the session's in-memory server / redis-server."""
     if request.param == "local":
-        return ["--bus", "local"]
-    server: EngineServer = request.getfixturevalue(f"{'memory' if request.param == 'memory' else 'real'}_server")
-    return ["--redis-url", server.url, "--embedded-redis", "never"]
+        engine_args = ["--bus", "local"]
+    else:
+        server: EngineServer = request.getfixturevalue("memory_server" if request.param == "memory"
+                                                       else "real_server")
+        engine_args = ["--redis-url", server.url, "--embedded-redis", "never"]
+    with start_serve(tmp_path_factory.mktemp("history"), *engine_args, "--allow-any-channel",
+                     "--history-size", "5") as serve:
+        yield serve
+    assert serve.proc.returncode == 0, serve.stderr()
 
 
 def fresh_channel() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def hub(tmp_path: Path, engine_args: list[str]) -> Iterator[Serve]:
-    with start_serve(tmp_path, *engine_args, "--allow-any-channel", "--history-size", "5") as serve:
-        yield serve
-    assert serve.proc.returncode == 0, serve.stderr()
 
 
 def publish(serve: Serve, channel: str, *data: Any) -> list[str]:
