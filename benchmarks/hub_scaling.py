@@ -1219,7 +1219,7 @@ def limits(engine: dict[str, Any]) -> list[str]:
 
 def print_table(report: dict[str, Any]) -> None:
     cfg = report["config"]
-    print(f"hub scaling: cascade {cfg['version']}, {cfg['subscribers']} subscribers on {cfg['channels']} "
+    print(f"hub scaling: cascade {cfg['version']} ({cfg['source']}), {cfg['subscribers']} subscribers on {cfg['channels']} "
           f"channel(s), {cfg['publishers']} publishers ({cfg['publish']})")
     print(f"processes: 1..{max(cfg['instances'])} hub instances + Redis (1 process, 3 for the cluster) + "
           f"{cfg['processes']} load processes (+ this script, which only coordinates), all on the machine's "
@@ -1356,6 +1356,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def source_state() -> str:
+    """The git commit of the cascade_cli that runs, and whether its files differ from it."""
+    import cascade_cli
+
+    root = Path(cascade_cli.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "cascade_cli"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"{root} (not a git checkout)"
+    return f"commit {commit}" + (" with uncommitted changes in cascade_cli/" if dirty else "")
+
+
 def main() -> int:
     args = parse_args()
     raise_nofile()
@@ -1376,7 +1391,7 @@ def main() -> int:
         for worker in workers:
             worker.stop()
     report: dict[str, Any] = {
-        "config": {"version": __version__, "instances": args.instances, "engines": args.engines,
+        "config": {"version": __version__, "source": source_state(), "instances": args.instances, "engines": args.engines,
                    "subscribers": args.subscribers, "channels": args.channels, "publishers": args.publishers,
                    "publish": "WebSocket ops" if args.publish == "ws" else f"HTTP POST, {args.batch} per request",
                    "phases": args.phases, "rate": args.rate, "window": args.window, "seconds": args.seconds,
