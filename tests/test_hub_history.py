@@ -30,7 +30,7 @@ def test_since_is_checked_in_ops() -> None:
     assert messages.parse_op('{"op":"subscribe","channel":"c"}').since is None
     for since in ('"x"', "5", "[]"):
         with pytest.raises(messages.BadOp, match="since"):
-            messages.parse_op('{"op":"subscribe","channel":"c","since":%s}' % since)
+            messages.parse_op(f'{{"op":"subscribe","channel":"c","since":{since}}}')
 
 
 def test_channel_bounds_and_min_id() -> None:

@@ -259,14 +259,14 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
 
     @api.get("/api/channels/{channel}/history", summary="A channel's kept events, oldest first")
     async def channel_history(channel: str, request: Request, since: str | None = None,
-                              limit: int = 100) -> Any:
+                              limit: str = "100") -> Any:
         service = hub()
         if not token_matches(options.token, bearer(request.headers.get("authorization"))):
             return error(401, "unauthorized: send the hub's token as 'Authorization: Bearer <token>'")
-        if not 1 <= limit <= MAX_HISTORY_PAGE:
-            return error(422, f"limit must be between 1 and {MAX_HISTORY_PAGE}")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_HISTORY_PAGE:
+            return error(422, f"limit must be a whole number between 1 and {MAX_HISTORY_PAGE}")
         try:
-            page = await service.history(channel, since, limit)
+            page = await service.history(channel, since, int(limit))
         except UnknownChannel:
             return error(404, f"unknown channel {channel!r}", channels=sorted(service.hub.channels))
         except ValueError as exc:

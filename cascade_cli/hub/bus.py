@@ -118,6 +118,7 @@ class LocalBus:
     url = ""
     last_error: str | None = None
     dropped = 0
+    lost_gaps = 0
     received = 0
     reconnects = 0
     last_rtt: float | None = None
@@ -140,6 +141,9 @@ class LocalBus:
 
     def usable(self, channel: str) -> bool:
         return True
+
+    def problem(self) -> str | None:
+        return None
 
     def _stream(self, channel: str) -> tuple[LocalStream, bytes]:
         found = self._streams.get(channel)
@@ -172,6 +176,8 @@ class LocalBus:
         request.attach()
 
     async def history(self, channel: str, since: StreamId | None, limit: int) -> HistoryPage:
+        if channel not in self._streams:   # never used: an empty history, and nothing created
+            return HistoryPage([], False, format_id(since) if since else None)
         stream, prefix = self._stream(channel)
         if since is None:
             entries = list(stream.entries)[-limit:]
@@ -214,12 +220,15 @@ class RedisBus:
     """History in Redis streams, wake-ups by sharded pub/sub, through `cascade_cli.connect`.
 
     `on_events(channel, messages)` receives every event in stream order (this instance's and
-    the others'). `on_state(state, detail)` hears about every state change (for logging).
+    the others'). `on_gap(channel, gap message)` hears when this instance fell so far behind
+    that history was trimmed past its cursor (its live subscribers missed events).
+    `on_state(state, detail)` hears about every state change (for logging).
     """
 
     def __init__(self, settings: RedisSettings, url: str, on_events: Events, *, instance: str,
                  bounds: Callable[[str], Bounds], cluster: bool = False,
-                 on_state: Callable[[str, str | None], None] | None = None) -> None:
+                 on_state: Callable[[str, str | None], None] | None = None,
+                 on_gap: Callable[[str, bytes], None] | None = None) -> None:
         self.settings = settings
         self.url = url
         self.cluster = cluster
@@ -233,6 +242,8 @@ class RedisBus:
         self.last_rtt: float | None = None
         self._on_events = on_events
         self._on_state = on_state
+        self._on_gap = on_gap or (lambda channel, message: None)
+        self.lost_gaps = 0
         self._instance = instance.encode()
         self._feeds: dict[str, Feed] = {}
         self._by_shard: dict[str, Feed] = {}
@@ -294,7 +305,14 @@ class RedisBus:
         down = [s for s in self.shards() if s.get("state") != OK]
         if not down:
             return None
-        return "; ".join(f"{s['node']}: {s.get('error') or 'unreachable'}" for s in down)
+        return "; ".join(s.get("error") or f"{s['node']}: unreachable" for s in down)
+
+    def problem(self) -> str | None:
+        """Why the bus is not fully up (None when it is): the command connection's last error
+        or the shards that are down."""
+        if self.state == OK:
+            return None
+        return self.last_error or self._shard_problem()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -398,9 +416,7 @@ class RedisBus:
         """Up to `limit` events after `since` (oldest first), or the latest `limit` without it."""
         from redis.exceptions import RedisError
 
-        if not self.usable(channel):
-            await self._settle(channel)
-        if not self.usable(channel):
+        if self._commands != OK or self.state == DOWN:
             raise BusUnavailable(self._unavailable(channel))
         key = stream_key(channel)
         prefix = _prefix(channel)
@@ -497,22 +513,20 @@ class RedisBus:
         feed.resumes = [r for r in feed.resumes if r.alive()]
         resumes = list(feed.resumes)
         pipe = client.pipeline(transaction=False)
-        bounds = self.bounds(feed.name)
         for ts, data, _ in sending:
-            pipe.xadd(feed.key, {history.TS_FIELD: ts, history.DATA_FIELD: data},
-                      maxlen=bounds.size, approximate=False)
-        extra = 0
-        if sending:
-            floor = bounds.min_id(_now_ms())
-            if floor is not None:
-                pipe.xtrim(feed.key, minid=format_id(floor), approximate=False)
-                extra += 1
-            pipe.spublish(feed.shard, self._instance)
-            extra += 1
-        pipe.xrange(feed.key, min="(" + format_id(feed.cursor), count=PAGE)
+            pipe.xadd(feed.key, {history.TS_FIELD: ts, history.DATA_FIELD: data})
+        # read from the cursor itself: if it is gone, history was trimmed past this instance
+        pipe.xrange(feed.key, min=format_id(feed.cursor) if feed.cursor > history.ZERO else "-", count=PAGE)
         for request in resumes:   # the first page includes `since` itself: is it still kept?
             start = format_id(request.after) if not request.checked else "(" + format_id(request.after)
             pipe.xrange(feed.key, min=start, count=PAGE)
+        if sending:   # trim after reading, so a burst larger than history still reaches everyone here
+            bounds = self.bounds(feed.name)
+            pipe.xtrim(feed.key, maxlen=bounds.size, approximate=False)
+            floor = bounds.min_id(_now_ms())
+            if floor is not None:
+                pipe.xtrim(feed.key, minid=format_id(floor), approximate=False)
+            pipe.spublish(feed.shard, self._instance)
         try:
             results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:
@@ -527,16 +541,22 @@ class RedisBus:
                 self.published += 1
                 future.set_result(_text(ident))
         self._commands_ok()
-        at = len(sending) + extra
+        at = len(sending)
         live = _rows(results[at])
         at += 1
+        if len(live) >= PAGE:
+            feed.wake = True
+        if feed.cursor > history.ZERO:
+            if live and parse_id(live[0][0]) == feed.cursor:
+                live = live[1:]
+            elif live and self._trimmed_past(feed):
+                self.lost_gaps += 1
+                self._on_gap(feed.name, gap_message(feed.name, feed.cursor, _text(live[0][0])))
         if live:
             feed.cursor = parse_id(live[-1][0])
             self.received += len(live)
             self._on_events(feed.name, [history.entry_message(feed.prefix, ident, fields)
                                         for ident, fields in live])
-            if len(live) >= PAGE:
-                feed.wake = True
         for request in resumes:
             rows = _rows(results[at])
             at += 1
@@ -557,6 +577,14 @@ class RedisBus:
                 feed.resumes.remove(request)
         if feed.resumes:
             feed.wake = True
+
+    def _trimmed_past(self, feed: Feed) -> bool:
+        """The cursor's entry is gone and later ones are not: trimmed by size (this instance fell
+        more than history_size events behind, or Redis lost data), unless age trimming explains
+        it (the cursor is older than the history's age limit)."""
+        assert feed.cursor is not None
+        floor = self.bounds(feed.name).min_id(_now_ms())
+        return floor is None or feed.cursor >= floor
 
     def _commands_ok(self) -> None:
         if self._commands != OK:

@@ -59,6 +59,9 @@ def families(service: HubService, http: Any, venice: Any = None) -> list[Family]
                 ({"direction": "dropped"}, bus.dropped)]),
         Family("cascade_redis_reconnects_total", "counter", "Times the Redis bus reconnected.",
                [({}, bus.reconnects)]),
+        Family("cascade_hub_history_gaps_total", "counter",
+               "Times this instance found a channel's history trimmed past the last event it had "
+               "delivered (its subscribers got a gap notice).", [({}, bus.lost_gaps)]),
     ]
     if venice is not None:
         result += [

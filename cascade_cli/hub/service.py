@@ -127,6 +127,15 @@ class HubService:
             for payload in payloads:
                 deliver(state, payload)
 
+    def gap(self, channel: str, notice: bytes) -> None:
+        """History was trimmed past this instance's cursor (called by the bus): every subscriber
+        of the channel gets the gap notice after what it already had queued."""
+        state = self.hub.channels.get(channel)
+        if state is not None:
+            for session in list(state.subscribers):
+                self.hub.drain(session)
+                self.hub.notify(session, notice)
+
     def subscribe(self, session: Session, state: ChannelState, since: str | None = None) -> None:
         """Subscribe a session; with `since` (an event id, validated by the caller with
         history.parse_id) it first gets every event after that id still in history, in order,
@@ -145,9 +154,11 @@ class HubService:
 
     async def history(self, channel: str, since: str | None, limit: int) -> Any:
         """A page of the channel's history (see bus.HistoryPage); raises UnknownChannel,
-        ValueError for a malformed `since`, BusUnavailable."""
-        state = self.channel(channel)
-        return await self.bus.history(state.name, None if since is None else history.parse_id(since), limit)
+        ValueError for a malformed `since`, BusUnavailable. Reading creates no channel."""
+        if channel not in self.hub.channels and not (self.options.allow_any_channel
+                                                     and messages.valid_channel_name(channel)):
+            raise UnknownChannel(channel)
+        return await self.bus.history(channel, None if since is None else history.parse_id(since), limit)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -162,9 +173,9 @@ class HubService:
         """`GET /health`: the process is alive; `status` is "degraded" while Redis is down."""
         state = self.bus.state
         status = "ok" if state in (OK, LOCAL) else "degraded"
-        redis: dict[str, Any] = {
-            "state": state, "url": self.bus.url and _masked(self.bus.url), "error": self.bus.last_error,
-            "rtt_ms": None if self.bus.last_rtt is None else round(self.bus.last_rtt * 1000, 3)}
+        rtt = None if self.bus.last_rtt is None or state == DOWN else round(self.bus.last_rtt * 1000, 3)
+        redis: dict[str, Any] = {"state": state, "url": self.bus.url and _masked(self.bus.url),
+                                 "error": self.bus.problem(), "rtt_ms": rtt}
         shards = self.bus.shards()
         if len(shards) > 1 or state == PARTIAL:
             redis["shards"] = shards
@@ -220,5 +231,6 @@ def redis_bus_factory(settings: Any, url: str, on_state: Callable[[str, str | No
     Cluster node when `cluster`)."""
     def build(service: HubService) -> RedisBus:
         return RedisBus(settings, url, service.receive, instance=service.instance,
-                        bounds=service.options.bounds(), cluster=cluster, on_state=on_state)
+                        bounds=service.options.bounds(), cluster=cluster, on_state=on_state,
+                        on_gap=service.gap)
     return build

@@ -6,6 +6,7 @@ either accepts the ops of docs/hub.md. Needs uvicorn with `wsproto.HubWebSocketP
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -22,6 +23,8 @@ UNKNOWN_CHANNEL = 4000
 UNAUTHORIZED = 4401
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
+MAX_PUBLISHING = 1000
+"""Publish ops of one client waiting for Redis; past this the endpoint stops reading its frames."""
 
 
 WANTED = (b"origin", b"authorization", b"user-agent")
@@ -110,6 +113,23 @@ class WebSocketEndpoint:
             else:
                 sink.send_texts([payload])
 
+        publishing: set[asyncio.Future[None]] = set()
+
+        async def publish(channel: str, data: object) -> None:
+            """One publish op: it joins the channel's history in the order ops arrived (each
+            enters the bus before the next op is read), the ack follows once it is stored; the
+            client's next ops are read meanwhile."""
+            try:
+                answer = messages.published(channel, await service.publish(channel, data))
+            except BusUnavailable as exc:
+                answer = messages.error(f"not published: {exc}; retry later", "publish")
+            except messages.EventTooLarge as exc:
+                answer = messages.error(f"{exc}: publish smaller events", "publish")
+            except (ValueError, TypeError) as exc:
+                answer = messages.error(f"data is not valid JSON: {exc}", "publish")
+            if not session.closed:
+                await reply(answer)
+
         try:
             await reply(messages.connected(session.id, [state.name] if state else [], time.time(),
                                            service.instance))
@@ -151,18 +171,11 @@ class WebSocketEndpoint:
                         hub.unsubscribe(session, op.channel)   # a resume replaces the live subscription
                         service.subscribe(session, target, op.since)
                 else:
-                    try:
-                        event_id = await service.publish(op.channel, op.data)
-                    except BusUnavailable as exc:
-                        await reply(messages.error(f"not published: {exc}; retry later", op.op))
-                        continue
-                    except messages.EventTooLarge as exc:
-                        await reply(messages.error(f"{exc}: publish smaller events", op.op))
-                        continue
-                    except (ValueError, TypeError) as exc:
-                        await reply(messages.error(f"data is not valid JSON: {exc}", op.op))
-                        continue
-                    await reply(messages.published(op.channel, event_id))
+                    if len(publishing) >= MAX_PUBLISHING:   # stop reading until some are stored
+                        await asyncio.wait(publishing, return_when=asyncio.FIRST_COMPLETED)
+                    task = asyncio.ensure_future(publish(op.channel, op.data))
+                    publishing.add(task)
+                    task.add_done_callback(publishing.discard)
         finally:
             proto.on_writable = None
             proto.on_shutdown = None
