@@ -8,6 +8,8 @@
   such as the hub's Venice proxy answer at once rather than wait). Await `aclose()` when done.
 - `redis_client()` returns a `redis.asyncio.Redis` on a blocking, bounded pool (hiredis parses
   replies when installed). Await `aclose()` when done.
+- `redis_cluster_client()` returns a `redis.asyncio.cluster.RedisCluster` with the same
+  timeouts and password. Await `aclose()` when done.
 - `websocket_url()` turns an HTTP base URL into the hub's ws:// or wss:// URL.
 
 Heavy libraries are imported inside the functions, so importing this module stays cheap.
@@ -218,21 +220,26 @@ def redis_client(settings: RedisSettings, url: str | None = None, **options: Any
     """
     import redis.asyncio as aioredis
 
-    kwargs: dict[str, Any] = {
-        "max_connections": settings.max_connections,
-        "timeout": settings.timeout,
-        "socket_timeout": settings.timeout,
-        "socket_connect_timeout": settings.connect_timeout,
-        **options,
-    }
-    if settings.password:
-        kwargs["password"] = settings.password
+    kwargs = _redis_options(settings, {"timeout": settings.timeout, **options})
     try:
         pool = aioredis.BlockingConnectionPool.from_url(url or settings.url, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"invalid Redis URL: {exc}",
                           "use redis://HOST:PORT/DB, rediss://... or unix:///path/to.sock") from exc
     return aioredis.Redis.from_pool(pool)
+
+
+def _redis_options(settings: RedisSettings, extra: dict[str, Any]) -> dict[str, Any]:
+    """Pool size, timeouts and password from `settings`, then `extra` on top."""
+    kwargs: dict[str, Any] = {
+        "max_connections": settings.max_connections,
+        "socket_timeout": settings.timeout,
+        "socket_connect_timeout": settings.connect_timeout,
+        **extra,
+    }
+    if settings.password:
+        kwargs["password"] = settings.password
+    return kwargs
 
 
 def redis_cluster_client(settings: RedisSettings, url: str | None = None,
@@ -249,14 +256,7 @@ def redis_cluster_client(settings: RedisSettings, url: str | None = None,
     from redis.asyncio.cluster import RedisCluster
     from redis.exceptions import RedisClusterException
 
-    kwargs: dict[str, Any] = {
-        "max_connections": settings.max_connections,
-        "socket_timeout": settings.timeout,
-        "socket_connect_timeout": settings.connect_timeout,
-        **overrides,
-    }
-    if settings.password:
-        kwargs["password"] = settings.password
+    kwargs = _redis_options(settings, overrides)
     try:
         return RedisCluster.from_url(url or settings.url, **kwargs)
     except (ValueError, RedisClusterException) as exc:
