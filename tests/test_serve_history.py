@@ -217,3 +217,24 @@ def test_an_instance_that_fell_behind_history_tells_its_clients(tmp_path_factory
         assert others == [{"type": "gap", "channel": channel, "since": first, "first": written[3]}]
         assert got == [*written[3:], last]
         assert "cascade_hub_history_gaps_total 1" in serve.get("/metrics").text
+
+
+def test_publish_ops_echo_their_ref_in_order(hub: Serve) -> None:
+    """Publish ops of one client are stored in the order sent while the client keeps sending; each
+    reply echoes the op's `ref`."""
+    channel = fresh_channel()
+    with connect(hub.ws(""), open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "connected"
+        for n in range(5):
+            ws.send(json.dumps({"op": "publish", "channel": channel, "data": n, "ref": f"r{n}"}))
+        ws.send(json.dumps({"op": "publish", "channel": channel, "data": 5, "ref": 7}))
+        ws.send(json.dumps({"op": "publish", "channel": channel, "data": 6, "ref": {"not": "allowed"}}))
+        replies = [json.loads(ws.recv(timeout=10)) for _ in range(7)]
+    published = [r for r in replies if r["type"] == "published"]
+    assert [r["ref"] for r in published] == ["r0", "r1", "r2", "r3", "r4", 7]
+    ids = [parse_id(r["id"]) for r in published]
+    assert ids == sorted(ids)
+    (error,) = [r for r in replies if r["type"] == "error"]
+    assert error["op"] == "publish" and '"ref"' in error["error"]
+    stored = hub.get(f"/api/channels/{channel}/history").json()["events"]
+    assert [e["data"] for e in stored[-5:]] == [1, 2, 3, 4, 5]

@@ -18,6 +18,8 @@ CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 (at most 128 characters)."""
 
 OPS = ("ping", "subscribe", "unsubscribe", "publish")
+MAX_REF = 128
+"""Longest `ref` a publish op may carry (echoed in its `published` or `error` reply)."""
 NESTING_LIMIT = 900
 """Roughly how deep JSON may nest before Python's parser gives up (its recursion limit)."""
 MAX_EVENT_BYTES = 1024 * 1024 - 1024
@@ -78,10 +80,12 @@ def lag(dropped: int) -> bytes:
     return dumps({"type": "lag", "dropped": dropped})
 
 
-def error(message: str, op: str | None = None) -> bytes:
+def error(message: str, op: str | None = None, ref: str | int | None = None) -> bytes:
     body: dict[str, Any] = {"type": "error", "error": message}
     if op is not None:
         body["op"] = op
+    if ref is not None:
+        body["ref"] = ref
     return dumps(body)
 
 
@@ -90,19 +94,24 @@ def subscription(kind: str, channel: str, channels: list[str]) -> bytes:
     return dumps({"type": kind, "channel": channel, "channels": channels})
 
 
-def published(channel: str, event_id: str) -> bytes:
-    return dumps({"type": "published", "channel": channel, "id": event_id})
+def published(channel: str, event_id: str, ref: str | int | None = None) -> bytes:
+    body: dict[str, Any] = {"type": "published", "channel": channel, "id": event_id}
+    if ref is not None:
+        body["ref"] = ref
+    return dumps(body)
 
 
 @dataclass(frozen=True)
 class Op:
     """A valid client op. `data` is set for publish; `channel` for every op but ping; `since`
-    (a valid event id) for a subscribe that resumes."""
+    (a valid event id) for a subscribe that resumes; `ref` (the client's own reference, echoed in
+    the reply) for a publish that gave one."""
 
     op: str
     channel: str | None = None
     data: Any = None
     since: str | None = None
+    ref: str | int | None = None
 
 
 class BadOp(ValueError):
@@ -135,7 +144,11 @@ def parse_op(text: str) -> Op:
     if op == "publish":
         if "data" not in message:
             raise BadOp('"publish" needs a "data" field (any JSON value)', op)
-        return Op(op, channel, message["data"])
+        ref = message.get("ref")
+        if ref is not None and not (isinstance(ref, str) and len(ref) <= MAX_REF
+                                    or isinstance(ref, int) and not isinstance(ref, bool)):
+            raise BadOp(f'"ref" must be a string of at most {MAX_REF} characters or an integer', op)
+        return Op(op, channel, message["data"], ref=ref)
     since = message.get("since")
     if op == "subscribe" and since is not None:
         return Op(op, channel, since=check_since(since))

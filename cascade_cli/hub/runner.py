@@ -286,7 +286,8 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
             elif state == "ok":
                 notice("info", f"Redis bus connected at {mask_url(plan.redis_url)}")
 
-        cluster = await uses_cluster(settings, plan.redis_url) if redis_mode == "redis" else False
+        cluster = (await uses_cluster(settings, plan.redis_url) if redis_mode == "redis"
+                   else settings.redis.cluster == "yes")   # not answering: only the setting can say
         bus_factory = redis_bus_factory(settings.redis, plan.redis_url, on_bus_state, cluster=cluster)
 
     venice_factory = None

@@ -244,6 +244,8 @@ class Supervisor:
         for handle in self.pending_restarts.values():
             handle.cancel()
         self.pending_restarts.clear()
+        if getattr(self, "sock", None) is not None:   # no restarts from here on: once the workers close their copies
+            self.sock.close()       # the port refuses new connections instead of queueing them
         if not self.workers:
             return 0
         if sig is not None:

@@ -115,18 +115,18 @@ class WebSocketEndpoint:
 
         publishing: set[asyncio.Future[None]] = set()
 
-        async def publish(channel: str, data: object) -> None:
+        async def publish(channel: str, data: object, ref: str | int | None) -> None:
             """One publish op: it joins the channel's history in the order ops arrived (each
             enters the bus before the next op is read), the ack follows once it is stored; the
             client's next ops are read meanwhile."""
             try:
-                answer = messages.published(channel, await service.publish(channel, data))
+                answer = messages.published(channel, await service.publish(channel, data), ref)
             except BusUnavailable as exc:
-                answer = messages.error(f"not published: {exc}; retry later", "publish")
+                answer = messages.error(f"not published: {exc}; retry later", "publish", ref)
             except messages.EventTooLarge as exc:
-                answer = messages.error(f"{exc}: publish smaller events", "publish")
+                answer = messages.error(f"{exc}: publish smaller events", "publish", ref)
             except (ValueError, TypeError) as exc:
-                answer = messages.error(f"data is not valid JSON: {exc}", "publish")
+                answer = messages.error(f"data is not valid JSON: {exc}", "publish", ref)
             if not session.closed:
                 await reply(answer)
 
@@ -173,7 +173,7 @@ class WebSocketEndpoint:
                 else:
                     if len(publishing) >= MAX_PUBLISHING:   # stop reading until some are stored
                         await asyncio.wait(publishing, return_when=asyncio.FIRST_COMPLETED)
-                    task = asyncio.ensure_future(publish(op.channel, op.data))
+                    task = asyncio.ensure_future(publish(op.channel, op.data, op.ref))
                     publishing.add(task)
                     task.add_done_callback(publishing.discard)
         finally:
