@@ -3,11 +3,9 @@
 `start_cluster(directory)` starts three `redis-server --cluster-enabled yes` processes, joins
 them with `redis-cli --cluster create` and waits for `cluster_state:ok` on every node; it
 returns a `Cluster` (`urls`, `ports`, `stop_node(i)`, `start_node(i)`, `wait_ok()`,
-`node_for_channel(name)`, `close()`). A module that needs one declares a fixture with
-`cluster_fixture()`:
-
-    from cluster_support import cluster_fixture
-    cluster = cluster_fixture()          # module-scoped: one cluster per test module
+`node_for_channel(name)`, `close()`). Tests take the session's cluster with the `cluster`
+fixture of conftest.py (one cluster for the whole run: a test that stops a node or moves a
+slot puts it back).
 
 It skips when redis-server or redis-cli is missing, or fails under CASCADE_TEST_REQUIRE_REDIS=1.
 The nodes run with `cluster-require-full-coverage no`, so the masters still up keep serving
@@ -21,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,20 +291,6 @@ def start_cluster(directory: Path) -> Cluster:
         cluster.close()
         raise
     cluster.started_in = time.monotonic() - started
-    return cluster
-
-
-def cluster_fixture(scope: str = "module") -> Any:
-    """A pytest fixture (module-scoped by default) yielding a running `Cluster`, stopped after.
-
-    Assign it to a module-level name in the test module: `cluster = cluster_fixture()`."""
-
-    @pytest.fixture(scope=scope)
-    def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-        running = start_cluster(tmp_path_factory.mktemp("cluster"))
-        yield running
-        running.close()
-
     return cluster
 
 

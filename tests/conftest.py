@@ -277,3 +277,13 @@ def pair(real_server: EngineServer, memory_server: EngineServer) -> Iterator[Any
     both.both("FLUSHALL")
     yield both
     both.close()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real 3-master Redis Cluster for the session (tests/cluster_support.py)."""
+    from cluster_support import start_cluster
+
+    running = start_cluster(tmp_path_factory.mktemp("cluster"))
+    yield running
+    running.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_support import Cluster, cluster_fixture
+from cluster_support import Cluster
 from conftest import EngineServer, _stop, _wait_port, free_port, redis_binary
 
 from cascade_cli.config import RedisSettings
@@ -21,7 +21,6 @@ from cascade_cli.errors import ConfigError
 from cascade_cli.hub import cluster as hub_cluster
 from cascade_cli.hub.cluster import ShardedSubscriber, detect_cluster
 
-cluster = cluster_fixture()
 
 SETTINGS = RedisSettings(connect_timeout=1.0, timeout=2.0)
 

@@ -12,11 +12,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from cluster_support import Cluster, cluster_fixture
+from cluster_support import Cluster
 from hub_support import Serve, read_events, wait_for
 from test_serve_bus import start_many, stop_all, ws_connect
 
-cluster = cluster_fixture()
 
 
 def publish(serve: Serve, channel: str, data: Any) -> str:
