@@ -263,7 +263,7 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         service = hub()
         if not token_matches(options.token, bearer(request.headers.get("authorization"))):
             return error(401, "unauthorized: send the hub's token as 'Authorization: Bearer <token>'")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_HISTORY_PAGE:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_HISTORY_PAGE:
             return error(422, f"limit must be a whole number between 1 and {MAX_HISTORY_PAGE}")
         try:
             page = await service.history(channel, since, int(limit))

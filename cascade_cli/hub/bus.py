@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -73,7 +74,6 @@ class Resume:
     attach: Callable[[], None]
     alive: Callable[[], bool]
     after: StreamId = (0, 0)
-    checked: bool = False
 
     def __post_init__(self) -> None:
         self.after = self.since
@@ -211,6 +211,8 @@ class Feed:
     resumes: list[Resume] = field(default_factory=list)
     wake: bool = False
     task: asyncio.Task[None] | None = None
+    synced: bool = False   # caught up, and subscribed without a break since: no wake-up missed
+    epoch: int = 0         # subscriptions confirmed so far
 
     def busy(self) -> bool:
         return self.cursor is None or bool(self.outbox or self.resumes) or self.wake
@@ -409,13 +411,12 @@ class RedisBus:
         """Send `request` what it missed, then attach it (as soon as Redis answers)."""
         self.follow(channel)
         feed = self._feeds[channel]
+        feed.resumes = [r for r in feed.resumes if r.alive()]   # not only in rounds: Redis may be down
         feed.resumes.append(request)
         self._kick(feed)
 
     async def history(self, channel: str, since: StreamId | None, limit: int) -> HistoryPage:
         """Up to `limit` events after `since` (oldest first), or the latest `limit` without it."""
-        from redis.exceptions import RedisError
-
         if self._commands != OK or self.state == DOWN:
             raise BusUnavailable(self._unavailable(channel))
         key = stream_key(channel)
@@ -430,9 +431,9 @@ class RedisBus:
                 gap = history.gap_before(since, [parse_id(r[0]) for r in rows[:1]],
                                          feed.cursor if feed is not None else None)
                 rows = [r for r in rows if parse_id(r[0]) > since][:limit]
-        except (RedisError, OSError) as exc:
+        except _redis_errors() as exc:
             raise BusUnavailable(_describe(exc, self.url)) from exc
-        events = [history.entry_message(prefix, ident, fields) for ident, fields in rows]
+        events = _messages(prefix, rows)
         last = _text(rows[-1][0]) if rows else (format_id(since) if since else None)
         return HistoryPage(events, gap, last)
 
@@ -471,6 +472,8 @@ class RedisBus:
         for shard in shards:
             feed = self._by_shard.get(shard)
             if feed is not None:
+                feed.epoch += 1
+                feed.synced = False   # wake-ups may have been missed before this subscription
                 feed.wake = True
                 self._kick(feed)
 
@@ -481,7 +484,7 @@ class RedisBus:
     # -- reading and writing a channel's stream -------------------------------------------------
 
     async def _rounds(self, feed: Feed) -> None:
-        from redis.exceptions import RedisError
+        errors = _redis_errors()
 
         attempt = 0
         try:
@@ -493,8 +496,12 @@ class RedisBus:
                 try:
                     await self._round(feed)
                     attempt = 0
-                except (RedisError, OSError) as exc:
+                except errors as exc:
                     self.last_error = _describe(exc, self.url)
+                    attempt += 1
+                    await asyncio.sleep(backoff(attempt))
+                except Exception:   # a bug must not end the channel's delivery for good
+                    logging.getLogger("cascade.hub").exception("channel %r: round failed", feed.name)
                     attempt += 1
                     await asyncio.sleep(backoff(attempt))
         finally:
@@ -507,8 +514,10 @@ class RedisBus:
         if feed.cursor is None:
             top = await client.xrevrange(feed.key, count=1)
             feed.cursor = parse_id(top[0][0]) if top else history.ZERO
+        epoch = feed.epoch
         sending = feed.outbox[:MAX_ROUND]
         del feed.outbox[:len(sending)]
+        sending = [item for item in sending if not item[2].done()]   # publishers that gave up
         feed.wake = False
         feed.resumes = [r for r in feed.resumes if r.alive()]
         resumes = list(feed.resumes)
@@ -516,10 +525,10 @@ class RedisBus:
         for ts, data, _ in sending:
             pipe.xadd(feed.key, {history.TS_FIELD: ts, history.DATA_FIELD: data})
         # read from the cursor itself: if it is gone, history was trimmed past this instance
-        pipe.xrange(feed.key, min=format_id(feed.cursor) if feed.cursor > history.ZERO else "-", count=PAGE)
-        for request in resumes:   # the first page includes `since` itself: is it still kept?
-            start = format_id(request.after) if not request.checked else "(" + format_id(request.after)
-            pipe.xrange(feed.key, min=start, count=PAGE)
+        count = PAGE + len(sending)   # all of this round's own events, before the trim below
+        pipe.xrange(feed.key, min=format_id(feed.cursor) if feed.cursor > history.ZERO else "-", count=count)
+        for request in resumes:   # every page includes `after` itself: is it still kept?
+            pipe.xrange(feed.key, min=format_id(request.after), count=PAGE)
         if sending:   # trim after reading, so a burst larger than history still reaches everyone here
             bounds = self.bounds(feed.name)
             pipe.xtrim(feed.key, maxlen=bounds.size, approximate=False)
@@ -544,47 +553,62 @@ class RedisBus:
         at = len(sending)
         live = _rows(results[at])
         at += 1
-        if len(live) >= PAGE:
+        caught_up = len(live) < count
+        if not caught_up:
             feed.wake = True
         if feed.cursor > history.ZERO:
             if live and parse_id(live[0][0]) == feed.cursor:
                 live = live[1:]
-            elif live and self._trimmed_past(feed):
+            elif live and await self._trimmed_past(feed):
                 self.lost_gaps += 1
                 self._on_gap(feed.name, gap_message(feed.name, feed.cursor, _text(live[0][0])))
         if live:
             feed.cursor = parse_id(live[-1][0])
             self.received += len(live)
-            self._on_events(feed.name, [history.entry_message(feed.prefix, ident, fields)
-                                        for ident, fields in live])
+            self._on_events(feed.name, _messages(feed.prefix, live))
         for request in resumes:
             rows = _rows(results[at])
             at += 1
             if not request.alive():
                 continue
-            page = [(parse_id(ident), history.entry_message(feed.prefix, ident, fields)) for ident, fields in rows]
+            if request.after > feed.cursor and not caught_up:
+                continue   # this instance has not delivered up to `since` yet: wait for it
+            page = []
+            for ident, fields in rows:
+                try:
+                    payload = history.entry_message(feed.prefix, ident, fields)
+                except ValueError:
+                    payload = b""   # not an event: skipped, but it moves the page on
+                page.append((parse_id(ident), payload))
             step = history.resume_step(request.after, page, len(rows) >= PAGE, feed.cursor)
-            if not request.checked:
-                request.checked = True
-                if history.gap_before(request.since, [i for i, _ in page[:1]], feed.cursor):
-                    first = format_id(step.entries[0][0]) if step.entries else None
-                    request.notice(gap_message(feed.name, request.since, first))
-            if step.entries:
-                request.send([payload for _, payload in step.entries])
+            if history.gap_before(request.after, [i for i, _ in page[:1]], feed.cursor):
+                first = format_id(step.entries[0][0]) if step.entries else None
+                request.notice(gap_message(feed.name, request.after, first))
+            sent = [payload for _, payload in step.entries if payload]
+            if sent:
+                request.send(sent)
             request.after = step.after
             if step.done:
                 request.attach()
                 feed.resumes.remove(request)
         if feed.resumes:
             feed.wake = True
+        if caught_up and epoch == feed.epoch:
+            feed.synced = True
 
-    def _trimmed_past(self, feed: Feed) -> bool:
+    async def _trimmed_past(self, feed: Feed) -> bool:
         """The cursor's entry is gone and later ones are not: trimmed by size (this instance fell
         more than history_size events behind, or Redis lost data), unless age trimming explains
         it (the cursor is older than the history's age limit)."""
         assert feed.cursor is not None
-        floor = self.bounds(feed.name).min_id(_now_ms())
-        return floor is None or feed.cursor >= floor
+        bounds = self.bounds(feed.name)
+        floor = bounds.min_id(_now_ms())
+        if floor is None or feed.cursor >= floor:
+            return True
+        if not feed.synced:   # it may have missed wake-ups: later events may have aged out unread
+            return True
+        # the cursor aged out; events after it went too only if more than the history arrived
+        return bool(await self._client.xlen(feed.key) >= bounds.size)
 
     def _commands_ok(self) -> None:
         if self._commands != OK:
@@ -594,14 +618,14 @@ class RedisBus:
 
     async def _ping(self) -> None:
         """PING every 2 s: the round-trip figures, and the command connection's state."""
-        from redis.exceptions import RedisError
+        errors = _redis_errors()
 
         failures = 0
         while True:
             started = time.perf_counter()
             try:
                 await self._ping_once()
-            except (RedisError, OSError) as exc:
+            except errors as exc:
                 self.last_error = _describe(exc, self.url)
                 self.last_rtt = None
                 if self._commands != DOWN:
@@ -644,6 +668,25 @@ def _rows(result: Any) -> list[Any]:
     if isinstance(result, Exception):
         raise result
     return result or []
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    """What a Redis or Redis Cluster round trip raises when the server cannot answer:
+    redis-py's cluster errors (RedisClusterException, SlotNotCoveredError...) are not RedisError."""
+    from redis.exceptions import RedisClusterException, RedisError
+
+    return (RedisError, RedisClusterException, OSError)
+
+
+def _messages(prefix: bytes, rows: list[Any]) -> list[bytes]:
+    """The event messages of stream entries, skipping entries without the hub's fields."""
+    out = []
+    for ident, fields in rows:
+        try:
+            out.append(history.entry_message(prefix, ident, fields))
+        except ValueError:
+            continue   # written by someone else: not an event
+    return out
 
 
 def _text(value: bytes | str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,7 @@ class HubService:
         self.ready = False
         self.stopping = False
         self.rejected: dict[str, int] = {}
+        self._resuming: weakref.WeakKeyDictionary[Session, dict[str, object]] = weakref.WeakKeyDictionary()
         for name in self.hub.channels:
             self.bus.follow(name)
 
@@ -140,17 +142,26 @@ class HubService:
         """Subscribe a session; with `since` (an event id, validated by the caller with
         history.parse_id) it first gets every event after that id still in history, in order,
         a gap notice when some were trimmed, then live events, without a gap or a duplicate."""
+        resuming = self._resuming.setdefault(session, {})
         if since is None:
+            resuming.pop(state.name, None)   # a resume still running for this channel is dropped
             self.hub.subscribe(session, state)
             return
         session.channels[state.name] = state     # subscribed from the client's point of view
         hub = self.hub
+        token = resuming[state.name] = object()   # replaces any earlier resume of this channel
+
+        def attach() -> None:
+            resuming.pop(state.name, None)
+            hub.subscribe(session, state)
+
         self.bus.resume(state.name, Resume(
             history.parse_id(since),
             notice=lambda payload: hub.notify(session, payload),
             send=lambda payloads: hub.enqueue(session, state, payloads),
-            attach=lambda: hub.subscribe(session, state),
-            alive=lambda: not session.closed and session.channels.get(state.name) is state))
+            attach=attach,
+            alive=lambda: (not session.closed and session.channels.get(state.name) is state
+                           and resuming.get(state.name) is token)))
 
     async def history(self, channel: str, since: str | None, limit: int) -> Any:
         """A page of the channel's history (see bus.HistoryPage); raises UnknownChannel,

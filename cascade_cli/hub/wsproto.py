@@ -15,6 +15,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import Protocol as FrameParser
+from websockets.protocol import State
 
 EXTENSION = "cascade.ws"
 WRITE_HIGH_WATER = 256 * 1024
@@ -174,8 +175,8 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(data)
 
     def send_texts(self, payloads: list[bytes]) -> None:
-        if self.close_sent or self.disconnected:
-            return
+        if self.close_sent or self.disconnected or self.conn.state is not State.OPEN:
+            return   # CLOSING (the client's close frame arrived): websockets refuses data frames
         for payload in payloads:
             self.conn.send_text(payload)
         self.transport.write(b"".join(self.conn.data_to_send()))
