@@ -21,7 +21,6 @@ from cascade_cli.errors import ConfigError
 from cascade_cli.hub import cluster as hub_cluster
 from cascade_cli.hub.cluster import ShardedSubscriber, detect_cluster
 
-
 SETTINGS = RedisSettings(connect_timeout=1.0, timeout=2.0)
 
 

@@ -17,7 +17,6 @@ from hub_support import Serve, read_events, wait_for
 from test_serve_bus import start_many, stop_all, ws_connect
 
 
-
 def publish(serve: Serve, channel: str, data: Any) -> str:
     response = serve.post(f"/api/channels/{channel}/publish", json={"data": data})
     assert response.status_code == 200, response.text
