@@ -176,10 +176,6 @@ class HubService:
     def count_rejection(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
 
-    @property
-    def redis_state(self) -> str:
-        return self.bus.state
-
     def health(self) -> dict[str, Any]:
         """`GET /health`: the process is alive; `status` is "degraded" while Redis is down."""
         state = self.bus.state
