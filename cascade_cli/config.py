@@ -187,11 +187,27 @@ class BenchSettings:
     warmup: float = _key(1.0, "seconds of load excluded from results", check=_not_negative)
 
 
+@dataclass(frozen=True)
+class MonitorSettings:
+    interval: float = _key(1.0, "seconds between refreshes of `cascade monitor` and the dashboard",
+                           check=_between(0.1, 3600))
+    timeout: float = _key(2.0, "seconds each source has to answer one reading before it counts as "
+                          "unreachable", check=_between(0.1, 60))
+    window: float = _key(300.0, "seconds of history behind the sparklines and charts",
+                         check=_between(10, 86400))
+    hub_url: str = _key("", "URL of the `cascade serve` to watch (empty: http://serve.host:serve.port)",
+                        check=lambda v: None if not v else _url("http", "https")(v))
+    venice: bool = _key(True, "watch the Venice bridge too (probes venice.ping_path)")
+    venice_interval: float = _key(15.0, "seconds between Venice probes (the API allows 100 requests "
+                                  "a minute per address)", check=_between(1, 3600))
+
+
 SECTIONS: dict[str, type] = {
     "redis": RedisSettings,
     "serve": ServeSettings,
     "venice": VeniceSettings,
     "bench": BenchSettings,
+    "monitor": MonitorSettings,
 }
 
 
@@ -242,6 +258,7 @@ class Settings:
     serve: ServeSettings
     venice: VeniceSettings
     bench: BenchSettings
+    monitor: MonitorSettings
     sources: dict[str, str]
     files: list[Path]
 

@@ -16,7 +16,7 @@ import typer
 from cascade_cli import __version__
 from cascade_cli.cli import bench as bench_cli
 from cascade_cli.cli import config as config_cli
-from cascade_cli.cli import planned
+from cascade_cli.cli import monitor as monitor_cli
 from cascade_cli.cli import redis as redis_cli
 from cascade_cli.cli import serve as serve_cli
 from cascade_cli.cli import venice as venice_cli
@@ -66,7 +66,8 @@ app.add_typer(redis_cli.app, name="redis")
 app.command("serve", help=serve_cli.HELP, short_help="Serve the HTTP API and the WebSocket hub.")(serve_cli.serve)
 app.add_typer(bench_cli.app, name="bench")
 app.add_typer(venice_cli.app, name="venice")
-planned.register(app, "monitor")
+app.command("monitor", help=monitor_cli.HELP, short_help="Watch Redis, the hub and the Venice bridge live.")(
+    monitor_cli.monitor)
 app.add_typer(config_cli.app, name="config")
 
 

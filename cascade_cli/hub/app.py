@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -19,10 +19,14 @@ from starlette.middleware.gzip import GZipMiddleware
 from cascade_cli import __version__
 from cascade_cli.hub import messages
 from cascade_cli.hub import metrics as prom
+from cascade_cli.hub.dashboard import DashboardFeed, page, wants_html
 from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
 from cascade_cli.hub.routing import ChannelState
 from cascade_cli.hub.service import BusUnavailable, HubOptions, HubService, UnknownChannel
 from cascade_cli.hub.wsendpoint import WebSocketEndpoint
+
+if TYPE_CHECKING:
+    from cascade_cli.monitor.sources import Monitor
 
 MAX_BODY = 1024 * 1024
 """Largest publish request body, in bytes."""
@@ -30,6 +34,13 @@ MAX_BODY = 1024 * 1024
 
 MAX_HISTORY_PAGE = 1000
 """Most events one `GET /api/channels/{c}/history` returns."""
+
+MONITOR_WS_PATH = "/api/monitor/ws"
+"""The dashboard's live feed: one monitor snapshot per interval."""
+
+PAGE_SECURITY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                 "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
+"""The dashboard page's Content-Security-Policy: nothing loads from anywhere but this server."""
 
 
 def unavailable(message: str) -> JSONResponse:
@@ -74,6 +85,8 @@ class CascadeASGI:
         WebSocket connection (serve it as ASGI 3: uvicorn's `interface="asgi3"`)."""
         kind = scope["type"]
         if kind == "websocket":
+            if scope["path"].rstrip("/") == MONITOR_WS_PATH and self.state.dashboard is not None:
+                return self.state.dashboard(scope, receive, send)
             endpoint = self.state.endpoint
             return endpoint(scope, receive, send) if endpoint else _refuse_websocket(receive, send)
         if kind != "http":
@@ -112,17 +125,33 @@ class AppState:
         self.venice: Any = None
         self.service: HubService | None = None
         self.endpoint: WebSocketEndpoint | None = None
+        self.dashboard: DashboardFeed | None = None
         self.http = HttpFigures()
         self.limiter = RateLimiter(options.connect_rate, clock=time.monotonic)
 
 
 def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] | None = None,
-               venice: Callable[[HubService], Any] | None = None) -> CascadeASGI:
+               venice: Callable[[HubService], Any] | None = None,
+               monitor_sources: Callable[[AppState], dict[str, Any]] | None = None,
+               monitor_interval: float = 1.0, monitor_window: float = 300.0) -> CascadeASGI:
     """The ASGI app. `bus_factory(service)` builds the bus (default: local only);
-    `venice(service)` builds the Venice proxy (None: /api/venice answers 404)."""
+    `venice(service)` builds the Venice proxy (None: /api/venice answers 404);
+    `monitor_sources(state)` gives the dashboard's Redis and Venice sources (`monitor.sources`
+    objects, or a string saying why a source is off; default: both off)."""
     from contextlib import asynccontextmanager
 
     state = AppState(options)
+
+    def make_monitor() -> Monitor:
+        from cascade_cli.monitor.sources import HubLocalSource, Monitor
+
+        service = hub()
+        hub_source = HubLocalSource(service, state.http, state.venice, "this server",
+                                    every=monitor_interval, window=monitor_window)
+        extra = monitor_sources(state) if monitor_sources else {
+            "redis": "not watched by this server", "venice": "not watched by this server"}
+        return Monitor({"redis": extra["redis"], "hub": hub_source, "venice": extra["venice"]},
+                       interval=monitor_interval)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
@@ -130,10 +159,12 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         state.service = service
         state.endpoint = WebSocketEndpoint(service, state.limiter)
         state.venice = venice(service) if venice else None
+        state.dashboard = DashboardFeed(make_monitor, options.allowed_origins)
         await service.start()
         try:
             yield
         finally:
+            await state.dashboard.aclose()
             await service.stop()
             if state.venice is not None:
                 await state.venice.aclose()
@@ -176,13 +207,24 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
             return error(415, "a browser publish must be sent as Content-Type: application/json")
         return None
 
-    @api.get("/", summary="What this server offers")
-    async def index(request: Request) -> dict[str, Any]:
+    @api.get("/", summary="The live dashboard to browsers (Accept: text/html); this index to others")
+    async def index(request: Request) -> Any:
+        if wants_html(request.headers.get("accept")):
+            return Response(page(), media_type="text/html; charset=utf-8",
+                            headers={"Content-Security-Policy": PAGE_SECURITY, "Cache-Control": "no-cache",
+                                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
         base = str(request.base_url).rstrip("/")
         ws = base.replace("http", "ws", 1)
         return {"name": "cascade hub", "version": __version__,
                 "channels": sorted(hub().hub.channels), "websocket": f"{ws}/ws/{{channel}}",
-                "health": f"{base}/health", "metrics": f"{base}/metrics", "docs": f"{base}/docs"}
+                "health": f"{base}/health", "metrics": f"{base}/metrics", "docs": f"{base}/docs",
+                "dashboard": f"{base}/", "monitor": f"{base}/api/monitor",
+                "monitor_ws": f"{ws}{MONITOR_WS_PATH}"}
+
+    @api.get("/api/monitor", summary="One snapshot of the dashboard: Redis, this hub, the Venice bridge")
+    async def monitor_snapshot() -> dict[str, Any]:
+        assert state.dashboard is not None, "the lifespan has not started"
+        return await state.dashboard.snapshot()
 
     @api.get("/health", summary="Liveness, with the Redis bus state")
     async def health() -> dict[str, Any]:
@@ -217,9 +259,19 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         info["clients"] = sorted(s.id for s in state_.subscribers)
         return info
 
-    @api.get("/api/clients", summary="Connected WebSocket clients")
-    async def clients() -> dict[str, Any]:
-        return {"clients": [s.info() for s in hub().hub.sessions.values()]}
+    @api.get("/api/clients", summary="Connected WebSocket clients (sort=queue_depth&limit=N: the "
+                                      "N deepest send queues)")
+    async def clients(sort: str | None = None, limit: str | None = None) -> Any:
+        sessions = list(hub().hub.sessions.values())
+        if sort not in (None, "queue_depth"):
+            return error(422, f"sort must be queue_depth, not {sort!r}")
+        if limit is not None and not (limit.isascii() and limit.isdigit() and int(limit) >= 1):
+            return error(422, "limit must be a whole number of at least 1")
+        if sort == "queue_depth":
+            sessions.sort(key=lambda s: len(s.queue), reverse=True)
+        if limit is not None:
+            sessions = sessions[: int(limit)]
+        return {"clients": [s.info() for s in sessions]}
 
     @api.post("/api/channels/{channel}/publish", summary="Publish one event or a list",
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {

@@ -249,6 +249,22 @@ def listening_urls(sock: socket.socket) -> tuple[str, str]:
     return f"http://{shown}:{bound_port}", f"ws://{shown}:{bound_port}/ws"
 
 
+def dashboard_sources(settings: Settings, plan: ServePlan) -> Callable[[Any], dict[str, Any]]:
+    """The dashboard's Redis and Venice sources: the bus's Redis, and the Venice bridge when the
+    proxy is on (probed every monitor.venice_interval seconds while someone looks)."""
+    def build(_state: Any) -> dict[str, Any]:
+        from cascade_cli.monitor.sources import RedisSource, VeniceSource
+
+        m = settings.monitor
+        redis: Any = (RedisSource(settings.redis, plan.redis_url, every=m.interval, timeout=m.timeout,
+                                  window=m.window)
+                      if plan.bus == "redis" else "this server runs with --bus local")
+        venice: Any = (VeniceSource(settings.venice, every=m.venice_interval, timeout=m.timeout, window=m.window)
+                       if plan.venice and m.venice else "off on this server (serve.venice_proxy, monitor.venice)")
+        return {"redis": redis, "venice": venice}
+    return build
+
+
 async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], None],
               on_started: Callable[[Started], None], *, sock: socket.socket | None = None,
               worker: bool = False) -> int:
@@ -303,7 +319,9 @@ async def run(settings: Settings, plan: ServePlan, notice: Callable[[str, str], 
         except BaseException:
             stop_embedded(embedded)
             raise
-    app = create_app(plan.options, bus_factory=bus_factory, venice=venice_factory)
+    app = create_app(plan.options, bus_factory=bus_factory, venice=venice_factory,
+                     monitor_sources=dashboard_sources(settings, plan), monitor_interval=settings.monitor.interval,
+                     monitor_window=settings.monitor.window)
     options = plan.options
     config = uvicorn.Config(
         app, http="httptools", ws=HubWebSocketProtocol, lifespan="on", loop="none",

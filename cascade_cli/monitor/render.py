@@ -1,0 +1,201 @@
+"""Snapshots as text: one summary row per source (`--once --format table|csv|markdown`) and the
+rich renderable of the live view (`screen(snapshot, width)`). Imports rich lazily (callers are
+the monitor command and its live view)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cascade_cli.monitor.series import sparkline
+
+STATUS_STYLE = {"ok": "green", "degraded": "yellow", "unreachable": "red", "off": "bright_black",
+                "pending": "cyan"}
+TITLES = {"redis": "Redis", "hub": "Hub", "venice": "Venice bridge"}
+
+
+def _num(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        text = f"{value:,.{digits}f}"
+    else:
+        text = f"{value:,}" if isinstance(value, int) else str(value)
+    return f"{text}{unit}"
+
+
+def _ms(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def _ratio(value: Any) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def engine_text(panel: dict[str, Any]) -> str:
+    engine = {"memory": "in-memory", "native": "native"}.get(panel.get("engine") or "", "?")
+    return f"{engine} ({panel.get('server')} {panel.get('version')})"
+
+
+def persistence_text(panel: dict[str, Any]) -> str:
+    p = panel.get("persistence") or {}
+    parts = [p.get("mode", "?")]
+    if p.get("loading"):
+        parts.append("loading")
+    if p.get("in_progress"):
+        parts.append("saving")
+    if p.get("last_save_status"):
+        parts.append(f"last save {p['last_save_status']}")
+    if p.get("aof_write_status"):
+        parts.append(f"aof write {p['aof_write_status']}")
+    if p.get("changes_since_save") is not None:
+        parts.append(f"{p['changes_since_save']} changes since")
+    return ", ".join(parts)
+
+
+def summary(name: str, panel: dict[str, Any], now: float | None = None) -> str:
+    """One line of a source's key figures (the table view of --once)."""
+    status = panel.get("status")
+    if status == "off":
+        return f"off: {panel.get('reason')}"
+    if status == "pending":
+        return "waiting for the first reading"
+    if status == "unreachable":
+        return panel.get("error") or "unreachable"
+    if name == "redis":
+        return (f"{engine_text(panel)}, {_num(panel.get('ops_per_sec'))} ops/s, "
+                f"rtt p50 {_ms(panel.get('rtt_p50_ms'))} p99 {_ms(panel.get('rtt_p99_ms'))}, "
+                f"memory {panel.get('memory_human')}, {panel.get('clients')} clients, {panel.get('keys')} keys, "
+                f"hit ratio {_ratio(panel.get('hit_ratio'))}, persistence {persistence_text(panel)}")
+    if name == "hub":
+        per_channel = ", ".join(f"{c['channel']} {c['subscribers']}" for c in panel.get("channels", []))
+        return (f"{panel.get('connections')} connections ({per_channel}), bus {panel.get('bus')}, "
+                f"{_num(panel.get('published_per_sec'))} published/s, {_num(panel.get('delivered_per_sec'))} "
+                f"delivered/s, {panel.get('dropped_total')} dropped, broadcast p99 "
+                f"{_ms(panel.get('broadcast_p99_ms'))}")
+    return venice_text(panel, now)
+
+
+def venice_text(panel: dict[str, Any], now: float | None = None) -> str:
+    flags = panel.get("flags") or []
+    age = ""
+    if panel.get("checked_at") is not None:
+        age = f", checked {max(0, (now or time.time()) - panel['checked_at']):.0f} s ago"
+    return (f"HTTP {panel.get('http_status')} in {_ms(panel.get('latency_ms'))}, success "
+            f"{panel.get('success')}, flags {', '.join(flags) if flags else 'none'}{age}")
+
+
+def rows(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """`--once` as rows: source, status, summary, problems."""
+    out = []
+    for name, panel in snapshot["sources"].items():
+        problems = list(panel.get("problems") or [])
+        if panel.get("hint"):
+            problems.append(f"hint: {panel['hint']}")
+        out.append({"source": name, "status": panel.get("status"), "summary": summary(name, panel, snapshot["time"]),
+                    "problems": "; ".join(problems)})
+    return out
+
+
+# ---- the live view ---------------------------------------------------------------------------
+
+def _values(panel: dict[str, Any], series: str) -> list[float | None]:
+    return [v for _, v in (panel.get("series") or {}).get(series, [])]
+
+
+def screen(snapshot: dict[str, Any], width: int, height: int) -> Any:
+    """The whole live view for a terminal of `width` x `height`: a header and one panel per source."""
+    from rich.console import Group
+    from rich.text import Text
+
+    status = snapshot["status"]
+    header = Text.assemble(("cascade monitor", "bold"), "  ", (status.upper(), STATUS_STYLE.get(status, "")),
+                           f"  {time.strftime('%H:%M:%S', time.localtime(snapshot['time']))}"
+                           f"  every {snapshot['interval_s']:g} s   q quits")
+    spark = max(10, min(60, width - 50))
+    sources = snapshot["sources"]
+    parts = [header]
+    for name in ("redis", "hub", "venice"):
+        if name in sources:
+            parts.append(_panel(name, sources[name], spark, snapshot["time"], compact=height < 30))
+    return Group(*parts)
+
+
+def _panel(name: str, panel: dict[str, Any], spark: int, now: float, compact: bool) -> Any:
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    status = panel.get("status", "pending")
+    style = STATUS_STYLE.get(status, "")
+    title = Text.assemble((TITLES[name], "bold"), " · ", (status, f"bold {style}"))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    if status in ("off", "pending", "unreachable"):
+        grid.add_row("state", Text(summary(name, panel, now), style=style))
+        if panel.get("url"):
+            grid.add_row("url", str(panel["url"]))
+        if panel.get("hint"):
+            grid.add_row("hint", str(panel["hint"]))
+    elif name == "redis":
+        _redis_rows(grid, panel, spark)
+    elif name == "hub":
+        _hub_rows(grid, panel, spark, compact)
+    else:
+        grid.add_row("url", str(panel.get("url")))
+        grid.add_row("last ping", venice_text(panel, now))
+        grid.add_row("latency", Text(sparkline(_values(panel, "latency_ms"), spark), style="cyan"))
+    for problem in panel.get("problems") or []:
+        grid.add_row(Text("problem", style="yellow"), Text(problem, style="yellow"))
+    return Panel(grid, title=title, title_align="left", border_style=style)
+
+
+def _redis_rows(grid: Any, panel: dict[str, Any], spark: int) -> None:
+    from rich.text import Text
+
+    recent = panel.get("hit_ratio_recent")
+    grid.add_row("engine", f"{engine_text(panel)}   {panel.get('url')}" + ("   cluster node" if panel.get("cluster") else ""))
+    grid.add_row("load", f"{_num(panel.get('ops_per_sec'))} ops/s   {_num(panel.get('clients'))} clients   "
+                         f"{_num(panel.get('keys'))} keys   hit ratio {_ratio(panel.get('hit_ratio'))}"
+                         + (f" (last interval {_ratio(recent)})" if recent is not None else ""))
+    limit = panel.get("maxmemory_bytes")
+    grid.add_row("memory", f"{panel.get('memory_human')}" + (f" of {limit / 2**20:,.1f}M maxmemory" if limit else ""))
+    grid.add_row("persistence", persistence_text(panel))
+    grid.add_row("round trip", Text.assemble(f"p50 {_ms(panel.get('rtt_p50_ms'))}  p99 {_ms(panel.get('rtt_p99_ms'))}  ",
+                                             (sparkline(_values(panel, "rtt_p99_ms"), spark), "cyan")))
+    grid.add_row("ops/s", Text(sparkline(_values(panel, "ops_per_sec"), spark), style="cyan"))
+
+
+def _hub_rows(grid: Any, panel: dict[str, Any], spark: int, compact: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    grid.add_row("hub", f"{panel.get('url')}   instance {panel.get('instance')}   bus {panel.get('bus')}")
+    grid.add_row("events", f"{_num(panel.get('published_per_sec'))} published/s   "
+                           f"{_num(panel.get('delivered_per_sec'))} delivered/s   "
+                           f"{_num(panel.get('dropped_per_sec'))} dropped/s ({panel.get('dropped_total')} in all)")
+    grid.add_row("broadcast", Text.assemble(f"p50 {_ms(panel.get('broadcast_p50_ms'))}  "
+                                            f"p99 {_ms(panel.get('broadcast_p99_ms'))}  ",
+                                            (sparkline(_values(panel, "broadcast_p99_ms"), spark), "cyan")))
+    channels = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    for column in ("channel", "clients", "pub/s", "deliv/s", "dropped"):
+        channels.add_column(column, justify="left" if column == "channel" else "right")
+    for c in panel.get("channels", []):
+        channels.add_row(c["channel"], _num(c["subscribers"]), _num(c["published_per_sec"]),
+                         _num(c["delivered_per_sec"]), _num(c["dropped_total"]))
+    grid.add_row("connections", Text.assemble(f"{_num(panel.get('connections'))}  ",
+                                              (sparkline(_values(panel, "connections"), spark), "cyan")))
+    grid.add_row("channels", channels)
+    slowest = panel.get("slowest_queues") or []
+    grid.add_row("slowest queues", ", ".join(f"{q['client_id']} ({','.join(q['channels'])}) {q['queue_depth']}"
+                                             for q in slowest) or "every queue empty")
+    routes = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    for column in ("route", "req/s", "p50", "p99", "requests"):
+        routes.add_column(column, justify="left" if column == "route" else "right")
+    for r in (panel.get("http") or [])[: 3 if compact else 6]:
+        routes.add_row(f"{r['method']} {r['route']}", _num(r["requests_per_sec"]), _ms(r["p50_ms"]),
+                       _ms(r["p99_ms"]), _num(r["requests"]))
+    grid.add_row("http", routes)
