@@ -105,6 +105,16 @@ def _values(panel: dict[str, Any], series: str) -> list[float | None]:
     return [v for _, v in (panel.get("series") or {}).get(series, [])]
 
 
+def _spark(panel: dict[str, Any], series: str, width: int, unit: str = "") -> Any:
+    """A sparkline of the last `width` points with its scale (the top block is the maximum)."""
+    from rich.text import Text
+
+    values = _values(panel, series)[-width:]
+    top = max((v for v in values if v is not None), default=None)
+    scale = "" if top is None else f" max {_ms(top) if unit == 'ms' else _num(top)}"
+    return Text.assemble((sparkline(values, width), "cyan"), (scale, "bright_black"))
+
+
 def screen(snapshot: dict[str, Any], width: int, height: int) -> Any:
     """The whole live view for a terminal of `width` x `height`: a header and one panel per source."""
     from rich.console import Group
@@ -147,14 +157,13 @@ def _panel(name: str, panel: dict[str, Any], spark: int, now: float, compact: bo
     else:
         grid.add_row("url", str(panel.get("url")))
         grid.add_row("last ping", venice_text(panel, now))
-        grid.add_row("latency", Text(sparkline(_values(panel, "latency_ms"), spark), style="cyan"))
+        grid.add_row("latency", _spark(panel, "latency_ms", spark, "ms"))
     for problem in panel.get("problems") or []:
         grid.add_row(Text("problem", style="yellow"), Text(problem, style="yellow"))
     return Panel(grid, title=title, title_align="left", border_style=style)
 
 
 def _redis_rows(grid: Any, panel: dict[str, Any], spark: int) -> None:
-    from rich.text import Text
 
     recent = panel.get("hit_ratio_recent")
     grid.add_row("engine", f"{engine_text(panel)}   {panel.get('url')}" + ("   cluster node" if panel.get("cluster") else ""))
@@ -164,9 +173,9 @@ def _redis_rows(grid: Any, panel: dict[str, Any], spark: int) -> None:
     limit = panel.get("maxmemory_bytes")
     grid.add_row("memory", f"{panel.get('memory_human')}" + (f" of {limit / 2**20:,.1f}M maxmemory" if limit else ""))
     grid.add_row("persistence", persistence_text(panel))
-    grid.add_row("round trip", Text.assemble(f"p50 {_ms(panel.get('rtt_p50_ms'))}  p99 {_ms(panel.get('rtt_p99_ms'))}  ",
-                                             (sparkline(_values(panel, "rtt_p99_ms"), spark), "cyan")))
-    grid.add_row("ops/s", Text(sparkline(_values(panel, "ops_per_sec"), spark), style="cyan"))
+    grid.add_row("round trip", f"p50 {_ms(panel.get('rtt_p50_ms'))}  p99 {_ms(panel.get('rtt_p99_ms'))} (last minute)")
+    grid.add_row("rtt p99", _spark(panel, "rtt_p99_ms", spark, "ms"))
+    grid.add_row("ops/s", _spark(panel, "ops_per_sec", spark))
 
 
 def _hub_rows(grid: Any, panel: dict[str, Any], spark: int, compact: bool) -> None:
@@ -178,8 +187,8 @@ def _hub_rows(grid: Any, panel: dict[str, Any], spark: int, compact: bool) -> No
                            f"{_num(panel.get('delivered_per_sec'))} delivered/s   "
                            f"{_num(panel.get('dropped_per_sec'))} dropped/s ({panel.get('dropped_total')} in all)")
     grid.add_row("broadcast", Text.assemble(f"p50 {_ms(panel.get('broadcast_p50_ms'))}  "
-                                            f"p99 {_ms(panel.get('broadcast_p99_ms'))}  ",
-                                            (sparkline(_values(panel, "broadcast_p99_ms"), spark), "cyan")))
+                                            f"p99 {_ms(panel.get('broadcast_p99_ms'))} (last minute)  ",
+                                            _spark(panel, "broadcast_p99_ms", spark, "ms")))
     channels = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     for column in ("channel", "clients", "pub/s", "deliv/s", "dropped"):
         channels.add_column(column, justify="left" if column == "channel" else "right")
@@ -187,7 +196,7 @@ def _hub_rows(grid: Any, panel: dict[str, Any], spark: int, compact: bool) -> No
         channels.add_row(c["channel"], _num(c["subscribers"]), _num(c["published_per_sec"]),
                          _num(c["delivered_per_sec"]), _num(c["dropped_total"]))
     grid.add_row("connections", Text.assemble(f"{_num(panel.get('connections'))}  ",
-                                              (sparkline(_values(panel, "connections"), spark), "cyan")))
+                                              _spark(panel, "connections", spark)))
     grid.add_row("channels", channels)
     slowest = panel.get("slowest_queues") or []
     grid.add_row("slowest queues", ", ".join(f"{q['client_id']} ({','.join(q['channels'])}) {q['queue_depth']}"
