@@ -210,9 +210,15 @@ class Page:
                 raise BrowserError(f"timed out after {timeout} s waiting for {what or predicate}")
             time.sleep(interval)
 
-    def screenshot(self, path: Path) -> Path:
-        """Save a PNG of the page's viewport to `path`."""
-        data = self.browser.send("Page.captureScreenshot", {"format": "png"}, session=self.session)["data"]
+    def screenshot(self, path: Path, full_page: bool = True, max_height: int = 4000) -> Path:
+        """Save a PNG of the page to `path`: the whole page (up to `max_height` CSS pixels) or
+        just the viewport."""
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            size = self.browser.send("Page.getLayoutMetrics", session=self.session)["cssContentSize"]
+            params.update(captureBeyondViewport=True, clip={
+                "x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height), "scale": 1})
+        data = self.browser.send("Page.captureScreenshot", params, session=self.session)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 
