@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from cascade_cli import __version__
-from cascade_cli.cli.planned import PLANNED
 from conftest import Sandbox, free_port, run_in_pty
 
 GROUPS = ["redis", "serve", "bench", "venice", "monitor", "config"]
@@ -38,17 +37,6 @@ def test_no_arguments_shows_help_on_stderr_and_exits_2(sandbox: Sandbox) -> None
 def test_version(sandbox: Sandbox) -> None:
     result = sandbox.run("--version")
     assert (result.returncode, result.stdout) == (0, f"cascade {__version__}\n")
-
-
-@pytest.mark.parametrize("group", list(PLANNED))
-def test_groups_not_built_yet_say_so_and_exit_2(sandbox: Sandbox, group: str) -> None:
-    helped = sandbox.run(group, "--help")
-    assert helped.returncode == 0 and "not built yet" in helped.stdout
-    for args in ([group], [group, "start", "--port", "1"]):
-        result = sandbox.run(*args)
-        assert result.returncode == 2 and result.stdout == ""
-        assert result.stderr.splitlines()[0] == f"error: 'cascade {group}' is not built yet in this release"
-        assert result.stderr.splitlines()[1].startswith("hint: planned: ")
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -80,6 +68,7 @@ def test_help_and_completion_do_not_import_heavy_libraries(sandbox: Sandbox) -> 
     )
     cases = [(["--help"], {}), (["--version"], {}), (["venice", "get", "--help"], {}), (["serve", "--help"], {}),
              (["bench", "redis", "--help"], {}), (["bench", "ws", "--help"], {}), (["bench", "api", "--help"], {}),
+             (["monitor", "--help"], {}),
              ([], {"_CASCADE_COMPLETE": "complete_bash", "COMP_WORDS": "cascade venice get ci",
                    "COMP_CWORD": "3"})]
     for args, extra in cases:
