@@ -39,8 +39,20 @@ class Source(Protocol):
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g} s"
+    """What went wrong, in one short line (the chain of causes is searched for the OS error)."""
+    import socket
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "Connect call failed" in str(seen) \
+                or "Error 111 " in str(seen):
+            return "connection refused (is it running on this port?)"
+        if isinstance(seen, socket.gaierror):
+            return f"cannot resolve the host name ({seen.strerror or seen})"
+        if isinstance(seen, TimeoutError) or type(seen).__name__ in ("TimeoutError", "ConnectTimeout",
+                                                                        "ReadTimeout", "PoolTimeout"):
+            return f"no answer within {timeout:g} s"
+        seen = seen.__cause__ or seen.__context__
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
 
