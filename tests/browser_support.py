@@ -11,6 +11,7 @@ The protocol goes over one WebSocket (the `websockets` sync client), with flat s
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -76,11 +77,10 @@ class Browser:
         own = profile is None
         profile = Path(tempfile.mkdtemp(prefix="cascade-chromium-")) if profile is None else profile
         profile.mkdir(parents=True, exist_ok=True)
-        log = open(profile / "chromium.log", "wb")
-        proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
-        log.close()
+        with open(profile / "chromium.log", "wb") as log:
+            proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True)
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         lines: list[str] = []
@@ -96,7 +96,8 @@ class Browser:
             time.sleep(0.05)
         url = f"ws://127.0.0.1:{int(lines[0])}{lines[1]}"
         try:
-            ws = connect(url, max_size=None, open_timeout=timeout, proxy=None)
+            # entered here and exited by close(): a connection held across calls
+            ws = connect(url, max_size=None, open_timeout=timeout, proxy=None, ping_interval=None).__enter__()
         except Exception:
             _kill_group(proc)
             raise
@@ -159,20 +160,18 @@ class Browser:
 
     def close(self, timeout: float = 5) -> None:
         """Ask the browser to quit, then end its process group; bounded waits."""
-        try:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed, OSError, subprocess.TimeoutExpired):
             self._ws.send(json.dumps({"id": 0, "method": "Browser.close"}))
             self.proc.wait(timeout)
-        except Exception:
-            pass
-        try:
+        with contextlib.suppress(ConnectionClosed, OSError):
             self._ws.close()
-        except Exception:
-            pass
         _kill_group(self.proc, timeout)
         if self._own_profile:
             shutil.rmtree(self.profile, ignore_errors=True)
 
-    def __enter__(self) -> Browser:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
