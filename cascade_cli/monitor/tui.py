@@ -1,5 +1,5 @@
 """The full-screen live view: redraw every interval, on every new reading and on resize; `q`
-(or Esc) quits, Ctrl-C too. Call `run(monitor, console)` from a terminal; it returns the exit
+quits, Ctrl-C too. Call `run(monitor, console)` from a terminal; it returns the exit
 code (0 for `q`, 130 for Ctrl-C)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from cascade_cli.monitor.render import screen
 from cascade_cli.monitor.sources import Monitor
 
-QUIT_KEYS = {"q", "Q", "\x1b"}
+QUIT_KEYS = {"q", "Q"}
 
 
 @contextlib.contextmanager
