@@ -282,7 +282,12 @@ class Monitor:
                 "status": panels.overall(self.panels), "sources": dict(self.panels)}
 
     async def _read(self, source: Source) -> None:
-        self.panels[source.name] = await source.read(self.clock())
+        try:
+            self.panels[source.name] = await source.read(self.clock())
+        except Exception as exc:  # noqa: BLE001 - a bug must show in its panel, not freeze it
+            self.panels[source.name] = {"status": panels.UNREACHABLE, "problems": [],
+                                        "error": f"internal error reading {source.name}: "
+                                                 f"{type(exc).__name__}: {exc} (please report it)"}
         self.changed.set()
 
     async def _run(self, source: Source) -> None:
