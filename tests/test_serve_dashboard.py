@@ -94,6 +94,24 @@ def test_the_live_feed_refuses_origins_off_the_list(serve: Serve) -> None:
         connect(feed_url(serve), origin="http://evil.example")
     with connect(feed_url(serve), origin="http://good.example") as feed:
         assert json.loads(feed.recv(timeout=5))["type"] == "snapshot"
+    # The server's own origin (its dashboard page) is allowed whatever the list says.
+    with connect(feed_url(serve), origin=serve.http_url) as feed, \
+            connect(serve.ws("/cascade-events"), origin=serve.http_url) as tail:
+        assert json.loads(feed.recv(timeout=5))["type"] == "snapshot"
+        assert json.loads(tail.recv(timeout=5))["type"] == "connected"
+    with pytest.raises(InvalidStatus):
+        connect(serve.ws("/cascade-events"), origin="http://evil.example")
+
+
+@pytest.mark.parametrize("accept,html", [
+    (None, False), ("*/*", False), ("application/json", False), ("text/html", True),
+    (BROWSER_ACCEPT, True), ("application/json, text/html", False), ("text/html, application/json", True),
+    ("text/html;q=0.1, application/json", False), ("text/html;q=0", False), ("text/html;q=oops", False),
+])
+def test_page_or_index_by_accept(accept: str | None, html: bool) -> None:
+    from cascade_cli.hub.dashboard import wants_html
+
+    assert wants_html(accept) is html
 
 
 def test_the_dashboard_without_redis_says_why(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from cascade_cli.hub.limits import origin_allowed
 from cascade_cli.monitor.sources import Monitor
 
 LINGER_S = 30.0
@@ -31,13 +32,26 @@ def page() -> bytes:
 
 
 def wants_html(accept: str | None) -> bool:
-    """True when the client prefers HTML (a browser), False for API clients (JSON)."""
-    if not accept:
+    """True when the client prefers HTML (a browser) to JSON by the `Accept` header's types and
+    q-values (ties: the one named first); False for API clients, `*/*` and no header."""
+    weights: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        kind, *params = (piece.strip().lower() for piece in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if kind and kind not in weights:
+            weights[kind] = q
+    html = weights.get("text/html", 0.0)
+    if html <= 0:
         return False
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if "text/html" not in kinds:
-        return False
-    return "application/json" not in kinds or kinds.index("text/html") < kinds.index("application/json")
+    json_q = weights.get("application/json", 0.0)
+    return html > json_q or (html == json_q and list(weights).index("text/html") < list(weights).index("application/json"))
 
 
 class DashboardFeed:
@@ -50,6 +64,7 @@ class DashboardFeed:
         self.viewers = 0
         self._stopper: asyncio.TimerHandle | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._encoded: tuple[int, str] = (-1, "")
 
     def _ensure(self) -> Monitor:
         if self._stopper is not None:
@@ -99,8 +114,9 @@ class DashboardFeed:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        origin = dict(scope.get("headers") or []).get(b"origin", b"").decode("latin-1")
-        if origin and self.allowed_origins and origin not in self.allowed_origins:
+        headers = dict(scope.get("headers") or [])
+        origin, host = (headers.get(name, b"").decode("latin-1") for name in (b"origin", b"host"))
+        if not origin_allowed(origin, self.allowed_origins, host):
             await send({"type": "websocket.close", "code": 1008})
             return
         if self.viewers >= MAX_VIEWERS:
@@ -112,8 +128,7 @@ class DashboardFeed:
         gone = asyncio.ensure_future(_until_disconnect(receive))
         try:
             while not gone.done():
-                text = json.dumps(monitor.snapshot(), separators=(",", ":"))
-                await send({"type": "websocket.send", "text": text})
+                await send({"type": "websocket.send", "text": self._text(monitor)})
                 await asyncio.wait([gone], timeout=monitor.interval)
         except OSError:
             pass   # the viewer went away mid-send
@@ -121,6 +136,12 @@ class DashboardFeed:
             gone.cancel()
             self.viewers -= 1
             self._release()
+
+    def _text(self, monitor: Monitor) -> str:
+        """The latest snapshot as JSON, encoded once per reading for every viewer."""
+        if self._encoded[0] != monitor.version:
+            self._encoded = (monitor.version, json.dumps(monitor.snapshot(), separators=(",", ":")))
+        return self._encoded[1]
 
     async def aclose(self) -> None:
         if self._stopper is not None:

@@ -55,3 +55,11 @@ def bearer(header: str | None) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def origin_allowed(origin: str | None, allowed: tuple[str, ...], host: str | None) -> bool:
+    """A browser's `Origin` may connect: no Origin (not a browser), no allow-list, listed, or the
+    server's own (`http(s)://<Host header>`, the pages it serves itself, e.g. the dashboard)."""
+    if not origin or not allowed or origin in allowed:
+        return True
+    return bool(host) and origin in (f"http://{host}", f"https://{host}")

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from cascade_cli.hub import messages
 from cascade_cli.hub.frames import text_frame
-from cascade_cli.hub.limits import RateLimiter, bearer, token_matches
+from cascade_cli.hub.limits import RateLimiter, bearer, origin_allowed, token_matches
 from cascade_cli.hub.routing import Session
 from cascade_cli.hub.service import BusUnavailable, HubService, UnknownChannel
 from cascade_cli.hub.wsproto import EXTENSION, ProtocolSink
@@ -27,7 +27,7 @@ MAX_PUBLISHING = 1000
 """Publish ops of one client waiting for Redis; past this the endpoint stops reading its frames."""
 
 
-WANTED = (b"origin", b"authorization", b"user-agent")
+WANTED = (b"origin", b"authorization", b"user-agent", b"host")
 
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, str]:
@@ -59,7 +59,7 @@ class WebSocketEndpoint:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         origin = headers.get(b"origin")
         await receive()  # websocket.connect
-        if origin and options.allowed_origins and origin not in options.allowed_origins:
+        if not origin_allowed(origin, options.allowed_origins, headers.get(b"host")):
             service.count_rejection("origin")
             await send({"type": "websocket.close", "code": POLICY_VIOLATION})  # HTTP 403
             return

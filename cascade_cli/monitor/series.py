@@ -9,14 +9,20 @@ from collections.abc import Iterable, Sequence
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
+MAX_POINTS = 300
+"""Points a series keeps at most: enough for any chart, and a snapshot stays small (at a short
+interval the series then covers less than the window)."""
+
+
 class Series:
-    """(time, value) points of the last `window` seconds; a value may be None (no figure)."""
+    """(time, value) points of the last `window` seconds, at most `max_points`; a value may be
+    None (no figure)."""
 
     __slots__ = ("points", "window")
 
-    def __init__(self, window: float) -> None:
+    def __init__(self, window: float, max_points: int = MAX_POINTS) -> None:
         self.window = window
-        self.points: deque[tuple[float, float | None]] = deque()
+        self.points: deque[tuple[float, float | None]] = deque(maxlen=max_points)
 
     def add(self, now: float, value: float | None) -> None:
         """Append a point and forget those older than the window."""

@@ -272,6 +272,8 @@ class Monitor:
             for name, source in sources.items()}
         self.tasks: list[asyncio.Task[None]] = []
         self.changed = asyncio.Event()
+        self.version = 0
+        """Counts readings: the snapshot changed when this did."""
 
     def _live(self) -> list[Source]:
         return [s for s in self.sources.values() if not isinstance(s, str)]
@@ -288,6 +290,7 @@ class Monitor:
             self.panels[source.name] = {"status": panels.UNREACHABLE, "problems": [],
                                         "error": f"internal error reading {source.name}: "
                                                  f"{type(exc).__name__}: {exc} (please report it)"}
+        self.version += 1
         self.changed.set()
 
     async def _run(self, source: Source) -> None:

@@ -1,5 +1,5 @@
-"""The full-screen live view: redraw every interval, on every new reading and on resize; `q`
-quits, Ctrl-C too. Call `run(monitor, console)` from a terminal; it returns the exit
+"""The full-screen live view: redraw every interval, on a source's first reading and on resize;
+`q` quits, Ctrl-C too. Call `run(monitor, console)` from a terminal; it returns the exit
 code (0 for `q`, 130 for Ctrl-C)."""
 
 from __future__ import annotations
@@ -76,15 +76,24 @@ async def run(monitor: Monitor, console: Any) -> int:
                                             redirect_stdout=False, redirect_stderr=False) as live:
             with contextlib.suppress(OSError, ValueError):
                 loop.add_reader(stdin, on_key)
+            next_draw = loop.time() + monitor.interval
             while not done.done():
-                monitor.changed.clear()
-                waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(monitor.changed.wait())]
-                await asyncio.wait(waiters, timeout=monitor.interval, return_when=asyncio.FIRST_COMPLETED)
+                # Redraw once per interval (readings in between wait for it), at once on a key or
+                # a resize, and as soon as a source's first reading arrives.
+                waiters = [asyncio.ensure_future(wake.wait())]
+                if any(p.get("status") == "pending" for p in monitor.panels.values()):
+                    monitor.changed.clear()
+                    waiters.append(asyncio.ensure_future(monitor.changed.wait()))
+                await asyncio.wait(waiters, timeout=max(0.0, next_draw - loop.time()),
+                                   return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:
                     waiter.cancel()
                 wake.clear()
-                if not done.done():
-                    live.update(draw(), refresh=True)
+                if done.done():
+                    break
+                live.update(draw(), refresh=True)
+                if loop.time() >= next_draw:
+                    next_draw = loop.time() + monitor.interval
             with contextlib.suppress(OSError, ValueError):
                 loop.remove_reader(stdin)
     finally:
