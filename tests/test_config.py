@@ -124,7 +124,7 @@ def test_mask_url() -> None:
 
 def test_starter_file_parses_and_uncommented_gives_the_defaults(tmp_path: Path) -> None:
     text = starter_file()
-    assert tomllib.loads(text) == {section: {} for section in ("redis", "serve", "venice", "bench")}
+    assert tomllib.loads(text) == {section: {} for section in ("redis", "serve", "venice", "bench", "monitor")}
     uncommented = re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M)
     path = write(tmp_path / "cascade.toml", uncommented)
     settings = load_settings(env={"XDG_CONFIG_HOME": str(tmp_path / "x")}, cwd=tmp_path)

@@ -113,6 +113,10 @@ class RedisSource:
                 info = await self.client.info()
         except (RedisError, OSError, TimeoutError) as exc:
             await self._drop()
+            if _refused_authentication(exc):
+                return self.tracker.unreachable(
+                    now, f"{shown}: refused authentication: {_describe(exc, self.timeout)}", url=shown,
+                    hint="set the password with CASCADE_REDIS_PASSWORD or in the URL (redis://:PASSWORD@host:port)")
             return self.tracker.unreachable(now, f"{shown}: {_describe(exc, self.timeout)}", url=shown)
         identity = identify({k: str(v) for k, v in info.items()})
         panel = self.tracker.update(now, info, rtts, own_commands=own, identity=identity,
@@ -131,6 +135,14 @@ class RedisSource:
 
     async def aclose(self) -> None:
         await self._drop()
+
+
+def _refused_authentication(exc: BaseException) -> bool:
+    from redis.exceptions import AuthenticationError
+
+    text = str(exc)
+    return isinstance(exc, AuthenticationError) or text.startswith(("NOAUTH", "WRONGPASS")) \
+        or "must be called with the client already authenticated" in text
 
 
 def slowest_clients(clients: Iterable[dict[str, Any]], count: int = SLOWEST_SHOWN) -> list[dict[str, Any]]:
@@ -253,7 +265,7 @@ class VeniceSource:
 
     async def read(self, now: float) -> dict[str, Any]:
         probe = await asyncio.to_thread(self._probe)
-        return self.tracker.update(time.time(), probe, checked_at=time.time())
+        return self.tracker.update(now, probe, checked_at=time.time())
 
     async def aclose(self) -> None:
         return None

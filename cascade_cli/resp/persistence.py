@@ -499,7 +499,7 @@ class Persistence:
             "rdb_bgsave_in_progress": int(child is not None and child[0] == "bgsave"),
             "rdb_last_save_time": int(self.last_save_time),
             "rdb_last_bgsave_status": "ok" if self.rdb_last_bgsave_ok else "err",
-            "aof_enabled": int(aof is not None),
+            "aof_enabled": int(bool(self.engine.params.appendonly)),   # at once, as Redis: not at the next tick
             "aof_rewrite_in_progress": int(child is not None and child[0] == "aofrewrite"),
             "aof_rewrite_scheduled": int(self.rewrite_scheduled),
             "aof_last_bgrewrite_status": "ok" if self.aof_last_rewrite_ok else "err",
