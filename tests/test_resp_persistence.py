@@ -47,7 +47,12 @@ def dump_all(client: redis.Redis) -> dict[tuple[int, bytes], Any]:
 
 
 def client_for(port: int) -> redis.Redis:
-    return redis.Redis(port=port, protocol=2)
+    """A client that does not retry: redis-py's default retries (with backoff, seconds in all)
+    would wait out every SHUTDOWN here."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(port=port, protocol=2, retry=Retry(NoBackoff(), 0))
 
 
 def write_sample(client: redis.Redis) -> None:
