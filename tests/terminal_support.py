@@ -91,9 +91,13 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
             self.pump(0.05)
-        while self.pump(0.05):   # what it wrote on the way out (leaving the alternate screen)
-            pass
-        return self.proc.wait(max(0.1, deadline - time.monotonic()))
+        if self.proc.poll() is None:
+            raise AssertionError(f"still running {timeout:g} s later; the screen:\n{self.text()}")
+        for _ in range(100):   # what it wrote on the way out (leaving the alternate screen)
+            ready, _, _ = select.select([self.leader], [], [], 0.05)
+            if not ready or not self.pump(0):
+                break
+        return self.proc.returncode
 
     def close(self) -> None:
         if self.proc.poll() is None:

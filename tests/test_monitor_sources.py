@@ -228,10 +228,10 @@ class OwnRedis:
     directory: Path
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, save: str = "") -> None:
+    def start(self, save: str = "", *options: str) -> None:
         self.proc = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", save,
-             "--appendonly", "no", "--dir", str(self.directory)],
+             "--appendonly", "no", "--dir", str(self.directory), *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def listening() -> bool:
@@ -307,7 +307,8 @@ def test_redis_source_wrong_password(redis_server_with_password: RedisServer, ho
     assert "Traceback" not in error and "\n" not in error
     assert error.startswith(f"redis://{':********@' if how == 'url' else ''}127.0.0.1:{server.port}/0: ")
     expected = "authenticated" if how == "none" else "invalid username-password pair"
-    assert expected in error, error
+    assert expected in error and "refused authentication" in error, error
+    assert "CASCADE_REDIS_PASSWORD" in panel["hint"]
     right = RedisSettings(password=server.password)   # the same source settings with the right one: ok
     assert run(lambda: _read_once(redis_source(server.url, right)))["status"] == "ok"
 
@@ -324,6 +325,39 @@ def test_redis_source_on_a_port_that_is_not_redis(hub: Hub) -> None:
     panel = run(lambda: _read_once(redis_source(url)))
     assert panel["status"] == "unreachable" and panel["error"].startswith(f"{url}: "), panel
     assert "Traceback" not in panel["error"] and "\n" not in panel["error"]
+    assert panel["error"].endswith("is this a Redis port?")
+
+
+def test_redis_source_a_server_loading_its_data_is_degraded(tmp_path: Path) -> None:
+    """PING is refused with LOADING while INFO answers: degraded with the reason, not unreachable."""
+    redis = OwnRedis(free_port(), tmp_path)
+    redis.start("", "--enable-debug-command", "local")
+    client = RawClient(redis.port)
+    assert client.call("DEBUG", "POPULATE", "20000")[0] == "+"
+    assert client.call("SAVE")[0] == "+"
+    client.close()
+    redis.stop()
+    redis.start("", "--key-load-delay", "200", "--loading-process-events-interval-bytes", "1024")
+    try:
+        panel = run(lambda: _read_once(redis_source(f"redis://127.0.0.1:{redis.port}/0")))
+        assert panel["status"] == "degraded" and panel["persistence"]["loading"] is True, panel
+        assert any("loading" in problem for problem in panel["problems"])
+    finally:
+        redis.stop()
+
+
+def test_monitor_aclose_always_ends_its_readers(real_server: EngineServer) -> None:
+    """Readers cancelled mid-command end every time (a cancel lost in redis-py's writes on Python
+    3.11 used to leave one running forever)."""
+    async def body() -> None:
+        for _ in range(30):
+            source = RedisSource(RedisSettings(), real_server.url, every=0.0, timeout=TIMEOUT, window=60.0)
+            monitor = Monitor({"redis": source}, interval=0.01)
+            monitor.start()
+            await asyncio.sleep(0.003)
+            await asyncio.wait_for(monitor.aclose(), 5)
+            assert all(task.done() for task in asyncio.all_tasks() if task.get_name().startswith("monitor-"))
+    run(body)
 
 
 # ---- the hub over HTTP --------------------------------------------------------------------------

@@ -46,6 +46,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory, venice: StandIn) -> Iterator
 def test_browsers_get_the_page_and_api_clients_the_index(serve: Serve) -> None:
     page = serve.get("/", headers={"Accept": BROWSER_ACCEPT})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "accept" in page.headers["vary"].lower()
     policy = page.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "connect-src 'self'" in policy
     html = page.text
@@ -56,6 +57,7 @@ def test_browsers_get_the_page_and_api_clients_the_index(serve: Serve) -> None:
     for accept in (None, "application/json", "*/*", "application/json, text/html"):
         index = serve.get("/", headers={"Accept": accept} if accept else {})
         assert index.headers["content-type"] == "application/json", accept
+        assert "accept" in index.headers["vary"].lower()
         body = index.json()
         assert body["dashboard"] == serve.http_url + "/" and body["monitor_ws"].endswith("/api/monitor/ws")
 
@@ -101,12 +103,36 @@ def test_the_live_feed_refuses_origins_off_the_list(serve: Serve) -> None:
         assert json.loads(tail.recv(timeout=5))["type"] == "connected"
     with pytest.raises(InvalidStatus):
         connect(serve.ws("/cascade-events"), origin="http://evil.example")
+    # ... but only reached by IP address or localhost: a rebinding site has Origin equal to Host too.
+    port = serve.http_url.rsplit(":", 1)[1]
+    for url in (feed_url(serve), serve.ws("/cascade-events")):
+        with pytest.raises(InvalidStatus):
+            connect(url, origin=f"http://evil.example:{port}",
+                    additional_headers={"Host": f"evil.example:{port}"})
+    with connect(serve.ws("/cascade-events").replace("127.0.0.1", "localhost"),
+                 origin=f"http://localhost:{port}") as local:
+        assert json.loads(local.recv(timeout=5))["type"] == "connected"
+
+
+def test_viewers_over_the_limit_are_closed_with_1013(serve: Serve) -> None:
+    """(The limit is 100; the test connects 100 viewers and one more.)"""
+    from contextlib import ExitStack
+
+    from websockets.exceptions import ConnectionClosed
+
+    with ExitStack() as viewers:
+        for _ in range(100):
+            viewers.enter_context(connect(feed_url(serve)))
+        with connect(feed_url(serve)) as extra, pytest.raises(ConnectionClosed) as closed:
+            extra.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
 
 @pytest.mark.parametrize("accept,html", [
     (None, False), ("*/*", False), ("application/json", False), ("text/html", True),
     (BROWSER_ACCEPT, True), ("application/json, text/html", False), ("text/html, application/json", True),
     ("text/html;q=0.1, application/json", False), ("text/html;q=0", False), ("text/html;q=oops", False),
+    ("text/html;q=0.5, */*;q=0.9", False),
 ])
 def test_page_or_index_by_accept(accept: str | None, html: bool) -> None:
     from cascade_cli.hub.dashboard import wants_html

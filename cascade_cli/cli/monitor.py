@@ -67,7 +67,8 @@ def monitor(
     from cascade_cli.monitor import tui
     from cascade_cli.output import use_color
 
-    console = Console(no_color=not use_color(sys.stdout, run.no_color), highlight=False)
+    console = Console(no_color=not use_color(sys.stdout, run.no_color), highlight=False,
+                      markup=False)   # text from the sources is shown as it is, never as markup
     raise typer.Exit(_run(tui.run(monitor_, console)))
 
 

@@ -208,11 +208,13 @@ def create_app(options: HubOptions, *, bus_factory: Callable[[HubService], Any] 
         return None
 
     @api.get("/", summary="The live dashboard to browsers (Accept: text/html); this index to others")
-    async def index(request: Request) -> Any:
+    async def index(request: Request, response: Response) -> Any:
         if wants_html(request.headers.get("accept")):
             return Response(page(), media_type="text/html; charset=utf-8",
                             headers={"Content-Security-Policy": PAGE_SECURITY, "Cache-Control": "no-cache",
-                                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+                                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                                     "Vary": "Accept"})
+        response.headers["Vary"] = "Accept"   # a cache must not give the page to API clients
         base = str(request.base_url).rstrip("/")
         ws = base.replace("http", "ws", 1)
         return {"name": "cascade hub", "version": __version__,

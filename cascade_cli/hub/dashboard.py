@@ -50,8 +50,11 @@ def wants_html(accept: str | None) -> bool:
     html = weights.get("text/html", 0.0)
     if html <= 0:
         return False
-    json_q = weights.get("application/json", 0.0)
-    return html > json_q or (html == json_q and list(weights).index("text/html") < list(weights).index("application/json"))
+    json_kind = next((k for k in ("application/json", "application/*", "*/*") if k in weights), None)
+    if json_kind is None:
+        return True
+    order = list(weights)
+    return html > weights[json_kind] or (html == weights[json_kind] and order.index("text/html") < order.index(json_kind))
 
 
 class DashboardFeed:
@@ -64,7 +67,7 @@ class DashboardFeed:
         self.viewers = 0
         self._stopper: asyncio.TimerHandle | None = None
         self._stopping: asyncio.Task[None] | None = None
-        self._encoded: tuple[int, str] = (-1, "")
+        self._encoded: tuple[tuple[int, int], str] = ((0, -1), "")
 
     def _ensure(self) -> Monitor:
         if self._stopper is not None:
@@ -119,8 +122,9 @@ class DashboardFeed:
         if not origin_allowed(origin, self.allowed_origins, host):
             await send({"type": "websocket.close", "code": 1008})
             return
-        if self.viewers >= MAX_VIEWERS:
-            await send({"type": "websocket.close", "code": 1013})
+        if self.viewers >= MAX_VIEWERS:   # accepted first: a close before that would be a 403
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1013, "reason": "too many dashboard viewers"})
             return
         await send({"type": "websocket.accept"})
         self.viewers += 1
@@ -139,8 +143,9 @@ class DashboardFeed:
 
     def _text(self, monitor: Monitor) -> str:
         """The latest snapshot as JSON, encoded once per reading for every viewer."""
-        if self._encoded[0] != monitor.version:
-            self._encoded = (monitor.version, json.dumps(monitor.snapshot(), separators=(",", ":")))
+        key = (id(monitor), monitor.version)
+        if self._encoded[0] != key:
+            self._encoded = (key, json.dumps(monitor.snapshot(), separators=(",", ":")))
         return self._encoded[1]
 
     async def aclose(self) -> None:

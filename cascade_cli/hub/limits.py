@@ -59,7 +59,21 @@ def bearer(header: str | None) -> str | None:
 
 def origin_allowed(origin: str | None, allowed: tuple[str, ...], host: str | None) -> bool:
     """A browser's `Origin` may connect: no Origin (not a browser), no allow-list, listed, or the
-    server's own (`http(s)://<Host header>`, the pages it serves itself, e.g. the dashboard)."""
+    server's own page (e.g. the dashboard) reached by IP address or `localhost`: Origin equal to
+    `http(s)://<Host header>`. A Host that is a DNS name is not trusted that way (a rebinding
+    site has Origin equal to Host too): such an origin must be listed."""
     if not origin or not allowed or origin in allowed:
         return True
-    return bool(host) and origin in (f"http://{host}", f"https://{host}")
+    if not host or origin not in (f"http://{host}", f"https://{host}"):
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

@@ -150,7 +150,7 @@ def _persistence(info: Mapping[str, Any], save_config: str | None) -> tuple[dict
     }
     problems = []
     if state["loading"]:
-        problems.append("loading its data set: commands wait until it is loaded")
+        problems.append("loading its data set: most commands are refused (LOADING) until it is loaded")
     if state["last_save_status"] == "err":
         problems.append("the last background save failed: check the server's log and disk")
     if aof and info.get("aof_last_write_status") == "err":

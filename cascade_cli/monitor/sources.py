@@ -47,6 +47,8 @@ def _describe(exc: BaseException, timeout: float) -> str:
         if isinstance(seen, ConnectionRefusedError) or "Connect call failed" in str(seen) \
                 or "Error 111 " in str(seen):
             return "connection refused (is it running on this port?)"
+        if "Protocol error" in str(seen) and type(seen).__name__ == "InvalidResponse":
+            return f"answered something that is not RESP ({seen}): is this a Redis port?"
         if isinstance(seen, socket.gaierror):
             return f"cannot resolve the host name ({seen.strerror or seen})"
         if isinstance(seen, TimeoutError) or type(seen).__name__ in ("TimeoutError", "ConnectTimeout",
@@ -86,7 +88,7 @@ class RedisSource:
                             client_name="cascade-monitor")
 
     async def read(self, now: float) -> dict[str, Any]:
-        from redis.exceptions import RedisError
+        from redis.exceptions import BusyLoadingError, RedisError
 
         from cascade_cli.launcher import identify
 
@@ -105,10 +107,13 @@ class RedisSource:
                     except RedisError:
                         self.save_config = None   # CONFIG renamed or refused
                 rtts = []
-                for _ in range(PINGS_PER_READ):
-                    started = time.perf_counter()
-                    await self.client.ping()
-                    rtts.append(time.perf_counter() - started)
+                try:
+                    for _ in range(PINGS_PER_READ):
+                        started = time.perf_counter()
+                        await self.client.ping()
+                        rtts.append(time.perf_counter() - started)
+                except BusyLoadingError:
+                    pass   # refused while loading (not counted as processed); INFO still answers
                 own += len(rtts)
                 info = await self.client.info()
         except (RedisError, OSError, TimeoutError) as exc:
@@ -247,6 +252,7 @@ class VeniceSource:
 
         self.settings = replace(settings, timeout=min(settings.timeout, timeout),
                                 connect_timeout=min(settings.connect_timeout, timeout))
+        self.capped = timeout < max(settings.timeout, settings.connect_timeout)
         self.every = every
         self.tracker = panels.VeniceTracker(window)
 
@@ -265,6 +271,9 @@ class VeniceSource:
 
     async def read(self, now: float) -> dict[str, Any]:
         probe = await asyncio.to_thread(self._probe)
+        if self.capped and probe.get("outcome") == "unreachable" and "within" in str(probe.get("message")):
+            probe["hint"] = ("raise --timeout (monitor.timeout): the monitor waits no longer than that, "
+                             "whatever venice.timeout says")
         return self.tracker.update(now, probe, checked_at=time.time())
 
     async def aclose(self) -> None:
@@ -284,6 +293,7 @@ class Monitor:
             name: panels.off_panel(source) if isinstance(source, str) else {"status": "pending"}
             for name, source in sources.items()}
         self.tasks: list[asyncio.Task[None]] = []
+        self.closing = False
         self.changed = asyncio.Event()
         self.version = 0
         """Counts readings: the snapshot changed when this did."""
@@ -308,7 +318,7 @@ class Monitor:
 
     async def _run(self, source: Source) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self.closing:
             due = loop.time() + source.every
             await self._read(source)
             await asyncio.sleep(max(0.0, due - loop.time()))
@@ -331,9 +341,12 @@ class Monitor:
         return self.snapshot()
 
     async def aclose(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.closing = True
+        pending = set(self.tasks)
+        while pending:   # on Python 3.11, asyncio.wait_for (redis-py wraps its writes in it) can
+            for task in pending:   # swallow a cancel that races the write's completion: cancel again
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         self.tasks = []
         for source in self._live():
             await source.aclose()
