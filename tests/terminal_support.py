@@ -56,18 +56,29 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.screen.display)
 
+    def settle(self, quiet: float = 0.1) -> bool:
+        """Pump until the program has written nothing for `quiet` seconds, so the screen holds
+        whole frames (a frame can reach the pty in several reads); False once the pty is closed."""
+        while True:
+            ready, _, _ = select.select([self.leader], [], [], quiet)
+            if not ready:
+                return True
+            if not self.pump(0):
+                return False
+
     def wait_for(self, check: str | Callable[[str], bool], timeout: float = 15) -> str:
-        """Pump until `check` (a substring, or a predicate of the screen text) holds; fails with
-        the screen after `timeout` seconds."""
+        """Pump until `check` (a substring, or a predicate of the screen text) holds on a settled
+        screen; fails with the screen after `timeout` seconds."""
         predicate = (lambda screen: check in screen) if isinstance(check, str) else check
         deadline = time.monotonic() + timeout
         while True:
+            open_ = self.settle()
             screen = self.text()
             if predicate(screen):
                 return screen
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {check!r}; the screen:\n{screen}")
-            if not self.pump(0.1) and self.proc.poll() is not None:
+            if not open_ and self.proc.poll() is not None:
                 raise AssertionError(f"exited {self.proc.returncode} before {check!r}; the screen:\n{screen}")
 
     def colour_of(self, word: str, on_line_with: str) -> str | None:

@@ -119,7 +119,7 @@ def test_live_view_follows_sources_and_the_terminal(sandbox: Sandbox, tmp_path: 
                     env, cols=100, rows=44)
     try:
         screen = term.wait_for(lambda s: all(f"{t} · ok" in s for t in ("Redis", "Hub", "Venice bridge")))
-        assert "native (redis 7." in screen and "q quits" in screen
+        assert "native (redis 7." in screen and "q quits" in screen, screen
         assert term.colour_of("ok", on_line_with="Redis · ok") == "green"
         assert _border_width(screen) == 100
 
