@@ -133,17 +133,55 @@ def screen(snapshot: dict[str, Any], width: int, height: int) -> Any:
     return Group(*parts)
 
 
+class Rows:
+    """Label/value rows drawn as one Text (rich's tables cost several ms per frame): a value is a
+    string, a Text, or a list of lines (a small table) indented under its first line."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, Any]] = []
+
+    def add_row(self, label: Any, value: Any) -> None:
+        self.rows.append((label, value))
+
+    def text(self) -> Any:
+        from rich.text import Text
+
+        width = max((len(str(label)) for label, _ in self.rows), default=0) + 2
+        out = Text()
+        for index, (label, value) in enumerate(self.rows):
+            if index:
+                out.append("\n")
+            label_text = label if isinstance(label, Text) else Text(str(label), style="bold")
+            out.append_text(label_text)
+            out.append(" " * (width - len(label_text.plain)))
+            lines = value if isinstance(value, list) else [value]
+            for number, line in enumerate(lines or [""]):
+                if number:
+                    out.append("\n" + " " * width)
+                out.append_text(line if isinstance(line, Text) else Text(str(line)))
+        return out
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> list[Any]:
+    """A small table as lines: the first column left-aligned, the others right-aligned, the
+    header in bold."""
+    from rich.text import Text
+
+    widths = [max(len(cells[i]) for cells in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
+    return [Text(line(headers), style="bold"), *(Text(line(cells)) for cells in rows)]
+
+
 def _panel(name: str, panel: dict[str, Any], spark: int, now: float, compact: bool) -> Any:
     from rich.panel import Panel
-    from rich.table import Table
     from rich.text import Text
 
     status = panel.get("status", "pending")
     style = STATUS_STYLE.get(status, "")
     title = Text.assemble((TITLES[name], "bold"), " · ", (status, f"bold {style}"))
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
+    grid = Rows()
     if status in ("off", "pending", "unreachable"):
         grid.add_row("state", Text(summary(name, panel, now), style=style))
         if panel.get("url"):
@@ -160,7 +198,7 @@ def _panel(name: str, panel: dict[str, Any], spark: int, now: float, compact: bo
         grid.add_row("latency", _spark(panel, "latency_ms", spark, "ms"))
     for problem in panel.get("problems") or []:
         grid.add_row(Text("problem", style="yellow"), Text(problem, style="yellow"))
-    return Panel(grid, title=title, title_align="left", border_style=style)
+    return Panel(grid.text(), title=title, title_align="left", border_style=style)
 
 
 def _redis_rows(grid: Any, panel: dict[str, Any], spark: int) -> None:
@@ -179,32 +217,25 @@ def _redis_rows(grid: Any, panel: dict[str, Any], spark: int) -> None:
 
 
 def _hub_rows(grid: Any, panel: dict[str, Any], spark: int, compact: bool) -> None:
-    from rich.table import Table
     from rich.text import Text
 
     grid.add_row("hub", f"{panel.get('url')}   instance {panel.get('instance')}   bus {panel.get('bus')}")
     grid.add_row("events", f"{_num(panel.get('published_per_sec'))} published/s   "
                            f"{_num(panel.get('delivered_per_sec'))} delivered/s   "
                            f"{_num(panel.get('dropped_per_sec'))} dropped/s ({panel.get('dropped_total')} in all)")
-    grid.add_row("broadcast", Text.assemble(f"p50 {_ms(panel.get('broadcast_p50_ms'))}  "
-                                            f"p99 {_ms(panel.get('broadcast_p99_ms'))} (last minute)  ",
-                                            _spark(panel, "broadcast_p99_ms", spark, "ms")))
-    channels = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    for column in ("channel", "clients", "pub/s", "deliv/s", "dropped"):
-        channels.add_column(column, justify="left" if column == "channel" else "right")
-    for c in panel.get("channels", []):
-        channels.add_row(c["channel"], _num(c["subscribers"]), _num(c["published_per_sec"]),
-                         _num(c["delivered_per_sec"]), _num(c["dropped_total"]))
+    grid.add_row("broadcast", f"p50 {_ms(panel.get('broadcast_p50_ms'))}  p99 {_ms(panel.get('broadcast_p99_ms'))} "
+                              "(last minute)")
+    grid.add_row("broadcast p99", _spark(panel, "broadcast_p99_ms", spark, "ms"))
+    channels = text_table(["channel", "clients", "pub/s", "deliv/s", "dropped"], [
+        [c["channel"], _num(c["subscribers"]), _num(c["published_per_sec"]), _num(c["delivered_per_sec"]),
+         _num(c["dropped_total"])] for c in panel.get("channels", [])])
     grid.add_row("connections", Text.assemble(f"{_num(panel.get('connections'))}  ",
                                               _spark(panel, "connections", spark)))
     grid.add_row("channels", channels)
     slowest = panel.get("slowest_queues") or []
     grid.add_row("slowest queues", ", ".join(f"{q['client_id']} ({','.join(q['channels'])}) {q['queue_depth']}"
                                              for q in slowest) or "every queue empty")
-    routes = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    for column in ("route", "req/s", "p50", "p99", "requests"):
-        routes.add_column(column, justify="left" if column == "route" else "right")
-    for r in (panel.get("http") or [])[: 3 if compact else 6]:
-        routes.add_row(f"{r['method']} {r['route']}", _num(r["requests_per_sec"]), _ms(r["p50_ms"]),
-                       _ms(r["p99_ms"]), _num(r["requests"]))
+    routes = text_table(["route", "req/s", "p50", "p99", "requests"], [
+        [f"{r['method']} {r['route']}", _num(r["requests_per_sec"]), _ms(r["p50_ms"]), _ms(r["p99_ms"]),
+         _num(r["requests"])] for r in (panel.get("http") or [])[: 3 if compact else 6]])
     grid.add_row("http", routes)
